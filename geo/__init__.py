@@ -1,0 +1,1 @@
+"""Geometry that knows nothing about stations: CRS, projections, China map datums, coverage."""

@@ -1,0 +1,147 @@
+"""Where the database is and how to reach it: one URL, pooled engines, migrations.
+
+``DATABASE_URL`` wins; without it everything uses the embedded cluster
+(:mod:`stations.cluster`). Engines are cached per URL so a process keeps one pool.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from stations import settings
+from stations.cluster import Cluster
+from stations.errors import DatabaseUnavailable
+
+LOGGER = logging.getLogger(__name__)
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def database_url(dbname: str | None = None) -> str:
+    """The SQLAlchemy URL to use, normalised to the psycopg 3 driver."""
+    configured = settings.get("DATABASE_URL")
+    if configured:
+        url = make_url(configured)
+        if url.drivername in ("postgresql", "postgres", "postgis"):
+            url = url.set(drivername="postgresql+psycopg")
+        if dbname:
+            url = url.set(database=dbname)
+        return url.render_as_string(hide_password=False)
+    return Cluster.from_settings().url(dbname or settings.get("STATIONS_DB_NAME") or "stations")
+
+
+def uses_embedded() -> bool:
+    """True when no ``DATABASE_URL`` is set, so the embedded cluster is ours to manage."""
+    return not settings.get("DATABASE_URL")
+
+
+@functools.cache
+def engine_for(url: str) -> Engine:
+    """One pooled engine per URL and process; ``pool_pre_ping`` survives a server restart."""
+    return sa.create_engine(
+        url,
+        pool_size=settings.get_int("STATIONS_POOL_SIZE"),
+        max_overflow=settings.get_int("STATIONS_POOL_SIZE"),
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 5, "application_name": "stations"},
+    )
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The engine for ``url`` or the configured database."""
+    return engine_for(url or database_url())
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` when missing (needs CREATEDB on the server)."""
+    target = make_url(url)
+    admin = engine_for(target.set(database="postgres").render_as_string(hide_password=False))
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            exists = conn.scalar(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+            )
+            if not exists:
+                conn.exec_driver_sql(
+                    f'CREATE DATABASE "{_ident(target.database or "")}"'
+                )
+                LOGGER.info("created database %s", target.database)
+    except sa.exc.OperationalError as exc:
+        raise DatabaseUnavailable(_unreachable(url, exc)) from exc
+
+
+def drop_database(url: str) -> None:
+    """Drop the database named in ``url`` if it exists (tests use a throwaway one)."""
+    target = make_url(url)
+    engine_for(url).dispose()
+    admin = engine_for(target.set(database="postgres").render_as_string(hide_password=False))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(
+            f'DROP DATABASE IF EXISTS "{_ident(target.database or "")}" WITH (FORCE)'
+        )
+
+
+def alembic_config(url: str):  # noqa: ANN201 - alembic's Config, imported lazily
+    """An Alembic config pointing at our migrations and ``url``."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(url: str | None = None, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (creating the database first when needed)."""
+    from alembic import command
+
+    url = url or database_url()
+    ensure_database(url)
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Take the schema back to ``revision`` (``base`` removes it)."""
+    from alembic import command
+
+    command.downgrade(alembic_config(url), revision)
+
+
+def current_revision(url: str | None = None) -> str | None:
+    """The schema revision the database is at, or None before the first migration."""
+    from alembic.runtime.migration import MigrationContext
+
+    with get_engine(url).connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def _ident(name: str) -> str:
+    if not name or '"' in name or "\x00" in name:
+        raise ValueError(f"unusable database name {name!r}")
+    return name
+
+
+def _unreachable(url: str, exc: Exception) -> str:
+    where = make_url(url).render_as_string(hide_password=True)
+    hint = " (start it with: stations db up)" if uses_embedded() else ""
+    return f"cannot reach the database at {where}{hint}: {str(exc).strip().splitlines()[0]}"
+
+
+def libpq_url(url: str | None = None) -> str:
+    """The URL as libpq (psycopg) reads it: without SQLAlchemy's ``+driver`` part."""
+    url = url or database_url()
+    scheme, rest = url.split("://", 1)
+    return "postgresql://" + rest if scheme.startswith("postgresql") else url
+
+
+def connect(url: str | None = None, **kwargs: object) -> psycopg.Connection:
+    """A new psycopg connection to the configured database, with a clear error if down."""
+    try:
+        return psycopg.connect(libpq_url(url), connect_timeout=5, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(_unreachable(url or database_url(), exc)) from exc

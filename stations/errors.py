@@ -1,0 +1,87 @@
+"""One exception hierarchy for the domain; the web layer maps it to problem+json.
+
+Each error carries the HTTP status it stands for, a short machine ``code`` and a message
+that is safe to show a person. Extra keyword details (``param``, ``rows`` ...) travel in
+``details`` and become extension members of the problem document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StationsError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    http_status = 500
+    code = "internal-error"
+    title = "Internal error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidInput(StationsError):
+    """A value a person supplied is malformed or out of range."""
+
+    http_status = 400
+    code = "invalid-input"
+    title = "Invalid input"
+
+
+class InvalidParameter(InvalidInput):
+    """A request parameter is missing or bad; ``param`` names it."""
+
+    code = "invalid-parameter"
+    title = "Invalid parameter"
+
+    def __init__(self, param: str, message: str, **details: Any) -> None:
+        super().__init__(message, param=param, **details)
+        self.param = param
+
+
+class InvalidOpeningHours(InvalidInput):
+    """An ``opening_hours`` expression the reference parser rejects."""
+
+    code = "invalid-opening-hours"
+    title = "Invalid opening hours"
+
+
+class UnknownAmenity(InvalidInput):
+    """An amenity code that is not in the vocabulary."""
+
+    code = "unknown-amenity"
+    title = "Unknown amenity"
+
+
+class ImportRejected(StationsError):
+    """A file had bad rows; nothing was imported. ``rows`` lists every problem."""
+
+    http_status = 422
+    code = "import-rejected"
+    title = "Import rejected"
+
+
+class NotFound(StationsError):
+    """The thing asked for does not exist."""
+
+    http_status = 404
+    code = "not-found"
+    title = "Not found"
+
+
+class DatabaseUnavailable(StationsError):
+    """PostGIS cannot be reached or is not set up."""
+
+    http_status = 503
+    code = "database-unavailable"
+    title = "Database unavailable"
+
+
+class ClusterError(StationsError):
+    """The embedded PostgreSQL cluster cannot be started, stopped or found."""
+
+    code = "cluster-error"
+    title = "Embedded database error"

@@ -1,0 +1,170 @@
+"""Station registry: districts, stations, append-only history, demand points.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-22
+
+History is written by statement-level triggers with transition tables, so every change
+is recorded whoever makes it (the app, an import, a person in psql) at the cost of one
+INSERT ... SELECT per statement rather than one per row. The acting person is read from
+the transaction setting ``stations.actor`` (set by the app), else the database user.
+"""
+
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+UPGRADE = r"""
+CREATE EXTENSION IF NOT EXISTS postgis;
+
+CREATE TABLE districts (
+    code        text PRIMARY KEY CHECK (code ~ '^[0-9]{6}$'),
+    name        text NOT NULL,
+    parent_code text REFERENCES districts (code),
+    level       text NOT NULL CHECK (level IN ('province', 'city', 'county')),
+    geom        geometry(MultiPolygon, 4326) NOT NULL
+);
+CREATE INDEX districts_geom_idx ON districts USING gist (geom);
+CREATE INDEX districts_name_idx ON districts (name);
+
+CREATE TABLE stations (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    code          text NOT NULL UNIQUE CHECK (code <> ''),
+    name          text NOT NULL CHECK (name <> ''),
+    address       text,
+    district_code text NOT NULL REFERENCES districts (code),
+    district_name text NOT NULL,
+    geom          geometry(Point, 4326) NOT NULL,
+    opening_hours text,
+    amenities     text[] NOT NULL DEFAULT '{}',
+    floor_area_m2 numeric(9, 1) CHECK (floor_area_m2 > 0),
+    host_type     text NOT NULL,
+    built_by      text NOT NULL,
+    level         text NOT NULL,
+    opened_on     date,
+    status        text NOT NULL DEFAULT 'active',
+    contact       text,
+    has_sign      boolean,
+    has_rules     boolean,
+    has_staff     boolean,
+    version       integer NOT NULL DEFAULT 1,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX stations_geom_idx ON stations USING gist (geom);
+CREATE INDEX stations_amenities_idx ON stations USING gin (amenities);
+CREATE INDEX stations_district_idx ON stations (district_code);
+
+CREATE TABLE station_history (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    station_id bigint NOT NULL,
+    version    integer NOT NULL,
+    action     text NOT NULL CHECK (action IN ('create', 'update', 'delete')),
+    changed_at timestamptz NOT NULL DEFAULT now(),
+    changed_by text NOT NULL,
+    before     jsonb,
+    after      jsonb
+);
+CREATE INDEX station_history_station_idx ON station_history (station_id, id);
+
+CREATE TABLE demand_points (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind          text NOT NULL,
+    weight        double precision NOT NULL CHECK (weight > 0),
+    district_code text REFERENCES districts (code),
+    geom          geometry(Point, 4326) NOT NULL
+);
+CREATE INDEX demand_points_geom_idx ON demand_points USING gist (geom);
+
+-- The record as people see it: every field but the bookkeeping ones, position as lon/lat.
+CREATE FUNCTION station_snapshot(s stations) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT (to_jsonb(s) - 'geom' - 'version' - 'created_at' - 'updated_at')
+           || jsonb_build_object('lon', ST_X(s.geom), 'lat', ST_Y(s.geom))
+$$;
+
+CREATE FUNCTION stations_actor() RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(nullif(current_setting('stations.actor', true), ''), session_user::text)
+$$;
+
+-- An UPDATE that changes nothing is skipped; a real change bumps version and updated_at.
+CREATE FUNCTION stations_before_update() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF station_snapshot(NEW) IS NOT DISTINCT FROM station_snapshot(OLD) THEN
+        RETURN NULL;
+    END IF;
+    NEW.id := OLD.id;
+    NEW.created_at := OLD.created_at;
+    NEW.version := OLD.version + 1;
+    NEW.updated_at := now();
+    RETURN NEW;
+END $$;
+CREATE TRIGGER stations_before_update BEFORE UPDATE ON stations
+    FOR EACH ROW EXECUTE FUNCTION stations_before_update();
+
+CREATE FUNCTION stations_history_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO station_history (station_id, version, action, changed_by, before, after)
+    SELECT n.id, n.version, 'create', stations_actor(), NULL, station_snapshot(n)
+    FROM new_rows n ORDER BY n.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER stations_history_insert AFTER INSERT ON stations
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stations_history_insert();
+
+CREATE FUNCTION stations_history_update() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO station_history (station_id, version, action, changed_by, before, after)
+    SELECT n.id, n.version, 'update', stations_actor(), station_snapshot(o), station_snapshot(n)
+    FROM new_rows n JOIN old_rows o ON o.id = n.id ORDER BY n.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER stations_history_update AFTER UPDATE ON stations
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stations_history_update();
+
+CREATE FUNCTION stations_history_delete() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO station_history (station_id, version, action, changed_by, before, after)
+    SELECT o.id, o.version + 1, 'delete', stations_actor(), station_snapshot(o), NULL
+    FROM old_rows o ORDER BY o.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER stations_history_delete AFTER DELETE ON stations
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION stations_history_delete();
+
+CREATE FUNCTION station_history_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'station_history is append-only';
+END $$;
+CREATE TRIGGER station_history_append_only BEFORE UPDATE OR DELETE ON station_history
+    FOR EACH ROW EXECUTE FUNCTION station_history_append_only();
+CREATE TRIGGER station_history_no_truncate BEFORE TRUNCATE ON station_history
+    FOR EACH STATEMENT EXECUTE FUNCTION station_history_append_only();
+"""
+
+DOWNGRADE = """
+DROP TABLE IF EXISTS demand_points, station_history, stations, districts CASCADE;
+DROP FUNCTION IF EXISTS station_history_append_only, stations_history_delete,
+    stations_history_update, stations_history_insert, stations_before_update,
+    stations_actor, station_snapshot(stations) CASCADE;
+"""
+
+
+def upgrade() -> None:
+    op.execute(UPGRADE)
+
+
+def downgrade() -> None:
+    op.execute(DOWNGRADE)

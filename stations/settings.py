@@ -1,0 +1,74 @@
+"""Every setting the service reads, declared once: name, default, help.
+
+All come from environment variables prefixed ``STATIONS_`` except ``DATABASE_URL``, the
+name every PostgreSQL tool already knows. The README lists each one; a test checks that.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment setting with its default and a line of help."""
+
+    name: str
+    default: str | None
+    help: str
+
+    def get(self) -> str | None:
+        """The value from the environment, or the default; empty counts as unset."""
+        return os.environ.get(self.name) or self.default
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "DATABASE_URL",
+        None,
+        "PostGIS to use, e.g. postgresql://user:pw@host/db. Unset: the embedded cluster.",
+    ),
+    Setting(
+        "STATIONS_VAR_DIR",
+        str(PROJECT_DIR / "var"),
+        "Where the embedded cluster (var/pg) and other run-time state live.",
+    ),
+    Setting(
+        "STATIONS_PG_BIN",
+        None,
+        "Folder with initdb/pg_ctl/postgres. Unset: the newest /usr/lib/postgresql/*/bin.",
+    ),
+    Setting(
+        "STATIONS_PG_PORT",
+        "54329",
+        "Port number of the embedded cluster's Unix socket (it listens on no TCP address).",
+    ),
+    Setting(
+        "STATIONS_PG_USER",
+        "postgres",
+        "Unprivileged system user that runs the embedded cluster when started as root.",
+    ),
+    Setting("STATIONS_DB_NAME", "stations", "Database name inside the embedded cluster."),
+    Setting("STATIONS_DATA_DIR", str(PROJECT_DIR / "data"), "Vocabulary and demo data folder."),
+    Setting("STATIONS_POOL_SIZE", "5", "Database connections kept per web worker process."),
+    Setting("STATIONS_WORKERS", "2", "Web worker processes started by `stations serve`."),
+    Setting("STATIONS_PAGE_LIMIT_MAX", "1000", "Largest `limit` a station listing accepts."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def get(name: str) -> str | None:
+    """Read one declared setting; unknown names are a programming error."""
+    return _BY_NAME[name].get()
+
+
+def get_int(name: str) -> int:
+    """Read one declared integer setting."""
+    value = get(name)
+    assert value is not None, name
+    return int(value)

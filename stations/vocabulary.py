@@ -1,0 +1,74 @@
+"""Controlled vocabularies (amenities, host types, ...) read from ``data/vocabulary.toml``.
+
+The file is data a union may edit; codes are stable identifiers, labels are for people.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from stations import settings
+from stations.errors import InvalidInput, UnknownAmenity
+
+KINDS = ("amenities", "host_types", "built_by", "levels", "statuses")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One code with its Chinese and English labels."""
+
+    code: str
+    zh: str
+    en: str
+
+    def label(self, lang: str) -> str:
+        """The label in ``lang`` (``zh`` or ``en``)."""
+        return self.en if lang == "en" else self.zh
+
+
+@functools.cache
+def _load(path: str) -> dict[str, dict[str, Term]]:
+    with open(path, "rb") as fh:
+        raw = tomllib.load(fh)
+    missing = [k for k in KINDS if k not in raw]
+    if missing:
+        raise InvalidInput(f"{path}: missing sections {', '.join(missing)}")
+    return {
+        kind: {code: Term(code, v["zh"], v["en"]) for code, v in raw[kind].items()}
+        for kind in KINDS
+    }
+
+
+def vocabulary() -> dict[str, dict[str, Term]]:
+    """Every vocabulary, by kind then code, in file order."""
+    return _load(str(Path(settings.get("STATIONS_DATA_DIR") or "data") / "vocabulary.toml"))
+
+
+def terms(kind: str) -> dict[str, Term]:
+    """The terms of one kind (``amenities``, ``host_types``, ``built_by``, ...)."""
+    return vocabulary()[kind]
+
+
+def check_amenities(codes: Iterable[str]) -> list[str]:
+    """Validate amenity codes; returns them de-duplicated in vocabulary order."""
+    known = terms("amenities")
+    wanted = {c.strip() for c in codes if c and c.strip()}
+    unknown = sorted(wanted - known.keys())
+    if unknown:
+        raise UnknownAmenity(
+            f"unknown amenity code(s) {', '.join(unknown)}; known: {', '.join(known)}",
+            unknown=unknown,
+        )
+    return [code for code in known if code in wanted]
+
+
+def check_code(kind: str, value: str, field: str) -> str:
+    """Validate one code of ``kind``; the message names ``field`` and what is allowed."""
+    known = terms(kind)
+    if value not in known:
+        raise InvalidInput(f"{field} {value!r} is not one of: {', '.join(known)}", field=field)
+    return value
