@@ -1,0 +1,190 @@
+"""The ``stations`` command: database, demo data, import/export, serving.
+
+Every command exits 0 on success and otherwise prints one line saying why on stderr
+(non-zero status). Long work shows a progress bar on a terminal.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stations import db, exporter, importer, settings
+from stations.cluster import Cluster
+from stations.demo import load_demo
+from stations.errors import StationsError
+
+
+def _reported(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn domain errors into one line on stderr and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except StationsError as exc:
+            rows = exc.details.get("rows")
+            if rows:
+                _print_problems(rows)
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _print_problems(rows: list[Any]) -> None:
+    """The per-row report: row, field, value, reason — tab-separated, one per line."""
+    click.echo("row\tfield\tvalue\treason", err=True)
+    for p in rows:
+        item = p.as_dict() if hasattr(p, "as_dict") else p
+        click.echo(f"{item['row']}\t{item['field']}\t{item['value']}\t{item['reason']}", err=True)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
+def main(verbose: bool) -> None:
+    """Rest stations for outdoor workers: registry, API and maps."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.group("db")
+def db_group() -> None:
+    """The database: the embedded cluster and the schema."""
+
+
+def _embedded_only() -> Cluster:
+    if not db.uses_embedded():
+        raise StationsError("DATABASE_URL is set: the embedded cluster is not used")
+    return Cluster.from_settings()
+
+
+@db_group.command("up")
+@_reported
+def db_up() -> None:
+    """Start the embedded PostGIS (initialising it on first use); a no-op when running."""
+    cluster = _embedded_only()
+    started = cluster.up()
+    db.ensure_database(db.database_url())
+    click.echo(f"{'started' if started else 'already running'}: {cluster.root}")
+
+
+@db_group.command("down")
+@_reported
+def db_down() -> None:
+    """Stop the embedded PostGIS; its data stays in var/pg."""
+    cluster = _embedded_only()
+    click.echo("stopped" if cluster.down() else "not running")
+
+
+@db_group.command("status")
+@_reported
+def db_status() -> None:
+    """Say whether the database is running and which schema revision it has."""
+    if db.uses_embedded():
+        cluster = Cluster.from_settings()
+        state = cluster.status()
+        click.echo(f"embedded cluster {cluster.root}: {state}")
+        if state != "running":
+            sys.exit(3)
+    url = db.database_url()
+    with db.connect(url):
+        pass
+    click.echo(f"schema revision: {db.current_revision(url) or 'none (run: stations db migrate)'}")
+
+
+@db_group.command("migrate")
+@_reported
+def db_migrate() -> None:
+    """Create or upgrade the schema to the newest migration."""
+    db.migrate()
+    click.echo(f"schema at revision {db.current_revision()}")
+
+
+@main.command("demo")
+@_reported
+def demo() -> None:
+    """Load the demo data set (districts, demand layer, stations); safe to repeat."""
+    with db.connect() as conn:
+        result = load_demo(conn, progress=sys.stderr.isatty())
+    s = result.stations
+    click.echo(
+        f"demo loaded: {result.districts} districts, {result.demand_points} demand points, "
+        f"stations: {s.inserted} new, {s.updated} updated, {s.unchanged} unchanged"
+    )
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate only; change nothing.")
+@click.option("--actor", default="cli", show_default=True, help="Who the history records.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the per-row problem report to this JSON file.")
+@_reported
+def import_(file: Path, dry_run: bool, actor: str, report: Path | None) -> None:
+    """Import stations from a CSV, GeoJSON or XLSX file: all rows or none."""
+    with db.connect() as conn:
+        try:
+            result = importer.import_file(
+                conn, file, actor=actor, dry_run=dry_run, progress=sys.stderr.isatty()
+            )
+        except StationsError as exc:
+            if report:
+                rows = [p.as_dict() if hasattr(p, "as_dict") else p
+                        for p in exc.details.get("rows", [])]
+                report.write_text(json.dumps(rows, ensure_ascii=False, indent=1))
+            raise
+    verb = "would import" if dry_run else "imported"
+    click.echo(
+        f"{verb} {result.rows} rows from {file.name}: {result.inserted} new, "
+        f"{result.updated} updated, {result.unchanged} unchanged"
+    )
+
+
+@main.command("export")
+@click.option("--format", "fmt", type=click.Choice(exporter.FORMATS), default="csv",
+              show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="File to write ('-' for standard output).")
+@_reported
+def export(fmt: str, output: Path) -> None:
+    """Export every station in a form that imports back unchanged."""
+    with db.connect() as conn:
+        if str(output) == "-":
+            exporter.export(conn, fmt, sys.stdout)
+            return
+        count = exporter.export_file(conn, fmt, output)
+    click.echo(f"exported {count} stations to {output}", err=True)
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=None, type=click.IntRange(1, 64),
+              help="Worker processes (default: STATIONS_WORKERS).")
+@_reported
+def serve(host: str, port: int, workers: int | None) -> None:
+    """Serve the API and map with gunicorn (a production WSGI server)."""
+
+
+    workers = workers or settings.get_int("STATIONS_WORKERS")
+    argv = [
+        sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+        "--access-logfile", "-", "--timeout", "60", "web.wsgi:app",
+    ]
+    click.echo(f"serving on http://{host}:{port}/ with {workers} worker(s)", err=True)
+
+
+    os.execv(sys.executable, argv)
+
+

@@ -1,0 +1,280 @@
+"""Import station files (CSV, XLSX, GeoJSON): every row lands or none does.
+
+Rows are parsed and checked in Python (types, vocabularies, hours with the reference
+parser), then bulk-copied into a temporary table where PostGIS checks what needs the
+stored data: the district exists and contains the point, codes and positions do not
+clash. Only a file with no problem at all is applied, in one transaction: new codes are
+inserted, known codes updated (the history trigger records the change), identical rows
+left alone. Row numbers are those a person sees: spreadsheet rows (header = row 1) for
+CSV and XLSX, feature numbers (from 1) for GeoJSON.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from tqdm import tqdm
+
+from stations import readers
+from stations.errors import ImportRejected
+from stations.records import COLUMNS, parse_row
+
+LOGGER = logging.getLogger(__name__)
+
+# Boundaries in the registry are simplified; a point this close to its district still
+# counts as inside. Swapped coordinates or a wrong district are kilometres off.
+DISTRICT_TOLERANCE_M = 1000
+# Two stations with the same name this close together are the same station.
+SAME_PLACE_M = 25
+
+
+@dataclass
+class Problem:
+    """One reason a row cannot be imported."""
+
+    row: int
+    field: str
+    value: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain form for JSON reports."""
+        return {"row": self.row, "field": self.field, "value": self.value, "reason": self.reason}
+
+
+@dataclass
+class ImportResult:
+    """What an import did (or, with ``dry_run``, would do)."""
+
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    dry_run: bool = False
+    problems: list[Problem] = field(default_factory=list)
+
+
+_STAGE_COLUMNS = ("row_no", *COLUMNS, "lon", "lat")
+_STAGE_SQL = """
+CREATE TEMP TABLE import_rows (
+    row_no integer NOT NULL, code text NOT NULL, name text, address text,
+    district_code text, district_name text, opening_hours text, amenities text[],
+    floor_area_m2 numeric(9, 1), host_type text, built_by text, level text, opened_on date,
+    status text, contact text, has_sign boolean, has_rules boolean, has_staff boolean,
+    lon double precision NOT NULL, lat double precision NOT NULL, geom geometry(Point, 4326)
+) ON COMMIT DROP
+"""
+
+
+def import_file(
+    conn: psycopg.Connection,
+    path: str | Path,
+    *,
+    actor: str,
+    dry_run: bool = False,
+    progress: bool = False,
+) -> ImportResult:
+    """Validate and import one file on ``conn``; raises :class:`ImportRejected` on any problem.
+
+    ``conn`` must not be in a transaction the caller wants kept separate: this function
+    commits (or, on a dry run or a rejection, rolls back) the import as one transaction.
+    """
+    path = Path(path)
+    rows = readers.read_rows(path)
+    if progress:
+        rows = tqdm(rows, desc=f"checking {path.name}", unit=" rows", leave=False)
+    return import_rows(conn, rows, actor=actor, dry_run=dry_run, source=path.name)
+
+
+def import_rows(
+    conn: psycopg.Connection,
+    rows: Iterable[tuple[int, dict[str, str]]],
+    *,
+    actor: str,
+    dry_run: bool = False,
+    source: str = "rows",
+) -> ImportResult:
+    """Import ``(row number, {field: text})`` pairs; see :func:`import_file`."""
+    result = ImportResult(dry_run=dry_run)
+    codes: dict[str, int] = {}
+    present: set[str] = set()
+    try:
+        with conn.transaction():
+            # ON COMMIT DROP does not fire when the caller's transaction goes on (a savepoint)
+            conn.execute("DROP TABLE IF EXISTS pg_temp.import_rows")
+            conn.execute(_STAGE_SQL)
+            with conn.cursor().copy(
+                f"COPY import_rows ({', '.join(_STAGE_COLUMNS)}) FROM STDIN"
+            ) as copy:
+                for row_no, record in _checked(rows, result, codes, present):
+                    copy.write_row([row_no, *(record.get(c) for c in COLUMNS), record["lon"],
+                                    record["lat"]])
+            _check_in_database(conn, result)
+            if result.problems:
+                result.problems.sort(key=lambda p: (p.row, p.field))
+                raise ImportRejected(_summary(result, source), rows=result.problems)
+            _apply(conn, result, present, actor)
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    LOGGER.info(
+        "import %s: %d rows, %d inserted, %d updated, %d unchanged%s",
+        source, result.rows, result.inserted, result.updated, result.unchanged,
+        " (dry run)" if dry_run else "",
+    )
+    return result
+
+
+class _DryRun(Exception):
+    """Raised inside the transaction to roll a dry run back."""
+
+
+def _checked(
+    rows: Iterable[tuple[int, dict[str, str]]],
+    result: ImportResult,
+    codes: dict[str, int],
+    present: set[str],
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Parse rows, record their problems, and yield the rows worth checking in SQL."""
+    for row_no, cells in rows:
+        result.rows += 1
+        present.update(cells)
+        record, problems = parse_row(cells)
+        for name, value, reason in problems:
+            result.problems.append(Problem(row_no, name, value, reason))
+        code = record.get("code")
+        if code is not None:
+            if code in codes:
+                result.problems.append(
+                    Problem(row_no, "code", code, f"code repeated in the file (row {codes[code]})")
+                )
+                continue
+            codes[code] = row_no
+        if not problems:
+            yield row_no, record
+
+
+_CHECKS = (
+    # district known (by code or by unambiguous name), names agree
+    """
+    SELECT r.row_no, 'district_code', coalesce(r.district_code, ''),
+           'unknown district code; load its boundary first'
+    FROM import_rows r LEFT JOIN districts d ON d.code = r.district_code
+    WHERE r.district_code IS NOT NULL AND d.code IS NULL
+    """,
+    """
+    SELECT r.row_no, 'district_name', r.district_name,
+           CASE WHEN count(d.code) = 0 THEN 'unknown district name'
+                ELSE 'district name is ambiguous; give district_code' END
+    FROM import_rows r LEFT JOIN districts d ON d.name = r.district_name AND d.level = 'county'
+    WHERE r.district_code IS NULL
+    GROUP BY r.row_no, r.district_name HAVING count(d.code) <> 1
+    """,
+    """
+    SELECT r.row_no, 'district_name', r.district_name,
+           'does not match district ' || d.code || ' (' || d.name || ')'
+    FROM import_rows r JOIN districts d ON d.code = r.district_code
+    WHERE r.district_name IS NOT NULL AND r.district_name <> d.name
+    """,
+    # the point lies in its district (within the boundary tolerance)
+    """
+    SELECT r.row_no, 'lon/lat', r.lon || ',' || r.lat,
+           'position is outside district ' || d.code || ' (' || d.name || ')'
+    FROM import_rows r JOIN districts d ON d.code = r.district_code
+    WHERE NOT ST_Covers(d.geom, r.geom)
+      AND NOT ST_DWithin(d.geom::geography, r.geom::geography, %(tolerance)s)
+    """,
+    # a new station at the position and with the name of another one (stored or in file)
+    """
+    SELECT r.row_no, 'name', r.name,
+           'a station with this name already exists ' || round(ST_Distance(
+               s.geom::geography, r.geom::geography)) || ' m away (code ' || s.code || ')'
+    FROM import_rows r JOIN stations s ON s.name = r.name AND s.code <> r.code
+    WHERE NOT EXISTS (SELECT 1 FROM stations x WHERE x.code = r.code)
+      AND ST_DWithin(s.geom::geography, r.geom::geography, %(same_place)s)
+    """,
+    """
+    SELECT r.row_no, 'name', r.name,
+           'same name and position as row ' || min(o.row_no)
+    FROM import_rows r JOIN import_rows o
+      ON o.name = r.name AND o.row_no < r.row_no
+     AND ST_DWithin(o.geom::geography, r.geom::geography, %(same_place)s)
+    GROUP BY r.row_no, r.name
+    """,
+)
+
+
+def _check_in_database(conn: psycopg.Connection, result: ImportResult) -> None:
+    """Fill district codes and geometry, then run the checks that need stored data."""
+    conn.execute(
+        """
+        UPDATE import_rows r SET district_code = d.code
+        FROM districts d
+        WHERE r.district_code IS NULL AND d.level = 'county' AND d.name = r.district_name
+          AND (SELECT count(*) FROM districts x
+               WHERE x.level = 'county' AND x.name = r.district_name) = 1
+        """
+    )
+    conn.execute("UPDATE import_rows SET geom = ST_SetSRID(ST_MakePoint(lon, lat), 4326)")
+    conn.execute("CREATE INDEX ON import_rows (name)")
+    conn.execute("ANALYZE import_rows")
+    params = {"tolerance": DISTRICT_TOLERANCE_M, "same_place": SAME_PLACE_M}
+    for sql in _CHECKS:
+        for row_no, name, value, reason in conn.execute(sql, params):
+            result.problems.append(Problem(row_no, name, value, reason))
+    # rows that stay ambiguous must not reach the insert below
+    conn.execute("DELETE FROM import_rows WHERE district_code IS NULL")
+
+
+def _apply(conn: psycopg.Connection, result: ImportResult, present: set[str], actor: str) -> None:
+    """Insert new codes, update changed ones; the history triggers log both."""
+    conn.execute("SELECT set_config('stations.actor', %s, true)", [actor])
+    conn.execute(
+        """
+        UPDATE import_rows r SET district_name = d.name
+        FROM districts d WHERE d.code = r.district_code
+        """
+    )
+    insert_cols = ", ".join(COLUMNS)
+    defaults = {"amenities": "'{}'::text[]", "status": "'active'"}
+    select_cols = ", ".join(f"coalesce(r.{c}, {defaults[c]})" if c in defaults else f"r.{c}"
+                            for c in COLUMNS)
+    inserted = conn.execute(
+        f"""
+        INSERT INTO stations ({insert_cols}, geom)
+        SELECT {select_cols}, r.geom FROM import_rows r
+        WHERE NOT EXISTS (SELECT 1 FROM stations s WHERE s.code = r.code)
+        ORDER BY r.row_no
+        """
+    ).rowcount
+    updatable = [c for c in COLUMNS if c in present and c != "code"]
+    if {"lon", "lat"} <= present:
+        updatable.append("geom")
+    updatable.append("district_name")
+    sets = ", ".join(
+        f"{c} = coalesce(r.{c}, {defaults[c]})" if c in defaults else f"{c} = r.{c}"
+        for c in dict.fromkeys(updatable)
+    )
+    differs = " OR ".join(f"s.{c} IS DISTINCT FROM r.{c}" for c in dict.fromkeys(updatable))
+    updated = conn.execute(
+        f"""
+        UPDATE stations s SET {sets}
+        FROM import_rows r WHERE s.code = r.code AND ({differs})
+        """
+    ).rowcount
+    result.inserted, result.updated = inserted, updated
+    result.unchanged = result.rows - inserted - updated
+
+
+def _summary(result: ImportResult, source: str) -> str:
+    rows = sorted({p.row for p in result.problems})
+    return (
+        f"{source}: {len(result.problems)} problem(s) in {len(rows)} of {result.rows} row(s); "
+        "nothing was imported"
+    )

@@ -1,0 +1,122 @@
+"""Read station files into ``(row number, {field: text})`` pairs, whatever the format.
+
+Readers stream (a 100,000-row file is never held twice) and turn every cell into text,
+so one parser (:func:`stations.records.parse_row`) validates all formats alike.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from stations.errors import ImportRejected
+from stations.records import FIELDS, FieldProblem, cell_text, field_for_header, match_headers
+
+Rows = Iterator[tuple[int, dict[str, str]]]
+FORMATS = ("csv", "geojson", "xlsx")
+
+
+def detect_format(path: Path) -> str:
+    """The format named by the file's extension."""
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix == "json":
+        suffix = "geojson"
+    if suffix not in FORMATS:
+        raise ImportRejected(
+            f"{path.name}: unsupported file type {path.suffix or '(none)'}; use .csv, "
+            ".geojson or .xlsx",
+            rows=[],
+        )
+    return suffix
+
+
+def read_rows(path: Path) -> Rows:
+    """Rows of a CSV, GeoJSON or XLSX file."""
+    if not path.is_file():
+        raise ImportRejected(f"{path}: no such file", rows=[])
+    reader = {"csv": _csv_rows, "geojson": _geojson_rows, "xlsx": _xlsx_rows}
+    return reader[detect_format(path)](path)
+
+
+def _header_problem(path: Path, exc: Exception) -> ImportRejected:
+    return ImportRejected(
+        f"{path.name}: {exc}",
+        rows=[{"row": 1, "field": "header", "value": "", "reason": str(exc)}],
+    )
+
+
+def _table_rows(path: Path, lines: Iterator[list[Any]]) -> Rows:
+    """Rows of a table whose first line is the header (CSV and XLSX)."""
+    header = next(lines, None)
+    if header is None:
+        raise _header_problem(path, FieldProblem("the file is empty"))
+    try:
+        columns = match_headers([cell_text(h) for h in header])
+    except FieldProblem as exc:
+        raise _header_problem(path, exc) from None
+    for row_no, line in enumerate(lines, start=2):
+        if not any(cell not in (None, "") for cell in line):
+            continue  # blank lines in spreadsheets are common and mean nothing
+        cells = list(line) + [None] * (len(header) - len(line))
+        yield row_no, {f.name: cell_text(cells[i]).strip() for i, f in columns.items()}
+
+
+def _csv_rows(path: Path) -> Rows:
+    # utf-8-sig: Excel on Windows writes a byte-order mark before the header
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        try:
+            yield from _table_rows(path, iter(csv.reader(fh)))
+        except UnicodeDecodeError:
+            raise _header_problem(path, FieldProblem("the file is not UTF-8 text")) from None
+
+
+def _xlsx_rows(path: Path) -> Rows:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a damaged file
+        raise _header_problem(path, FieldProblem(f"not a readable .xlsx file ({exc})")) from None
+    try:
+        sheet = book.worksheets[0]
+        yield from _table_rows(path, (list(r) for r in sheet.iter_rows(values_only=True)))
+    finally:
+        book.close()
+
+
+def _geojson_rows(path: Path) -> Rows:
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            data = json.load(fh)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _header_problem(path, FieldProblem(f"not valid JSON ({exc})")) from None
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        raise _header_problem(path, FieldProblem("expected a GeoJSON FeatureCollection"))
+    features = data.get("features")
+    if not isinstance(features, list):
+        raise _header_problem(path, FieldProblem("the FeatureCollection has no features list"))
+    for row_no, feature in enumerate(features, start=1):
+        yield row_no, _feature_cells(feature)
+
+
+def _feature_cells(feature: Any) -> dict[str, str]:
+    """A feature's properties as text cells, its point as lon/lat."""
+    properties = feature.get("properties") if isinstance(feature, dict) else None
+    properties = properties if isinstance(properties, dict) else {}
+    cells = {f.name: "" for f in FIELDS if f.required}
+    for key, value in properties.items():
+        field = field_for_header(str(key))
+        if field is not None:
+            cells[field.name] = cell_text(value).strip()
+    geometry = feature.get("geometry") if isinstance(feature, dict) else None
+    coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
+    if isinstance(geometry, dict) and geometry.get("type") == "Point" and isinstance(
+        coords, list
+    ) and len(coords) >= 2:
+        cells["lon"], cells["lat"] = cell_text(coords[0]), cell_text(coords[1])
+    else:
+        cells["lon"] = cells["lat"] = ""  # reported as required by the row parser
+    return cells

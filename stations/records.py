@@ -1,0 +1,262 @@
+"""The station record as files and people see it: fields, headers, parsing, validation.
+
+One table of fields drives import (CSV, XLSX, GeoJSON; English or Chinese headers),
+export and the API's feature properties, so the three cannot drift apart. Parsing turns
+a cell into a typed value or raises :class:`FieldProblem` with a reason a person can act
+on; vocabulary cells accept the code or either label (``community``, ``社区服务站``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from stations import hours, vocabulary
+from stations.errors import StationsError
+
+# China's extent with a margin: catches swapped or zero coordinates before any SQL runs.
+CHINA_LON = (73.0, 136.0)
+CHINA_LAT = (3.0, 54.0)
+
+
+class FieldProblem(ValueError):
+    """One cell is wrong; the message says why."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of the interchange format."""
+
+    name: str
+    zh: str
+    parse: Callable[[str], Any]
+    required: bool = False
+
+
+def _text(value: str) -> str | None:
+    return value.strip() or None
+
+
+def _number(lo: float, hi: float, what: str) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise FieldProblem(f"{what} must be a number") from None
+        if not math.isfinite(number) or not lo <= number <= hi:
+            raise FieldProblem(f"{what} must be between {lo} and {hi} (China)")
+        return number
+
+    return parse
+
+
+def _area(value: str) -> Decimal | None:
+    if not value.strip():
+        return None
+    try:
+        area = Decimal(value.strip()).quantize(Decimal("0.1"))
+    except InvalidOperation:
+        raise FieldProblem("floor area must be a number of square metres") from None
+    if not area.is_finite() or area <= 0 or area > 100000:
+        raise FieldProblem("floor area must be more than 0 and at most 100000 m²")
+    return area
+
+
+def _date(value: str) -> dt.date | None:
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text.replace("/", "-")[:10])
+    except ValueError:
+        raise FieldProblem("date must be YYYY-MM-DD") from None
+
+
+_TRUE = {"true", "yes", "y", "1", "是", "有", "t"}
+_FALSE = {"false", "no", "n", "0", "否", "无", "f"}
+
+
+def _bool(value: str) -> bool | None:
+    text = value.strip().lower()
+    if not text:
+        return None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise FieldProblem("must be true/false (是/否)")
+
+
+def _term(kind: str) -> Callable[[str], str | None]:
+    def parse(value: str) -> str | None:
+        text = value.strip()
+        if not text:
+            return None
+        for term in vocabulary.terms(kind).values():
+            if text in (term.code, term.zh, term.en):
+                return term.code
+        allowed = ", ".join(vocabulary.terms(kind))
+        raise FieldProblem(f"not one of: {allowed}")
+
+    return parse
+
+
+_LIST_SPLIT = re.compile(r"[;,，；、|]")
+
+
+def _amenities(value: str) -> list[str]:
+    by_label = {}
+    for term in vocabulary.terms("amenities").values():
+        by_label.update({term.code: term.code, term.zh: term.code, term.en: term.code})
+    codes = []
+    for item in (part.strip() for part in _LIST_SPLIT.split(value)):
+        if not item:
+            continue
+        if item not in by_label:
+            raise FieldProblem(f"unknown amenity {item!r}; see GET /api/v1/amenities")
+        codes.append(by_label[item])
+    return vocabulary.check_amenities(codes)
+
+
+def _opening_hours(value: str) -> str | None:
+    if not value.strip():
+        return None
+    try:
+        return hours.validate(value)
+    except StationsError as exc:
+        raise FieldProblem(exc.message) from None
+
+
+def _code(value: str) -> str:
+    text = value.strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}", text):
+        raise FieldProblem("code must be 1-40 letters, digits, '-', '_' or '.'")
+    return text
+
+
+def _district_code(value: str) -> str | None:
+    text = value.strip()
+    if not text:
+        return None
+    if not re.fullmatch(r"\d{6}", text):
+        raise FieldProblem("district code must be the 6-digit admin code, e.g. 140105")
+    return text
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("code", "编码", _code, required=True),
+    Field("name", "名称", _text, required=True),
+    Field("address", "地址", _text),
+    Field("district_code", "行政区划代码", _district_code),
+    Field("district_name", "行政区划", _text),
+    Field("lon", "经度", _number(*CHINA_LON, "longitude"), required=True),
+    Field("lat", "纬度", _number(*CHINA_LAT, "latitude"), required=True),
+    Field("opening_hours", "开放时间", _opening_hours),
+    Field("amenities", "服务设施", _amenities),
+    Field("floor_area_m2", "面积(平方米)", _area),
+    Field("host_type", "依托类型", _term("host_types"), required=True),
+    Field("built_by", "建设主体", _term("built_by"), required=True),
+    Field("level", "级别", _term("levels"), required=True),
+    Field("opened_on", "启用日期", _date),
+    Field("status", "状态", _term("statuses")),
+    Field("contact", "联系方式", _text),
+    Field("has_sign", "统一标识", _bool),
+    Field("has_rules", "管理制度", _bool),
+    Field("has_staff", "专人管理", _bool),
+)
+FIELD_NAMES = tuple(f.name for f in FIELDS)
+# Stored columns: the fields but lon/lat, which become the geometry.
+COLUMNS = tuple(n for n in FIELD_NAMES if n not in ("lon", "lat"))
+_BY_HEADER = {key.lower(): f for f in FIELDS for key in (f.name, f.zh)}
+_BY_HEADER.update({"面积": _BY_HEADER["floor_area_m2"], "longitude": _BY_HEADER["lon"]})
+_BY_HEADER.update({"latitude": _BY_HEADER["lat"], "区县": _BY_HEADER["district_name"]})
+
+
+def field_for_header(header: str) -> Field | None:
+    """The field a column header (English name or Chinese label) stands for."""
+    return _BY_HEADER.get(header.strip().lower())
+
+
+def match_headers(headers: list[str]) -> dict[int, Field]:
+    """Map column positions to fields; unknown headers are ignored, duplicates refused."""
+    found: dict[int, Field] = {}
+    seen: set[str] = set()
+    for index, header in enumerate(headers):
+        field = field_for_header(str(header or ""))
+        if field is None:
+            continue
+        if field.name in seen:
+            raise FieldProblem(f"column {field.name} ({field.zh}) appears twice")
+        seen.add(field.name)
+        found[index] = field
+    missing = [f"{f.name} ({f.zh})" for f in FIELDS if f.required and f.name not in seen]
+    if "district_code" not in seen and "district_name" not in seen:
+        missing.append("district_code (行政区划代码) or district_name (行政区划)")
+    if missing:
+        raise FieldProblem("missing column(s): " + ", ".join(missing))
+    return found
+
+
+def parse_row(cells: Mapping[str, str]) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+    """Parse one row given as field name -> raw text.
+
+    Returns the typed record (only the fields present) and a list of problems as
+    ``(field, value, reason)``; a row with problems must not be stored.
+    """
+    record: dict[str, Any] = {}
+    problems: list[tuple[str, str, str]] = []
+    for field in FIELDS:
+        if field.name not in cells:
+            continue
+        raw = cells[field.name]
+        if field.required and not raw.strip():
+            problems.append((field.name, raw, "required"))
+            continue
+        try:
+            record[field.name] = field.parse(raw)
+        except FieldProblem as exc:
+            problems.append((field.name, raw, str(exc)))
+    if not problems and not (record.get("district_code") or record.get("district_name")):
+        problems.append(("district_code", "", "required (or district_name)"))
+    return record, problems
+
+
+def cell_text(value: Any) -> str:
+    """A stored value as the text a file holds (the inverse of the field parsers)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ";".join(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def feature(record: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> dict:
+    """A stored record (with ``lon``/``lat``) as a GeoJSON Feature, id first."""
+    properties = {"id": record.get("id")} if "id" in record else {}
+    for name in FIELD_NAMES:
+        if name in ("lon", "lat"):
+            continue
+        value = record.get(name)
+        if isinstance(value, Decimal):
+            value = float(value)
+        elif isinstance(value, dt.date):
+            value = value.isoformat()
+        properties[name] = value
+    properties.update(extra or {})
+    return {
+        "type": "Feature",
+        "id": record.get("id", record.get("code")),
+        "geometry": {"type": "Point", "coordinates": [record["lon"], record["lat"]]},
+        "properties": properties,
+    }

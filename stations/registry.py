@@ -1,0 +1,105 @@
+"""Reading stations and districts from PostGIS: the queries the API and exports share.
+
+Functions take a psycopg connection first and return plain dicts with ``lon``/``lat``,
+so the web layer and the exporter serialise the same records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from stations.errors import NotFound
+from stations.records import COLUMNS
+
+_SELECT = f"""
+SELECT s.id, {", ".join("s." + c for c in COLUMNS)}, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
+       s.version, s.created_at, s.updated_at
+FROM stations s
+"""
+
+
+@dataclass(frozen=True)
+class StationFilter:
+    """What a listing asks for; every part optional."""
+
+    bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat
+    district: str | None = None  # admin code or name, of a county, city or the province
+    amenities: Sequence[str] = ()  # all required
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        """SQL conditions and parameters; a district matches its own code or an ancestor's."""
+        clauses, params = ["TRUE"], {}
+        if self.bbox:
+            clauses.append("s.geom && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326)")
+            params.update(zip(("x0", "y0", "x1", "y1"), self.bbox, strict=True))
+        if self.district:
+            clauses.append(
+                """s.district_code IN (
+                    WITH RECURSIVE tree AS (
+                        SELECT code FROM districts WHERE code = %(d)s OR name = %(d)s
+                        UNION SELECT c.code FROM districts c JOIN tree t ON c.parent_code = t.code
+                    ) SELECT code FROM tree)"""
+            )
+            params["d"] = self.district
+        if self.amenities:
+            clauses.append("s.amenities @> %(am)s::text[]")
+            params["am"] = list(self.amenities)
+        return " AND ".join(clauses), params
+
+
+def get_station(conn: psycopg.Connection, station_id: int) -> dict[str, Any]:
+    """One station by id, or :class:`NotFound`."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(_SELECT + " WHERE s.id = %s", [station_id]).fetchone()
+    if row is None:
+        raise NotFound(f"no station with id {station_id}")
+    return row
+
+
+def count_stations(conn: psycopg.Connection, flt: StationFilter) -> int:
+    """How many stations match (OGC API ``numberMatched``)."""
+    where, params = flt.where()
+    return conn.execute(f"SELECT count(*) FROM stations s WHERE {where}", params).fetchone()[0]
+
+
+def list_stations(
+    conn: psycopg.Connection, flt: StationFilter, limit: int | None, offset: int = 0
+) -> list[dict[str, Any]]:
+    """One page of matching stations in id order (stable paging)."""
+    where, params = flt.where()
+    params.update(limit=limit, offset=offset)
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            _SELECT + f" WHERE {where} ORDER BY s.id LIMIT %(limit)s OFFSET %(offset)s", params
+        ).fetchall()
+
+
+def iter_stations(conn: psycopg.Connection, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Every station in code order, streamed with a server-side cursor (for exports)."""
+    with conn.cursor(name="export_stations", row_factory=dict_row) as cur:
+        cur.itersize = batch
+        cur.execute(_SELECT + " ORDER BY s.code")
+        yield from cur
+
+
+def district_exists(conn: psycopg.Connection, code_or_name: str) -> bool:
+    """True when a district has this admin code or name."""
+    row = conn.execute(
+        "SELECT 1 FROM districts WHERE code = %s OR name = %s LIMIT 1", [code_or_name] * 2
+    ).fetchone()
+    return row is not None
+
+
+def history(conn: psycopg.Connection, station_id: int) -> list[dict[str, Any]]:
+    """Every recorded change to a station, oldest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """SELECT id, station_id, version, action, changed_at, changed_by, before, after
+               FROM station_history WHERE station_id = %s ORDER BY id""",
+            [station_id],
+        ).fetchall()

@@ -1,0 +1,60 @@
+"""Fixtures: a real PostGIS (started by the project's own code), the demo data, the app.
+
+Without ``DATABASE_URL`` the embedded cluster is started (installed by ``./run``); a
+database that cannot be had fails the run, it never skips. Tests get a throwaway database
+``stations_test``, migrated and loaded with the demo set once per session; tests that
+write use the ``conn`` fixture, whose transaction is rolled back afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from stations import db
+from stations.cluster import Cluster
+from stations.demo import load_demo
+from web.app import create_app
+from web.database import close_pool
+
+TEST_DB = "stations_test"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A freshly migrated test database holding the demo data."""
+    if db.uses_embedded():
+        Cluster.from_settings().up()
+    url = make_url(db.database_url()).set(database=TEST_DB).render_as_string(hide_password=False)
+    db.drop_database(url)
+    db.migrate(url)
+    with db.connect(url) as conn:
+        load_demo(conn)
+    yield url
+    db.engine_for(url).dispose()
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection]:
+    """A connection whose changes are rolled back when the test ends."""
+    connection = db.connect(database_url)
+    try:
+        yield connection
+    finally:
+        connection.rollback()
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str):
+    application = create_app({"DATABASE_URL": database_url, "TESTING": True})
+    yield application
+    close_pool(application)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

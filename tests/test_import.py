@@ -1,0 +1,201 @@
+"""Import: every rejection reason, all-or-nothing, updates with history, formats."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from openpyxl import Workbook
+
+from stations.errors import ImportRejected
+from stations.importer import import_file
+from stations.records import FIELD_NAMES, FIELDS
+
+XIAODIAN = "140105"  # 小店区, Taiyuan
+
+
+@pytest.fixture
+def inside(conn):
+    """A point well inside 小店区 and one inside 迎泽区 (140106)."""
+    rows = conn.execute(
+        "SELECT code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) p "
+        "FROM districts WHERE code IN ('140105', '140106')) d ORDER BY code"
+    ).fetchall()
+    return {code: (x, y) for code, x, y in rows}
+
+
+def station_row(inside, **overrides):
+    lon, lat = inside[XIAODIAN]
+    row = {
+        "code": "T-0001", "name": "测试驿站", "address": "山西省太原市小店区测试路1号",
+        "district_code": XIAODIAN, "district_name": "小店区", "lon": f"{lon:.6f}",
+        "lat": f"{lat:.6f}", "opening_hours": "Mo-Fr 08:00-20:00; PH off",
+        "amenities": "drinking_water;toilet", "floor_area_m2": "20", "host_type": "community",
+        "built_by": "union", "level": "district", "opened_on": "2021-05-01", "status": "active",
+        "contact": "0351-1234567", "has_sign": "true", "has_rules": "true", "has_staff": "false",
+    }
+    row.update(overrides)
+    return row
+
+
+def write_csv(path, rows, headers=FIELD_NAMES):
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(headers))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def count(conn, sql="SELECT count(*) FROM stations", params=()):
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def rejected(conn, path):
+    before = count(conn)
+    with pytest.raises(ImportRejected) as info:
+        import_file(conn, path, actor="test")
+    assert count(conn) == before, "a rejected file must import nothing"
+    return [p.as_dict() if hasattr(p, "as_dict") else p for p in info.value.details["rows"]]
+
+
+def test_new_rows_are_inserted_with_history(conn, tmp_path, inside):
+    path = write_csv(tmp_path / "new.csv", [station_row(inside)])
+    result = import_file(conn, path, actor="alice")
+    assert (result.inserted, result.updated, result.unchanged) == (1, 0, 0)
+    sid, version = conn.execute("SELECT id, version FROM stations WHERE code='T-0001'").fetchone()
+    assert version == 1
+    action, who, after = conn.execute(
+        "SELECT action, changed_by, after FROM station_history WHERE station_id=%s", [sid]
+    ).fetchone()
+    assert (action, who, after["name"], after["amenities"]) == (
+        "create", "alice", "测试驿站", ["drinking_water", "toilet"])
+
+
+def test_existing_code_updates_and_identical_row_changes_nothing(conn, tmp_path, inside):
+    import_file(conn, write_csv(tmp_path / "a.csv", [station_row(inside)]), actor="alice")
+    again = import_file(conn, write_csv(tmp_path / "b.csv", [station_row(inside)]), actor="bob")
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 1)
+    changed = station_row(inside, floor_area_m2="25.5", amenities="toilet;drinking_water;wifi")
+    result = import_file(conn, write_csv(tmp_path / "c.csv", [changed]), actor="bob")
+    assert (result.inserted, result.updated) == (0, 1)
+    sid, version, area = conn.execute(
+        "SELECT id, version, floor_area_m2 FROM stations WHERE code='T-0001'").fetchone()
+    assert (version, float(area)) == (2, 25.5)
+    history = conn.execute(
+        "SELECT action, changed_by, before->>'floor_area_m2', after->>'floor_area_m2' "
+        "FROM station_history WHERE station_id=%s ORDER BY id", [sid]).fetchall()
+    assert history == [("create", "alice", None, "20.0"), ("update", "bob", "20.0", "25.5")]
+
+
+def test_dry_run_changes_nothing(conn, tmp_path, inside):
+    before = count(conn)
+    result = import_file(conn, write_csv(tmp_path / "d.csv", [station_row(inside)]),
+                         actor="t", dry_run=True)
+    assert result.inserted == 1 and result.dry_run
+    assert count(conn) == before
+
+
+BAD_CELLS = [
+    ("code", "", "required"),
+    ("code", "bad code!", "code must be"),
+    ("name", "", "required"),
+    ("lon", "abc", "longitude must be a number"),
+    ("lon", "10.5", "longitude must be between"),
+    ("lat", "nan", "latitude must be between"),
+    ("opening_hours", "Mo-Fr 8-25", "not valid"),
+    ("amenities", "drinking_water;jacuzzi", "unknown amenity 'jacuzzi'"),
+    ("host_type", "castle", "not one of"),
+    ("built_by", "", "required"),
+    ("level", "galactic", "not one of"),
+    ("floor_area_m2", "-3", "floor area must be more than 0"),
+    ("floor_area_m2", "big", "floor area must be a number"),
+    ("opened_on", "2021-13-40", "date must be YYYY-MM-DD"),
+    ("has_sign", "maybe", "true/false"),
+    ("status", "sleeping", "not one of"),
+    ("district_code", "14010", "6-digit admin code"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), BAD_CELLS)
+def test_each_bad_cell_rejects_the_whole_file(conn, tmp_path, inside, field, value, reason):
+    good = station_row(inside, code="T-0002", name="好的驿站")
+    bad = station_row(inside, **{field: value})
+    problems = rejected(conn, write_csv(tmp_path / "bad.csv", [good, bad]))
+    assert [(p["row"], p["field"]) for p in problems] == [(3, field)]
+    assert reason in problems[0]["reason"]
+    assert problems[0]["value"] == value
+
+
+def test_database_checks(conn, tmp_path, inside):
+    existing = conn.execute(
+        "SELECT code, name, ST_X(geom), ST_Y(geom), district_code FROM stations LIMIT 1"
+    ).fetchone()
+    lon_y, lat_y = inside["140106"]
+    rows = [
+        station_row(inside, code="T-1", name="一", district_code="149999"),
+        station_row(inside, code="T-2", name="二", district_name="迎泽区"),
+        station_row(inside, code="T-3", name="三", lon=f"{lon_y}", lat=f"{lat_y}"),
+        station_row(inside, code="T-4", name=existing[1], lon=repr(existing[2]),
+                    lat=repr(existing[3]), district_code=existing[4], district_name=""),
+        station_row(inside, code="T-5", name="同名"),
+        station_row(inside, code="T-6", name="同名"),
+        station_row(inside, code="T-5", name="重复编码"),
+        station_row(inside, code="T-7", name="七", district_code="", district_name="不存在区"),
+    ]
+    problems = rejected(conn, write_csv(tmp_path / "db.csv", rows))
+    found = {(p["row"], p["field"]): p["reason"] for p in problems}
+    assert "unknown district code" in found[(2, "district_code")]
+    assert "does not match district 140105" in found[(3, "district_name")]
+    assert "outside district 140105" in found[(4, "lon/lat")]
+    assert f"code {existing[0]}" in found[(5, "name")]
+    assert "same name and position as row 6" in found[(7, "name")]
+    assert "code repeated in the file (row 6)" in found[(8, "code")]
+    assert "unknown district name" in found[(9, "district_name")]
+    assert len(problems) == 7
+
+
+def test_missing_column_and_empty_file(conn, tmp_path, inside):
+    headers = [h for h in FIELD_NAMES if h != "host_type"]
+    row = {k: v for k, v in station_row(inside).items() if k != "host_type"}
+    problems = rejected(conn, write_csv(tmp_path / "cols.csv", [row], headers))
+    assert problems[0]["row"] == 1 and "host_type (依托类型)" in problems[0]["reason"]
+    (tmp_path / "empty.csv").write_text("")
+    assert "empty" in rejected(conn, tmp_path / "empty.csv")[0]["reason"]
+    (tmp_path / "x.txt").write_text("hello")
+    with pytest.raises(ImportRejected, match="unsupported file type"):
+        import_file(conn, tmp_path / "x.txt", actor="t")
+
+
+def test_xlsx_with_chinese_headers_and_labels(conn, tmp_path, inside):
+    row = station_row(inside, host_type="社区服务站", built_by="工会", level="区县级",
+                      amenities="饮用水、卫生间", has_sign="是")
+    book = Workbook()
+    sheet = book.active
+    sheet.append([f.zh for f in FIELDS])
+    sheet.append([row[f.name] for f in FIELDS])
+    sheet.append([None] * len(FIELDS))  # a blank line means nothing
+    book.save(tmp_path / "zh.xlsx")
+    result = import_file(conn, tmp_path / "zh.xlsx", actor="t")
+    assert result.inserted == 1
+    stored = conn.execute(
+        "SELECT host_type, built_by, level, amenities, has_sign FROM stations WHERE code='T-0001'"
+    ).fetchone()
+    assert stored == ("community", "union", "district", ["drinking_water", "toilet"], True)
+
+
+def test_geojson_rows_and_bad_geometry(conn, tmp_path, inside):
+    row = station_row(inside)
+    props = {k: v for k, v in row.items() if k not in ("lon", "lat")}
+    good = {"type": "Feature", "properties": props,
+            "geometry": {"type": "Point", "coordinates": [float(row["lon"]), float(row["lat"])]}}
+    bad = {"type": "Feature", "properties": {**props, "code": "T-9", "name": "九"},
+           "geometry": {"type": "LineString", "coordinates": [[112, 37], [113, 38]]}}
+    path = tmp_path / "s.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [good, bad]}))
+    problems = rejected(conn, path)
+    assert {(p["row"], p["field"]) for p in problems} == {(2, "lon"), (2, "lat")}
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [good]}))
+    assert import_file(conn, path, actor="t").inserted == 1
+    path.write_text("{not json")
+    assert "not valid JSON" in rejected(conn, path)[0]["reason"]

@@ -1,0 +1,1 @@
+"""HTTP and pages: a Flask app factory, one blueprint per audience, no domain rules."""

@@ -1,0 +1,121 @@
+"""The public read API (v1): stations, one station, the amenity vocabulary.
+
+Routes parse, call one domain function, serialise. Feature properties come from
+:func:`stations.records.feature` so the API and the exports agree on field names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from stations import hours, registry, vocabulary
+from stations.errors import InvalidParameter
+from stations.records import feature
+from web import params
+from web.database import get_conn
+
+api = Blueprint("api", __name__)
+GEOJSON = "application/geo+json"
+
+
+def _geojson(body: dict[str, Any]) -> Response:
+    response = jsonify(body)
+    response.mimetype = GEOJSON
+    return response
+
+
+def station_feature(record: dict[str, Any], lang: str, at: dt.datetime) -> dict[str, Any]:
+    """A station as a GeoJSON Feature with labels in ``lang`` and its open state at ``at``."""
+    labels = vocabulary.terms("amenities")
+    is_open, change = (
+        hours.state_at(record["opening_hours"], at) if record["opening_hours"] else (False, None)
+    )
+    extra = {
+        "district": {"code": record["district_code"], "name": record["district_name"]},
+        "amenities": [{"code": c, "label": labels[c].label(lang)} for c in record["amenities"]],
+        "open": is_open,
+        "next_change": change.isoformat() if change else None,
+        "version": record["version"],
+        "updated_at": record["updated_at"].isoformat(),
+    }
+    return feature(record, extra)
+
+
+@api.get("/stations")
+def list_stations() -> Response:
+    """A page of stations, filtered by bbox, district and amenities (OGC API style)."""
+    args = request.args
+    params.reject_unknown(args, ("bbox", "district", "amenities", "limit", "offset", "lang"))
+    limit_max = _limit_max()
+    limit = params.integer(args, "limit", min(100, limit_max), 1, limit_max)
+    offset = params.integer(args, "offset", 0, 0, 10**9)
+    lang = params.lang(args)
+    flt = registry.StationFilter(
+        bbox=params.bbox(args),
+        district=params.text(args, "district"),
+        amenities=params.amenities(args),
+    )
+    conn = get_conn()
+    if flt.district and not registry.district_exists(conn, flt.district):
+        raise InvalidParameter(
+            "district", f"unknown district {flt.district!r}; give a 6-digit admin code or a name"
+        )
+    matched = registry.count_stations(conn, flt)
+    rows = registry.list_stations(conn, flt, limit, offset)
+    now = dt.datetime.now(hours.SHANGHAI)
+    return _geojson(
+        {
+            "type": "FeatureCollection",
+            "numberMatched": matched,
+            "numberReturned": len(rows),
+            "timeStamp": now.isoformat(timespec="seconds"),
+            "links": _page_links(matched, limit, offset),
+            "features": [station_feature(r, lang, now) for r in rows],
+        }
+    )
+
+
+def _limit_max() -> int:
+    from flask import current_app
+
+    return int(current_app.config["PAGE_LIMIT_MAX"])
+
+
+def _page_links(matched: int, limit: int, offset: int) -> list[dict[str, str]]:
+    """self / next / prev links that keep every other parameter as given."""
+
+    def href(new_offset: int) -> str:
+        query = {**request.args.to_dict(), "limit": str(limit), "offset": str(new_offset)}
+        return url_for("api.list_stations", _external=False) + "?" + urlencode(query)
+
+    links = [{"rel": "self", "type": GEOJSON, "href": href(offset)}]
+    if offset + limit < matched:
+        links.append({"rel": "next", "type": GEOJSON, "href": href(offset + limit)})
+    if offset > 0:
+        links.append({"rel": "prev", "type": GEOJSON, "href": href(max(0, offset - limit))})
+    return links
+
+
+@api.get("/stations/<station_id>")
+def get_station(station_id: str) -> Response:
+    """One station as a GeoJSON Feature."""
+    params.reject_unknown(request.args, ("lang",))
+    if not station_id.isdigit() or len(station_id) > 18:
+        raise InvalidParameter("id", f"station id must be a positive whole number, got {station_id!r}")
+    record = registry.get_station(get_conn(), int(station_id))
+    return _geojson(station_feature(record, params.lang(request.args),
+                                    dt.datetime.now(hours.SHANGHAI)))
+
+
+@api.get("/amenities")
+def amenities() -> Response:
+    """The amenity vocabulary with Chinese and English labels."""
+    params.reject_unknown(request.args, ())
+    return jsonify(
+        {"amenities": [{"code": t.code, "zh": t.zh, "en": t.en}
+                       for t in vocabulary.terms("amenities").values()]}
+    )

@@ -1,0 +1,35 @@
+"""The Flask app factory: configuration, the connection pool, blueprints, error handling.
+
+Nothing happens at import time; the pool opens on the first request, after gunicorn has
+forked its workers, so each worker has its own connections.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from stations import db, settings
+from web import database, errors
+from web.api import api
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app; ``config`` overrides (tests pass ``DATABASE_URL``)."""
+    app = Flask(__name__)
+    app.config.update(
+        DATABASE_URL=db.database_url(),
+        POOL_SIZE=settings.get_int("STATIONS_POOL_SIZE"),
+        PAGE_LIMIT_MAX=settings.get_int("STATIONS_PAGE_LIMIT_MAX"),
+        JSON_AS_ASCII=False,
+    )
+    app.config.update(config or {})
+    app.json.ensure_ascii = False  # Chinese names stay readable in responses
+    app.json.sort_keys = False
+    errors.register(app)
+    app.register_blueprint(api, url_prefix="/api/v1")
+
+    database.init_app(app)
+    return app
+

@@ -1,0 +1,56 @@
+"""One place that turns errors into RFC 9457 ``application/problem+json`` responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+from stations.errors import StationsError
+
+LOGGER = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Response:
+    """A problem document; ``type`` is a stable relative URI per error code."""
+    body = {"type": f"/problems/{code}", "title": title, "status": status, "detail": detail,
+            "instance": request.path, **extra}
+    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM)
+    if status == 503:
+        response.headers["Retry-After"] = "5"
+    return response
+
+
+def register(app: Flask) -> None:
+    """Install the handlers on ``app``."""
+
+    @app.errorhandler(StationsError)
+    def _domain(exc: StationsError) -> Response:
+        extra = {k: _plain(v) for k, v in exc.details.items()}
+        return problem(exc.http_status, exc.title, exc.message, exc.code, **extra)
+
+    @app.errorhandler(psycopg.OperationalError)
+    def _database_down(exc: psycopg.OperationalError) -> Response:
+        LOGGER.warning("database unavailable on %s: %s", request.path, exc)
+        return problem(503, "Database unavailable", "the database is not reachable; try again "
+                       "shortly", "database-unavailable")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        code = (exc.name or "error").lower().replace(" ", "-")
+        return problem(exc.code or 500, exc.name, exc.description or exc.name, code)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        LOGGER.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, "Internal error", "something went wrong on our side", "internal-error")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [v.as_dict() if hasattr(v, "as_dict") else v for v in value]
+    return value
