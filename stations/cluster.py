@@ -150,7 +150,9 @@ class Cluster:
                 SUPERUSER,
                 "--auth=trust",
                 "--encoding=UTF8",
-                "--locale=C.UTF-8",
+                # byte-order collation: fast btree on codes; C.UTF-8 classifies characters
+                "--lc-collate=C",
+                "--lc-ctype=C.UTF-8",
             ]
         )
         LOGGER.info("initialised embedded PostgreSQL cluster in %s", self.data_dir)

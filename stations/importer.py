@@ -11,6 +11,8 @@ CSV and XLSX, feature numbers (from 1) for GeoJSON.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -66,7 +68,9 @@ CREATE TEMP TABLE import_rows (
     district_code text, district_name text, opening_hours text, amenities text[],
     floor_area_m2 numeric(9, 1), host_type text, built_by text, level text, opened_on date,
     status text, contact text, has_sign boolean, has_rules boolean, has_staff boolean,
-    lon double precision NOT NULL, lat double precision NOT NULL, geom geometry(Point, 4326)
+    lon double precision NOT NULL, lat double precision NOT NULL,
+    geom geometry(Point, 4326) GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326))
+        STORED
 ) ON COMMIT DROP
 """
 
@@ -104,7 +108,7 @@ def import_rows(
     codes: dict[str, int] = {}
     present: set[str] = set()
     try:
-        with conn.transaction():
+        with _gc_paused(), conn.transaction():
             # ON COMMIT DROP does not fire when the caller's transaction goes on (a savepoint)
             conn.execute("DROP TABLE IF EXISTS pg_temp.import_rows")
             conn.execute(_STAGE_SQL)
@@ -129,6 +133,18 @@ def import_rows(
         " (dry run)" if dry_run else "",
     )
     return result
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic collector: rows are acyclic, and its passes cost a fifth of the time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _DryRun(Exception):
@@ -221,9 +237,6 @@ def _check_in_database(conn: psycopg.Connection, result: ImportResult) -> None:
                WHERE x.level = 'county' AND x.name = r.district_name) = 1
         """
     )
-    conn.execute("UPDATE import_rows SET geom = ST_SetSRID(ST_MakePoint(lon, lat), 4326)")
-    conn.execute("CREATE INDEX ON import_rows (name)")
-    conn.execute("ANALYZE import_rows")
     params = {"tolerance": DISTRICT_TOLERANCE_M, "same_place": SAME_PLACE_M}
     for sql in _CHECKS:
         for row_no, name, value, reason in conn.execute(sql, params):
@@ -235,41 +248,44 @@ def _check_in_database(conn: psycopg.Connection, result: ImportResult) -> None:
 def _apply(conn: psycopg.Connection, result: ImportResult, present: set[str], actor: str) -> None:
     """Insert new codes, update changed ones; the history triggers log both."""
     conn.execute("SELECT set_config('stations.actor', %s, true)", [actor])
-    conn.execute(
-        """
-        UPDATE import_rows r SET district_name = d.name
-        FROM districts d WHERE d.code = r.district_code
-        """
-    )
-    insert_cols = ", ".join(COLUMNS)
-    defaults = {"amenities": "'{}'::text[]", "status": "'active'"}
-    select_cols = ", ".join(f"coalesce(r.{c}, {defaults[c]})" if c in defaults else f"r.{c}"
-                            for c in COLUMNS)
-    inserted = conn.execute(
+
+    def value(column: str) -> str:
+        # the district's own name is stored, whatever spelling the file used
+        if column == "district_name":
+            return "d.name"
+        if column in _DEFAULTS:
+            return f"coalesce(r.{column}, {_DEFAULTS[column]})"
+        return f"r.{column}"
+
+    result.inserted = conn.execute(
         f"""
-        INSERT INTO stations ({insert_cols}, geom)
-        SELECT {select_cols}, r.geom FROM import_rows r
+        INSERT INTO stations ({", ".join(COLUMNS)}, geom)
+        SELECT {", ".join(value(c) for c in COLUMNS)}, r.geom
+        FROM import_rows r JOIN districts d ON d.code = r.district_code
         WHERE NOT EXISTS (SELECT 1 FROM stations s WHERE s.code = r.code)
         ORDER BY r.row_no
         """
     ).rowcount
+    staged = conn.execute("SELECT count(*) FROM import_rows").fetchone()[0]
+    if result.inserted == staged:
+        result.unchanged = result.rows - result.inserted
+        return  # every row was new: nothing to update
+    # columns the file left out keep their stored values
     updatable = [c for c in COLUMNS if c in present and c != "code"]
-    if {"lon", "lat"} <= present:
-        updatable.append("geom")
-    updatable.append("district_name")
-    sets = ", ".join(
-        f"{c} = coalesce(r.{c}, {defaults[c]})" if c in defaults else f"{c} = r.{c}"
-        for c in dict.fromkeys(updatable)
-    )
-    differs = " OR ".join(f"s.{c} IS DISTINCT FROM r.{c}" for c in dict.fromkeys(updatable))
-    updated = conn.execute(
+    updatable += ["district_name"] + (["geom"] if {"lon", "lat"} <= present else [])
+    updatable = list(dict.fromkeys(updatable))
+    result.updated = conn.execute(
         f"""
-        UPDATE stations s SET {sets}
-        FROM import_rows r WHERE s.code = r.code AND ({differs})
+        UPDATE stations s SET {", ".join(f"{c} = {value(c)}" for c in updatable)}
+        FROM import_rows r JOIN districts d ON d.code = r.district_code
+        WHERE s.code = r.code
+          AND ({" OR ".join(f"s.{c} IS DISTINCT FROM {value(c)}" for c in updatable)})
         """
     ).rowcount
-    result.inserted, result.updated = inserted, updated
-    result.unchanged = result.rows - inserted - updated
+    result.unchanged = result.rows - result.inserted - result.updated
+
+
+_DEFAULTS = {"amenities": "'{}'::text[]", "status": "'active'"}
 
 
 def _summary(result: ImportResult, source: str) -> str:

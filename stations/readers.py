@@ -7,6 +7,7 @@ so one parser (:func:`stations.records.parse_row`) validates all formats alike.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,8 +61,12 @@ def _table_rows(path: Path, lines: Iterator[list[Any]]) -> Rows:
     for row_no, line in enumerate(lines, start=2):
         if not any(cell not in (None, "") for cell in line):
             continue  # blank lines in spreadsheets are common and mean nothing
-        cells = list(line) + [None] * (len(header) - len(line))
-        yield row_no, {f.name: cell_text(cells[i]).strip() for i, f in columns.items()}
+        if len(line) < len(header):
+            line = list(line) + [None] * (len(header) - len(line))
+        yield row_no, {
+            f.name: (v.strip() if isinstance(v := line[i], str) else cell_text(v).strip())
+            for i, f in columns.items()
+        }
 
 
 def _csv_rows(path: Path) -> Rows:
@@ -102,15 +107,21 @@ def _geojson_rows(path: Path) -> Rows:
         yield row_no, _feature_cells(feature)
 
 
+@functools.lru_cache(maxsize=256)
+def _field_name(key: str) -> str | None:
+    field = field_for_header(str(key))
+    return field.name if field else None
+
+
 def _feature_cells(feature: Any) -> dict[str, str]:
     """A feature's properties as text cells, its point as lon/lat."""
     properties = feature.get("properties") if isinstance(feature, dict) else None
     properties = properties if isinstance(properties, dict) else {}
     cells = {f.name: "" for f in FIELDS if f.required}
     for key, value in properties.items():
-        field = field_for_header(str(key))
-        if field is not None:
-            cells[field.name] = cell_text(value).strip()
+        name = _field_name(key)
+        if name is not None:
+            cells[name] = value.strip() if isinstance(value, str) else cell_text(value)
     geometry = feature.get("geometry") if isinstance(feature, dict) else None
     coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
     if isinstance(geometry, dict) and geometry.get("type") == "Point" and isinstance(

@@ -9,6 +9,7 @@ on; vocabulary cells accept the code or either label (``community``, ``社区服
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -55,6 +56,7 @@ def _number(lo: float, hi: float, what: str) -> Callable[[str], float]:
     return parse
 
 
+@functools.lru_cache(maxsize=8192)
 def _area(value: str) -> Decimal | None:
     if not value.strip():
         return None
@@ -67,6 +69,7 @@ def _area(value: str) -> Decimal | None:
     return area
 
 
+@functools.lru_cache(maxsize=8192)
 def _date(value: str) -> dt.date | None:
     text = value.strip()
     if not text:
@@ -97,9 +100,9 @@ def _term(kind: str) -> Callable[[str], str | None]:
         text = value.strip()
         if not text:
             return None
-        for term in vocabulary.terms(kind).values():
-            if text in (term.code, term.zh, term.en):
-                return term.code
+        code = vocabulary.lookup(kind).get(text)
+        if code is not None:
+            return code
         allowed = ", ".join(vocabulary.terms(kind))
         raise FieldProblem(f"not one of: {allowed}")
 
@@ -109,10 +112,9 @@ def _term(kind: str) -> Callable[[str], str | None]:
 _LIST_SPLIT = re.compile(r"[;,，；、|]")
 
 
+@functools.lru_cache(maxsize=8192)
 def _amenities(value: str) -> list[str]:
-    by_label = {}
-    for term in vocabulary.terms("amenities").values():
-        by_label.update({term.code: term.code, term.zh: term.code, term.en: term.code})
+    by_label = vocabulary.lookup("amenities")
     codes = []
     for item in (part.strip() for part in _LIST_SPLIT.split(value)):
         if not item:
@@ -123,7 +125,9 @@ def _amenities(value: str) -> list[str]:
     return vocabulary.check_amenities(codes)
 
 
+@functools.lru_cache(maxsize=4096)
 def _opening_hours(value: str) -> str | None:
+    # cached: files repeat a handful of schedules, and the parser is the costly part
     if not value.strip():
         return None
     try:
@@ -170,6 +174,7 @@ FIELDS: tuple[Field, ...] = (
     Field("has_staff", "专人管理", _bool),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
+_PARSERS = tuple((f.name, f.parse, f.required) for f in FIELDS)
 # Stored columns: the fields but lon/lat, which become the geometry.
 COLUMNS = tuple(n for n in FIELD_NAMES if n not in ("lon", "lat"))
 _BY_HEADER = {key.lower(): f for f in FIELDS for key in (f.name, f.zh)}
@@ -210,17 +215,17 @@ def parse_row(cells: Mapping[str, str]) -> tuple[dict[str, Any], list[tuple[str,
     """
     record: dict[str, Any] = {}
     problems: list[tuple[str, str, str]] = []
-    for field in FIELDS:
-        if field.name not in cells:
+    for name, parse, required in _PARSERS:
+        raw = cells.get(name)
+        if raw is None:
             continue
-        raw = cells[field.name]
-        if field.required and not raw.strip():
-            problems.append((field.name, raw, "required"))
+        if required and not raw.strip():
+            problems.append((name, raw, "required"))
             continue
         try:
-            record[field.name] = field.parse(raw)
+            record[name] = parse(raw)
         except FieldProblem as exc:
-            problems.append((field.name, raw, str(exc)))
+            problems.append((name, raw, str(exc)))
     if not problems and not (record.get("district_code") or record.get("district_name")):
         problems.append(("district_code", "", "required (or district_name)"))
     return record, problems

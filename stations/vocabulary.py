@@ -6,10 +6,10 @@ The file is data a union may edit; codes are stable identifiers, labels are for 
 from __future__ import annotations
 
 import functools
+import os
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from stations import settings
 from stations.errors import InvalidInput, UnknownAmenity
@@ -31,7 +31,9 @@ class Term:
 
 
 @functools.cache
-def _load(path: str) -> dict[str, dict[str, Term]]:
+def vocabulary() -> dict[str, dict[str, Term]]:
+    """Every vocabulary, by kind then code, in file order (read once per process)."""
+    path = os.path.join(settings.get("STATIONS_DATA_DIR") or "data", "vocabulary.toml")
     with open(path, "rb") as fh:
         raw = tomllib.load(fh)
     missing = [k for k in KINDS if k not in raw]
@@ -43,9 +45,13 @@ def _load(path: str) -> dict[str, dict[str, Term]]:
     }
 
 
-def vocabulary() -> dict[str, dict[str, Term]]:
-    """Every vocabulary, by kind then code, in file order."""
-    return _load(str(Path(settings.get("STATIONS_DATA_DIR") or "data") / "vocabulary.toml"))
+@functools.cache
+def lookup(kind: str) -> dict[str, str]:
+    """Code, Chinese label and English label -> code, for reading what people type."""
+    table: dict[str, str] = {}
+    for term in terms(kind).values():
+        table.update({term.code: term.code, term.zh: term.code, term.en: term.code})
+    return table
 
 
 def terms(kind: str) -> dict[str, Term]:
