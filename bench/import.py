@@ -33,18 +33,34 @@ from stations.demo import demo_dir, load_districts  # noqa: E402
 from stations.records import FIELD_NAMES  # noqa: E402
 
 BENCH_DB = "stations_bench"
-HOURS = ["24/7", "Mo-Su 08:00-18:00", "Mo-Fr 08:00-20:00; PH off", "Mo-Su 20:00-06:00",
-         "Mo-Sa 09:00-21:00; Su 10:00-18:00"]
-AMENITIES = ["drinking_water", "rest_seating", "phone_charging", "toilet", "food_heating",
-             "first_aid", "wifi", "ebike_charging"]
+HOURS = [
+    "24/7",
+    "Mo-Su 08:00-18:00",
+    "Mo-Fr 08:00-20:00; PH off",
+    "Mo-Su 20:00-06:00",
+    "Mo-Sa 09:00-21:00; Su 10:00-18:00",
+]
+AMENITIES = [
+    "drinking_water",
+    "rest_seating",
+    "phone_charging",
+    "toilet",
+    "food_heating",
+    "first_aid",
+    "wifi",
+    "ebike_charging",
+]
 
 
 def generate(rows: int, folder: Path) -> tuple[Path, Path]:
     """Write ``rows`` stations inside Shanxi's counties as CSV and GeoJSON."""
     rng = random.Random(20210101)
     np_rng = np.random.default_rng(20210101)
-    counties = [f for f in json.loads((demo_dir() / "districts.geojson").read_text())["features"]
-                if f["properties"]["level"] == "county"]
+    counties = [
+        f
+        for f in json.loads((demo_dir() / "districts.geojson").read_text())["features"]
+        if f["properties"]["level"] == "county"
+    ]
     per = rows // len(counties) + 1
     records = []
     for county in counties:
@@ -58,36 +74,53 @@ def generate(rows: int, folder: Path) -> tuple[Path, Path]:
             points += list(zip(xs[inside].round(6), ys[inside].round(6), strict=True))
         for lon, lat in points[:per]:
             n = len(records) + 1
-            records.append({
-                "code": f"B-{n:06d}", "name": f"{county['properties']['name']}测试驿站{n}",
-                "address": "", "district_code": county["properties"]["code"],
-                "district_name": county["properties"]["name"], "lon": f"{lon:.6f}",
-                "lat": f"{lat:.6f}", "opening_hours": rng.choice(HOURS),
-                "amenities": ";".join(rng.sample(AMENITIES, 4)),
-                "floor_area_m2": f"{rng.uniform(8, 80):.1f}", "host_type": "community",
-                "built_by": "union", "level": "district", "opened_on": "2020-06-01",
-                "status": "active", "contact": "", "has_sign": "true", "has_rules": "true",
-                "has_staff": "true",
-            })
+            records.append(
+                {
+                    "code": f"B-{n:06d}",
+                    "name": f"{county['properties']['name']}测试驿站{n}",
+                    "address": "",
+                    "district_code": county["properties"]["code"],
+                    "district_name": county["properties"]["name"],
+                    "lon": f"{lon:.6f}",
+                    "lat": f"{lat:.6f}",
+                    "opening_hours": rng.choice(HOURS),
+                    "amenities": ";".join(rng.sample(AMENITIES, 4)),
+                    "floor_area_m2": f"{rng.uniform(8, 80):.1f}",
+                    "host_type": "community",
+                    "built_by": "union",
+                    "level": "district",
+                    "opened_on": "2020-06-01",
+                    "status": "active",
+                    "contact": "",
+                    "has_sign": "true",
+                    "has_rules": "true",
+                    "has_staff": "true",
+                }
+            )
     records = records[:rows]
     csv_path, geojson_path = folder / "stations.csv", folder / "stations.geojson"
     with csv_path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELD_NAMES)
         writer.writeheader()
         writer.writerows(records)
-    features = [{"type": "Feature",
-                 "geometry": {"type": "Point", "coordinates": [float(r["lon"]), float(r["lat"])]},
-                 "properties": {k: v for k, v in r.items() if k not in ("lon", "lat")}}
-                for r in records]
-    geojson_path.write_text(json.dumps({"type": "FeatureCollection", "features": features},
-                                       ensure_ascii=False), encoding="utf-8")
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [float(r["lon"]), float(r["lat"])]},
+            "properties": {k: v for k, v in r.items() if k not in ("lon", "lat")},
+        }
+        for r in records
+    ]
+    geojson_path.write_text(
+        json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
+        encoding="utf-8",
+    )
     return csv_path, geojson_path
 
 
 def fresh_database() -> str:
     """An empty, migrated scratch database with the demo districts."""
-    url = make_url(db.database_url()).set(database=BENCH_DB).render_as_string(
-        hide_password=False)
+    url = make_url(db.database_url()).set(database=BENCH_DB).render_as_string(hide_password=False)
     db.drop_database(url)
     db.migrate(url)
     with db.connect(url) as conn:
@@ -103,9 +136,10 @@ def _child(task: str, url: str, path: str, queue: mp.Queue) -> None:
         started = time.perf_counter()
         if task == "copy":
             conn.execute("CREATE TABLE bare (code text, geom geometry(Point, 4326))")
-            with open(path, encoding="utf-8") as fh, conn.cursor().copy(
-                "COPY bare (code, geom) FROM STDIN"
-            ) as copy:
+            with (
+                open(path, encoding="utf-8") as fh,
+                conn.cursor().copy("COPY bare (code, geom) FROM STDIN") as copy,
+            ):
                 for row in csv.DictReader(fh):
                     copy.write_row([row["code"], f"SRID=4326;POINT({row['lon']} {row['lat']})"])
             conn.commit()
@@ -145,21 +179,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         csv_path, geojson_path = generate(args.rows, Path(tmp))
-        print(f"generated {args.rows:,} stations in {time.perf_counter() - started:.1f} s "
-              f"(CSV {csv_path.stat().st_size / 2**20:.0f} MiB, "
-              f"GeoJSON {geojson_path.stat().st_size / 2**20:.0f} MiB)")
+        print(
+            f"generated {args.rows:,} stations in {time.perf_counter() - started:.1f} s "
+            f"(CSV {csv_path.stat().st_size / 2**20:.0f} MiB, "
+            f"GeoJSON {geojson_path.stat().st_size / 2**20:.0f} MiB)"
+        )
         url = fresh_database()
         floor, floor_mem, _ = measure("copy", url, csv_path)
         print(f"{'bare COPY of the points':32s} {floor:6.2f} s  peak RSS {floor_mem:6.0f} MiB")
-        for label, path in (("import CSV (empty table)", csv_path),
-                            ("re-import CSV (no change)", csv_path),
-                            ("import GeoJSON (empty table)", geojson_path)):
+        for label, path in (
+            ("import CSV (empty table)", csv_path),
+            ("re-import CSV (no change)", csv_path),
+            ("import GeoJSON (empty table)", geojson_path),
+        ):
             if "empty" in label:
                 url = fresh_database()
             seconds, mem, detail = measure("import", url, path)
-            print(f"{label:32s} {seconds:6.2f} s  peak RSS {mem:6.0f} MiB  "
-                  f"{args.rows / seconds:8,.0f} rows/s  {seconds / floor:5.1f}x bare COPY  "
-                  f"goal < 10 s  [{detail}]")
+            print(
+                f"{label:32s} {seconds:6.2f} s  peak RSS {mem:6.0f} MiB  "
+                f"{args.rows / seconds:8,.0f} rows/s  {seconds / floor:5.1f}x bare COPY  "
+                f"goal < 10 s  [{detail}]"
+            )
         db.drop_database(url)
 
 

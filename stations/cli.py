@@ -7,9 +7,9 @@ Every command exits 0 on success and otherwise prints one line saying why on std
 from __future__ import annotations
 
 import functools
-import os
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -128,8 +128,11 @@ def demo() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate only; change nothing.")
 @click.option("--actor", default="cli", show_default=True, help="Who the history records.")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the per-row problem report to this JSON file.")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the per-row problem report to this JSON file.",
+)
 @_reported
 def import_(file: Path, dry_run: bool, actor: str, report: Path | None) -> None:
     """Import stations from a CSV, GeoJSON or XLSX file: all rows or none."""
@@ -140,8 +143,9 @@ def import_(file: Path, dry_run: bool, actor: str, report: Path | None) -> None:
             )
         except StationsError as exc:
             if report:
-                rows = [p.as_dict() if hasattr(p, "as_dict") else p
-                        for p in exc.details.get("rows", [])]
+                rows = [
+                    p.as_dict() if hasattr(p, "as_dict") else p for p in exc.details.get("rows", [])
+                ]
                 report.write_text(json.dumps(rows, ensure_ascii=False, indent=1))
             raise
     verb = "would import" if dry_run else "imported"
@@ -152,10 +156,15 @@ def import_(file: Path, dry_run: bool, actor: str, report: Path | None) -> None:
 
 
 @main.command("export")
-@click.option("--format", "fmt", type=click.Choice(exporter.FORMATS), default="csv",
-              show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="File to write ('-' for standard output).")
+@click.option(
+    "--format", "fmt", type=click.Choice(exporter.FORMATS), default="csv", show_default=True
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File to write ('-' for standard output).",
+)
 @_reported
 def export(fmt: str, output: Path) -> None:
     """Export every station in a form that imports back unchanged."""
@@ -170,21 +179,30 @@ def export(fmt: str, output: Path) -> None:
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=None, type=click.IntRange(1, 64),
-              help="Worker processes (default: STATIONS_WORKERS).")
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(1, 64),
+    help="Worker processes (default: STATIONS_WORKERS).",
+)
 @_reported
 def serve(host: str, port: int, workers: int | None) -> None:
     """Serve the API and map with gunicorn (a production WSGI server)."""
-
-
     workers = workers or settings.get_int("STATIONS_WORKERS")
     argv = [
-        sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-        "--access-logfile", "-", "--timeout", "60", "web.wsgi:app",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        "-",
+        "--timeout",
+        "60",
+        "web.wsgi:app",
     ]
     click.echo(f"serving on http://{host}:{port}/ with {workers} worker(s)", err=True)
 
-
     os.execv(sys.executable, argv)
-
-

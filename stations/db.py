@@ -67,9 +67,7 @@ def ensure_database(url: str) -> None:
                 sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
             )
             if not exists:
-                conn.exec_driver_sql(
-                    f'CREATE DATABASE "{_ident(target.database or "")}"'
-                )
+                conn.exec_driver_sql(f'CREATE DATABASE "{_ident(target.database or "")}"')
                 LOGGER.info("created database %s", target.database)
     except sa.exc.OperationalError as exc:
         raise DatabaseUnavailable(_unreachable(url, exc)) from exc

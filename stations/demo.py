@@ -70,7 +70,12 @@ def load_demand(conn: psycopg.Connection, path: Path) -> int:
             for f in features:
                 p, (lon, lat) = f["properties"], f["geometry"]["coordinates"][:2]
                 copy.write_row(
-                    [p["kind"], p["weight"], p.get("district_code"), f"SRID=4326;POINT({lon} {lat})"]
+                    [
+                        p["kind"],
+                        p["weight"],
+                        p.get("district_code"),
+                        f"SRID=4326;POINT({lon} {lat})",
+                    ]
                 )
     return len(features)
 

@@ -116,8 +116,9 @@ def import_rows(
                 f"COPY import_rows ({', '.join(_STAGE_COLUMNS)}) FROM STDIN"
             ) as copy:
                 for row_no, record in _checked(rows, result, codes, present):
-                    copy.write_row([row_no, *(record.get(c) for c in COLUMNS), record["lon"],
-                                    record["lat"]])
+                    copy.write_row(
+                        [row_no, *(record.get(c) for c in COLUMNS), record["lon"], record["lat"]]
+                    )
             _check_in_database(conn, result)
             if result.problems:
                 result.problems.sort(key=lambda p: (p.row, p.field))
@@ -129,7 +130,11 @@ def import_rows(
         pass
     LOGGER.info(
         "import %s: %d rows, %d inserted, %d updated, %d unchanged%s",
-        source, result.rows, result.inserted, result.updated, result.unchanged,
+        source,
+        result.rows,
+        result.inserted,
+        result.updated,
+        result.unchanged,
         " (dry run)" if dry_run else "",
     )
     return result

@@ -63,10 +63,13 @@ def _table_rows(path: Path, lines: Iterator[list[Any]]) -> Rows:
             continue  # blank lines in spreadsheets are common and mean nothing
         if len(line) < len(header):
             line = list(line) + [None] * (len(header) - len(line))
-        yield row_no, {
-            f.name: (v.strip() if isinstance(v := line[i], str) else cell_text(v).strip())
-            for i, f in columns.items()
-        }
+        yield (
+            row_no,
+            {
+                f.name: (v.strip() if isinstance(v := line[i], str) else cell_text(v).strip())
+                for i, f in columns.items()
+            },
+        )
 
 
 def _csv_rows(path: Path) -> Rows:
@@ -124,9 +127,12 @@ def _feature_cells(feature: Any) -> dict[str, str]:
             cells[name] = value.strip() if isinstance(value, str) else cell_text(value)
     geometry = feature.get("geometry") if isinstance(feature, dict) else None
     coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
-    if isinstance(geometry, dict) and geometry.get("type") == "Point" and isinstance(
-        coords, list
-    ) and len(coords) >= 2:
+    if (
+        isinstance(geometry, dict)
+        and geometry.get("type") == "Point"
+        and isinstance(coords, list)
+        and len(coords) >= 2
+    ):
         cells["lon"], cells["lat"] = cell_text(coords[0]), cell_text(coords[1])
     else:
         cells["lon"] = cells["lat"] = ""  # reported as required by the row parser

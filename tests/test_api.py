@@ -26,14 +26,25 @@ def test_feature_properties(client, conn):
     feature = client.get(f"/api/v1/stations/{sid}?lang=en").get_json()
     props = feature["properties"]
     assert feature["id"] == sid and props["id"] == sid and props["code"] == code
-    for key in ("name", "address", "district", "opening_hours", "amenities", "open",
-                "next_change", "floor_area_m2", "host_type", "status"):
+    for key in (
+        "name",
+        "address",
+        "district",
+        "opening_hours",
+        "amenities",
+        "open",
+        "next_change",
+        "floor_area_m2",
+        "host_type",
+        "status",
+    ):
         assert key in props
     assert set(props["district"]) == {"code", "name"}
     assert all(set(a) == {"code", "label"} for a in props["amenities"])
     lon, lat = feature["geometry"]["coordinates"]
     db_lon, db_lat = conn.execute(
-        "SELECT ST_X(geom), ST_Y(geom) FROM stations WHERE id=%s", [sid]).fetchone()
+        "SELECT ST_X(geom), ST_Y(geom) FROM stations WHERE id=%s", [sid]
+    ).fetchone()
     assert (lon, lat) == (db_lon, db_lat)
 
 
@@ -51,7 +62,8 @@ def test_filters_agree_with_sql(client, conn):
     city = client.get("/api/v1/stations?district=140100&limit=1").get_json()["numberMatched"]
     by_name = client.get("/api/v1/stations?district=太原市&limit=1").get_json()["numberMatched"]
     in_city = conn.execute(
-        "SELECT count(*) FROM stations WHERE district_code LIKE '1401%%'").fetchone()[0]
+        "SELECT count(*) FROM stations WHERE district_code LIKE '1401%%'"
+    ).fetchone()[0]
     assert city == by_name == in_city > 0
 
     wanted = client.get("/api/v1/stations?amenities=ebike_charging,wifi&limit=1000").get_json()
@@ -68,13 +80,24 @@ def test_amenities_vocabulary(client):
     assert all(a["zh"] and a["en"] for a in body["amenities"])
 
 
-@pytest.mark.parametrize(("query", "param"), [
-    ("limit=0", "limit"), ("limit=abc", "limit"), ("limit=100000", "limit"),
-    ("offset=-1", "offset"), ("bbox=1,2,3", "bbox"), ("bbox=a,b,c,d", "bbox"),
-    ("bbox=113,38,112,37", "bbox"), ("bbox=0,0,200,10", "bbox"), ("bbox=nan,1,2,3", "bbox"),
-    ("amenities=water,jacuzzi", "amenities"), ("district=nowhere", "district"),
-    ("lang=fr", "lang"), ("colour=red", "colour"),
-])
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("limit=0", "limit"),
+        ("limit=abc", "limit"),
+        ("limit=100000", "limit"),
+        ("offset=-1", "offset"),
+        ("bbox=1,2,3", "bbox"),
+        ("bbox=a,b,c,d", "bbox"),
+        ("bbox=113,38,112,37", "bbox"),
+        ("bbox=0,0,200,10", "bbox"),
+        ("bbox=nan,1,2,3", "bbox"),
+        ("amenities=water,jacuzzi", "amenities"),
+        ("district=nowhere", "district"),
+        ("lang=fr", "lang"),
+        ("colour=red", "colour"),
+    ],
+)
 def test_bad_parameters_are_problems_naming_the_parameter(client, query, param):
     response = client.get(f"/api/v1/stations?{query}")
     assert response.status_code == 400 and response.mimetype == PROBLEM

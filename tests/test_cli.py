@@ -33,8 +33,29 @@ def test_bad_file_prints_the_row_report_and_fails(run, tmp_path):
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(FIELD_NAMES)
-        writer.writerow(["X-1", "坏驿站", "", "140105", "", "112.5", "95", "", "", "", "community",
-                         "union", "district", "", "", "", "", "", ""])
+        writer.writerow(
+            [
+                "X-1",
+                "坏驿站",
+                "",
+                "140105",
+                "",
+                "112.5",
+                "95",
+                "",
+                "",
+                "",
+                "community",
+                "union",
+                "district",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ]
+        )
     report = tmp_path / "report.json"
     result = run("import", str(path), "--report", str(report))
     assert result.exit_code == 1
@@ -53,7 +74,10 @@ def test_export_then_dry_run_import(run, tmp_path):
     assert len(features) > 1000 and features[0]["geometry"]["type"] == "Point"
     result = run("import", str(out), "--dry-run")
     assert result.exit_code == 0
-    assert f"would import {len(features)} rows" in result.output and "0 new, 0 updated" in result.output
+    assert (
+        f"would import {len(features)} rows" in result.output
+        and "0 new, 0 updated" in result.output
+    )
 
 
 def test_status_reports_schema_revision(run):

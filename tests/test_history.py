@@ -13,7 +13,9 @@ def _station(conn):
 def _history(conn, sid):
     return conn.execute(
         "SELECT action, version, changed_by, before->>'name', after->>'name' "
-        "FROM station_history WHERE station_id = %s ORDER BY id", [sid]).fetchall()
+        "FROM station_history WHERE station_id = %s ORDER BY id",
+        [sid],
+    ).fetchall()
 
 
 def test_update_records_actor_before_after_and_bumps_version(conn):
@@ -21,7 +23,9 @@ def test_update_records_actor_before_after_and_bumps_version(conn):
     old = conn.execute("SELECT name FROM stations WHERE id=%s", [sid]).fetchone()[0]
     conn.execute("SELECT set_config('stations.actor', 'editor:li', true)")
     conn.execute("UPDATE stations SET name = '新名字' WHERE id = %s", [sid])
-    assert conn.execute("SELECT version FROM stations WHERE id=%s", [sid]).fetchone()[0] == version + 1
+    assert (
+        conn.execute("SELECT version FROM stations WHERE id=%s", [sid]).fetchone()[0] == version + 1
+    )
     assert _history(conn, sid)[-1] == ("update", version + 1, "editor:li", old, "新名字")
 
 
@@ -38,7 +42,9 @@ def test_position_change_is_recorded(conn):
     conn.execute("UPDATE stations SET geom = ST_Translate(geom, 0.0001, 0) WHERE id = %s", [sid])
     before, after = conn.execute(
         "SELECT before->>'lon', after->>'lon' FROM station_history WHERE station_id=%s "
-        "ORDER BY id DESC LIMIT 1", [sid]).fetchone()
+        "ORDER BY id DESC LIMIT 1",
+        [sid],
+    ).fetchone()
     assert float(after) == pytest.approx(float(before) + 0.0001)
 
 
@@ -50,8 +56,14 @@ def test_delete_is_recorded_without_actor_setting(conn):
     assert who == conn.execute("SELECT session_user").fetchone()[0]
 
 
-@pytest.mark.parametrize("sql", ["UPDATE station_history SET changed_by = 'x'",
-                                 "DELETE FROM station_history", "TRUNCATE station_history"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE station_history SET changed_by = 'x'",
+        "DELETE FROM station_history",
+        "TRUNCATE station_history",
+    ],
+)
 def test_history_is_append_only(conn, sql):
     with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
         conn.execute(sql)

@@ -28,12 +28,25 @@ def inside(conn):
 def station_row(inside, **overrides):
     lon, lat = inside[XIAODIAN]
     row = {
-        "code": "T-0001", "name": "测试驿站", "address": "山西省太原市小店区测试路1号",
-        "district_code": XIAODIAN, "district_name": "小店区", "lon": f"{lon:.6f}",
-        "lat": f"{lat:.6f}", "opening_hours": "Mo-Fr 08:00-20:00; PH off",
-        "amenities": "drinking_water;toilet", "floor_area_m2": "20", "host_type": "community",
-        "built_by": "union", "level": "district", "opened_on": "2021-05-01", "status": "active",
-        "contact": "0351-1234567", "has_sign": "true", "has_rules": "true", "has_staff": "false",
+        "code": "T-0001",
+        "name": "测试驿站",
+        "address": "山西省太原市小店区测试路1号",
+        "district_code": XIAODIAN,
+        "district_name": "小店区",
+        "lon": f"{lon:.6f}",
+        "lat": f"{lat:.6f}",
+        "opening_hours": "Mo-Fr 08:00-20:00; PH off",
+        "amenities": "drinking_water;toilet",
+        "floor_area_m2": "20",
+        "host_type": "community",
+        "built_by": "union",
+        "level": "district",
+        "opened_on": "2021-05-01",
+        "status": "active",
+        "contact": "0351-1234567",
+        "has_sign": "true",
+        "has_rules": "true",
+        "has_staff": "false",
     }
     row.update(overrides)
     return row
@@ -69,7 +82,11 @@ def test_new_rows_are_inserted_with_history(conn, tmp_path, inside):
         "SELECT action, changed_by, after FROM station_history WHERE station_id=%s", [sid]
     ).fetchone()
     assert (action, who, after["name"], after["amenities"]) == (
-        "create", "alice", "测试驿站", ["drinking_water", "toilet"])
+        "create",
+        "alice",
+        "测试驿站",
+        ["drinking_water", "toilet"],
+    )
 
 
 def test_existing_code_updates_and_identical_row_changes_nothing(conn, tmp_path, inside):
@@ -80,18 +97,22 @@ def test_existing_code_updates_and_identical_row_changes_nothing(conn, tmp_path,
     result = import_file(conn, write_csv(tmp_path / "c.csv", [changed]), actor="bob")
     assert (result.inserted, result.updated) == (0, 1)
     sid, version, area = conn.execute(
-        "SELECT id, version, floor_area_m2 FROM stations WHERE code='T-0001'").fetchone()
+        "SELECT id, version, floor_area_m2 FROM stations WHERE code='T-0001'"
+    ).fetchone()
     assert (version, float(area)) == (2, 25.5)
     history = conn.execute(
         "SELECT action, changed_by, before->>'floor_area_m2', after->>'floor_area_m2' "
-        "FROM station_history WHERE station_id=%s ORDER BY id", [sid]).fetchall()
+        "FROM station_history WHERE station_id=%s ORDER BY id",
+        [sid],
+    ).fetchall()
     assert history == [("create", "alice", None, "20.0"), ("update", "bob", "20.0", "25.5")]
 
 
 def test_dry_run_changes_nothing(conn, tmp_path, inside):
     before = count(conn)
-    result = import_file(conn, write_csv(tmp_path / "d.csv", [station_row(inside)]),
-                         actor="t", dry_run=True)
+    result = import_file(
+        conn, write_csv(tmp_path / "d.csv", [station_row(inside)]), actor="t", dry_run=True
+    )
     assert result.inserted == 1 and result.dry_run
     assert count(conn) == before
 
@@ -136,8 +157,15 @@ def test_database_checks(conn, tmp_path, inside):
         station_row(inside, code="T-1", name="一", district_code="149999"),
         station_row(inside, code="T-2", name="二", district_name="迎泽区"),
         station_row(inside, code="T-3", name="三", lon=f"{lon_y}", lat=f"{lat_y}"),
-        station_row(inside, code="T-4", name=existing[1], lon=repr(existing[2]),
-                    lat=repr(existing[3]), district_code=existing[4], district_name=""),
+        station_row(
+            inside,
+            code="T-4",
+            name=existing[1],
+            lon=repr(existing[2]),
+            lat=repr(existing[3]),
+            district_code=existing[4],
+            district_name="",
+        ),
         station_row(inside, code="T-5", name="同名"),
         station_row(inside, code="T-6", name="同名"),
         station_row(inside, code="T-5", name="重复编码"),
@@ -168,8 +196,14 @@ def test_missing_column_and_empty_file(conn, tmp_path, inside):
 
 
 def test_xlsx_with_chinese_headers_and_labels(conn, tmp_path, inside):
-    row = station_row(inside, host_type="社区服务站", built_by="工会", level="区县级",
-                      amenities="饮用水、卫生间", has_sign="是")
+    row = station_row(
+        inside,
+        host_type="社区服务站",
+        built_by="工会",
+        level="区县级",
+        amenities="饮用水、卫生间",
+        has_sign="是",
+    )
     book = Workbook()
     sheet = book.active
     sheet.append([f.zh for f in FIELDS])
@@ -187,10 +221,16 @@ def test_xlsx_with_chinese_headers_and_labels(conn, tmp_path, inside):
 def test_geojson_rows_and_bad_geometry(conn, tmp_path, inside):
     row = station_row(inside)
     props = {k: v for k, v in row.items() if k not in ("lon", "lat")}
-    good = {"type": "Feature", "properties": props,
-            "geometry": {"type": "Point", "coordinates": [float(row["lon"]), float(row["lat"])]}}
-    bad = {"type": "Feature", "properties": {**props, "code": "T-9", "name": "九"},
-           "geometry": {"type": "LineString", "coordinates": [[112, 37], [113, 38]]}}
+    good = {
+        "type": "Feature",
+        "properties": props,
+        "geometry": {"type": "Point", "coordinates": [float(row["lon"]), float(row["lat"])]},
+    }
+    bad = {
+        "type": "Feature",
+        "properties": {**props, "code": "T-9", "name": "九"},
+        "geometry": {"type": "LineString", "coordinates": [[112, 37], [113, 38]]},
+    }
     path = tmp_path / "s.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [good, bad]}))
     problems = rejected(conn, path)

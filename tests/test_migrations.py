@@ -21,8 +21,10 @@ def test_migrate_from_empty_creates_schema(empty_url):
     db.migrate(empty_url)
     assert db.current_revision(empty_url) == "0001"
     with db.connect(empty_url) as conn:
-        tables = {r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
         assert {"stations", "station_history", "districts", "demand_points"} <= tables
         geom = conn.execute(
             "SELECT type, srid FROM geometry_columns WHERE f_table_name = 'stations'"
@@ -32,11 +34,32 @@ def test_migrate_from_empty_creates_schema(empty_url):
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'stations_geom_idx'"
         ).fetchone()[0]
         assert "USING gist" in index
-        columns = {r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'stations'")}
-    assert {"code", "name", "address", "district_code", "district_name", "geom",
-            "opening_hours", "amenities", "floor_area_m2", "host_type", "built_by", "level",
-            "opened_on", "status", "contact", "version", "created_at", "updated_at"} <= columns
+        columns = {
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'stations'"
+            )
+        }
+    assert {
+        "code",
+        "name",
+        "address",
+        "district_code",
+        "district_name",
+        "geom",
+        "opening_hours",
+        "amenities",
+        "floor_area_m2",
+        "host_type",
+        "built_by",
+        "level",
+        "opened_on",
+        "status",
+        "contact",
+        "version",
+        "created_at",
+        "updated_at",
+    } <= columns
 
 
 def test_downgrade_then_upgrade_again(empty_url):

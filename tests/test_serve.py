@@ -33,8 +33,13 @@ def _get(url: str) -> tuple[int, str, dict]:
 def test_serve_answers_over_http(database_url):
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url}
-    proc = subprocess.Popen([STATIONS, "serve", "--port", str(port), "--workers", "2"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [STATIONS, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}/api/v1"
     try:
         deadline = time.monotonic() + 30

@@ -86,7 +86,7 @@ def _limit_max() -> int:
 
 
 def _page_links(matched: int, limit: int, offset: int) -> list[dict[str, str]]:
-    """self / next / prev links that keep every other parameter as given."""
+    """Self / next / prev links that keep every other parameter as given."""
 
     def href(new_offset: int) -> str:
         query = {**request.args.to_dict(), "limit": str(limit), "offset": str(new_offset)}
@@ -105,10 +105,13 @@ def get_station(station_id: str) -> Response:
     """One station as a GeoJSON Feature."""
     params.reject_unknown(request.args, ("lang",))
     if not station_id.isdigit() or len(station_id) > 18:
-        raise InvalidParameter("id", f"station id must be a positive whole number, got {station_id!r}")
+        raise InvalidParameter(
+            "id", f"station id must be a positive whole number, got {station_id!r}"
+        )
     record = registry.get_station(get_conn(), int(station_id))
-    return _geojson(station_feature(record, params.lang(request.args),
-                                    dt.datetime.now(hours.SHANGHAI)))
+    return _geojson(
+        station_feature(record, params.lang(request.args), dt.datetime.now(hours.SHANGHAI))
+    )
 
 
 @api.get("/amenities")
@@ -116,6 +119,10 @@ def amenities() -> Response:
     """The amenity vocabulary with Chinese and English labels."""
     params.reject_unknown(request.args, ())
     return jsonify(
-        {"amenities": [{"code": t.code, "zh": t.zh, "en": t.en}
-                       for t in vocabulary.terms("amenities").values()]}
+        {
+            "amenities": [
+                {"code": t.code, "zh": t.zh, "en": t.en}
+                for t in vocabulary.terms("amenities").values()
+            ]
+        }
     )

@@ -32,4 +32,3 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     database.init_app(app)
     return app
-

@@ -17,8 +17,14 @@ PROBLEM = "application/problem+json"
 
 def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Response:
     """A problem document; ``type`` is a stable relative URI per error code."""
-    body = {"type": f"/problems/{code}", "title": title, "status": status, "detail": detail,
-            "instance": request.path, **extra}
+    body = {
+        "type": f"/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+        **extra,
+    }
     response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM)
     if status == 503:
         response.headers["Retry-After"] = "5"
@@ -36,8 +42,12 @@ def register(app: Flask) -> None:
     @app.errorhandler(psycopg.OperationalError)
     def _database_down(exc: psycopg.OperationalError) -> Response:
         LOGGER.warning("database unavailable on %s: %s", request.path, exc)
-        return problem(503, "Database unavailable", "the database is not reachable; try again "
-                       "shortly", "database-unavailable")
+        return problem(
+            503,
+            "Database unavailable",
+            "the database is not reachable; try again shortly",
+            "database-unavailable",
+        )
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -65,7 +65,9 @@ def amenities(args: Mapping[str, str], name: str = "amenities") -> list[str]:
     try:
         return vocabulary.check_amenities(raw.split(","))
     except UnknownAmenity as exc:
-        raise InvalidParameter(name, f"{name}: {exc.message}", unknown=exc.details["unknown"]) from None
+        raise InvalidParameter(
+            name, f"{name}: {exc.message}", unknown=exc.details["unknown"]
+        ) from None
 
 
 def lang(args: Mapping[str, str]) -> str:
