@@ -117,7 +117,7 @@ def import_rows(
             ) as copy:
                 for row_no, record in _checked(rows, result, codes, present):
                     copy.write_row(
-                        [row_no, *(record.get(c) for c in COLUMNS), record["lon"], record["lat"]]
+                        [row_no, *map(record.get, COLUMNS), record["lon"], record["lat"]]
                     )
             _check_in_database(conn, result)
             if result.problems:
@@ -178,6 +178,8 @@ def _checked(
                 continue
             codes[code] = row_no
         if not problems:
+            if "amenities" in record:  # codes are [a-z_]: an array literal needs no quoting
+                record["amenities"] = "{" + ",".join(record["amenities"]) + "}"
             yield row_no, record
 
 

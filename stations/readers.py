@@ -49,27 +49,26 @@ def _header_problem(path: Path, exc: Exception) -> ImportRejected:
     )
 
 
-def _table_rows(path: Path, lines: Iterator[list[Any]]) -> Rows:
-    """Rows of a table whose first line is the header (CSV and XLSX)."""
+def _table_rows(path: Path, lines: Iterator[list[str]]) -> Rows:
+    """Rows of a table of text whose first line is the header (CSV and XLSX).
+
+    Cells are passed on as they are; the field parsers strip them.
+    """
     header = next(lines, None)
     if header is None:
         raise _header_problem(path, FieldProblem("the file is empty"))
     try:
-        columns = match_headers([cell_text(h) for h in header])
+        columns = match_headers(header)
     except FieldProblem as exc:
         raise _header_problem(path, exc) from None
+    pairs = [(i, f.name) for i, f in columns.items()]
+    width = len(header)
     for row_no, line in enumerate(lines, start=2):
-        if not any(cell not in (None, "") for cell in line):
+        if not any(line):
             continue  # blank lines in spreadsheets are common and mean nothing
-        if len(line) < len(header):
-            line = list(line) + [None] * (len(header) - len(line))
-        yield (
-            row_no,
-            {
-                f.name: (v.strip() if isinstance(v := line[i], str) else cell_text(v).strip())
-                for i, f in columns.items()
-            },
-        )
+        if len(line) < width:
+            line = line + [""] * (width - len(line))
+        yield row_no, {name: line[i] for i, name in pairs}
 
 
 def _csv_rows(path: Path) -> Rows:
@@ -90,7 +89,8 @@ def _xlsx_rows(path: Path) -> Rows:
         raise _header_problem(path, FieldProblem(f"not a readable .xlsx file ({exc})")) from None
     try:
         sheet = book.worksheets[0]
-        yield from _table_rows(path, (list(r) for r in sheet.iter_rows(values_only=True)))
+        text_rows = ([cell_text(c) for c in r] for r in sheet.iter_rows(values_only=True))
+        yield from _table_rows(path, text_rows)
     finally:
         book.close()
 
