@@ -163,7 +163,13 @@ class Cluster:
             path.mkdir(parents=True, exist_ok=True)
         self.socket_dir.chmod(0o700)
         if self.run_as:
-            user = pwd.getpwnam(self.run_as)
+            try:
+                user = pwd.getpwnam(self.run_as)
+            except KeyError:
+                raise ClusterError(
+                    f"system user {self.run_as} does not exist; create it with "
+                    f"'useradd --system {self.run_as}' or set STATIONS_PG_USER"
+                ) from None
             for path in (self.root, self.socket_dir):
                 shutil.chown(path, user.pw_uid, user.pw_gid)
             if self.data_dir.exists():

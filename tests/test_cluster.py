@@ -75,3 +75,12 @@ def test_runs_as_unprivileged_user_when_root(cluster):
         assert uid != 0
     else:
         assert uid == os.geteuid()
+
+
+def test_missing_system_user_is_named(tmp_path):
+    c = Cluster(settings.PROJECT_DIR / "var" / "test-nouser" / "pg", 54340, "no-such-user-x")
+    try:
+        with pytest.raises(ClusterError, match="system user no-such-user-x does not exist"):
+            c.up()
+    finally:
+        shutil.rmtree(c.root.parent, ignore_errors=True)
