@@ -6,13 +6,15 @@ so the web layer and the exporter serialise the same records.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
+from stations import hours
 from stations.errors import NotFound
 from stations.records import COLUMNS
 
@@ -30,6 +32,8 @@ class StationFilter:
     bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat
     district: str | None = None  # admin code or name, of a county, city or the province
     amenities: Sequence[str] = ()  # all required
+    opening_hours_in: Sequence[str] | None = None  # only these expressions (see open_at)
+    active_only: bool = False
 
     def where(self) -> tuple[str, dict[str, Any]]:
         """SQL conditions and parameters; a district matches its own code or an ancestor's."""
@@ -49,7 +53,34 @@ class StationFilter:
         if self.amenities:
             clauses.append("s.amenities @> %(am)s::text[]")
             params["am"] = list(self.amenities)
+        if self.active_only:
+            clauses.append("s.status = 'active'")
+        if self.opening_hours_in is not None:
+            clauses.append("s.opening_hours = ANY(%(oh)s::text[])")
+            params["oh"] = list(self.opening_hours_in)
         return " AND ".join(clauses), params
+
+
+def open_at(conn: psycopg.Connection, flt: StationFilter, at: dt.datetime) -> StationFilter:
+    """``flt`` narrowed to active stations open at ``at``.
+
+    Stations share a few hundred schedules at most, so each distinct expression is
+    evaluated once with the registry's hours semantics and the database filters by it.
+    """
+    where, params = flt.where()
+    exprs = [
+        row[0]
+        for row in conn.execute(
+            f"SELECT DISTINCT s.opening_hours FROM stations s WHERE {where} "
+            "AND s.status = 'active' AND s.opening_hours IS NOT NULL",
+            params,
+        )
+    ]
+    return replace(
+        flt,
+        active_only=True,
+        opening_hours_in=[e for e in exprs if hours.is_open(e, at)],
+    )
 
 
 def get_station(conn: psycopg.Connection, station_id: int) -> dict[str, Any]:

@@ -19,7 +19,7 @@ def empty_url(database_url):
 
 def test_migrate_from_empty_creates_schema(empty_url):
     db.migrate(empty_url)
-    assert db.current_revision(empty_url) == "0001"
+    assert db.current_revision(empty_url) == db.head_revision()
     with db.connect(empty_url) as conn:
         tables = {
             r[0]
@@ -67,4 +67,4 @@ def test_downgrade_then_upgrade_again(empty_url):
     db.downgrade(empty_url, "base")
     assert db.current_revision(empty_url) is None
     db.migrate(empty_url)
-    assert db.current_revision(empty_url) == "0001"
+    assert db.current_revision(empty_url) == db.head_revision()

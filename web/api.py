@@ -12,7 +12,9 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
+from geo import datums
 from stations import hours, registry, vocabulary
+from stations.nearest import nearest
 from stations.errors import InvalidParameter
 from stations.records import feature
 from web import params
@@ -28,12 +30,24 @@ def _geojson(body: dict[str, Any]) -> Response:
     return response
 
 
-def station_feature(record: dict[str, Any], lang: str, at: dt.datetime) -> dict[str, Any]:
-    """A station as a GeoJSON Feature with labels in ``lang`` and its open state at ``at``."""
+def station_feature(
+    record: dict[str, Any], lang: str, at: dt.datetime, crs: str = "wgs84"
+) -> dict[str, Any]:
+    """A station as a GeoJSON Feature with labels in ``lang`` and its open state at ``at``.
+
+    Coordinates are given in ``crs``; the open state is taken from the record when the
+    domain already computed it (nearest search), else evaluated here.
+    """
     labels = vocabulary.terms("amenities")
-    is_open, change = (
-        hours.state_at(record["opening_hours"], at) if record["opening_hours"] else (False, None)
-    )
+    if "open" in record:
+        is_open, change = record["open"], record["next_change"]
+    elif record["opening_hours"]:
+        is_open, change = hours.state_at(record["opening_hours"], at)
+    else:
+        is_open, change = False, None
+    if crs != "wgs84":
+        lon, lat = datums.from_wgs84(record["lon"], record["lat"], crs)
+        record = {**record, "lon": round(float(lon), 7), "lat": round(float(lat), 7)}
     extra = {
         "district": {"code": record["district_code"], "name": record["district_name"]},
         "amenities": [{"code": c, "label": labels[c].label(lang)} for c in record["amenities"]],
@@ -42,6 +56,8 @@ def station_feature(record: dict[str, Any], lang: str, at: dt.datetime) -> dict[
         "version": record["version"],
         "updated_at": record["updated_at"].isoformat(),
     }
+    if "distance_m" in record:
+        extra["distance_m"] = round(record["distance_m"], 2)
     return feature(record, extra)
 
 
@@ -49,7 +65,9 @@ def station_feature(record: dict[str, Any], lang: str, at: dt.datetime) -> dict[
 def list_stations() -> Response:
     """A page of stations, filtered by bbox, district and amenities (OGC API style)."""
     args = request.args
-    params.reject_unknown(args, ("bbox", "district", "amenities", "limit", "offset", "lang"))
+    params.reject_unknown(
+        args, ("bbox", "district", "amenities", "open_at", "limit", "offset", "lang")
+    )
     limit_max = _limit_max()
     limit = params.integer(args, "limit", min(100, limit_max), 1, limit_max)
     offset = params.integer(args, "offset", 0, 0, 10**9)
@@ -64,6 +82,9 @@ def list_stations() -> Response:
         raise InvalidParameter(
             "district", f"unknown district {flt.district!r}; give a 6-digit admin code or a name"
         )
+    open_at = params.instant(args, "open_at")
+    if open_at is not None:
+        flt = registry.open_at(conn, flt, open_at)
     matched = registry.count_stations(conn, flt)
     rows = registry.list_stations(conn, flt, limit, offset)
     now = dt.datetime.now(hours.SHANGHAI)
@@ -98,6 +119,41 @@ def _page_links(matched: int, limit: int, offset: int) -> list[dict[str, str]]:
     if offset > 0:
         links.append({"rel": "prev", "type": GEOJSON, "href": href(max(0, offset - limit))})
     return links
+
+
+NEAREST_PARAMS = ("lat", "lon", "crs", "at", "open", "amenities", "limit", "within_m", "lang")
+
+
+@api.get("/stations/nearest")
+def nearest_stations() -> Response:
+    """The nearest stations to a point, by default only those open at ``at`` (now)."""
+    args = request.args
+    params.reject_unknown(args, NEAREST_PARAMS)
+    lat = params.number(args, "lat", -90, 90)
+    lon = params.number(args, "lon", -180, 180)
+    crs = params.choice(args, "crs", datums.CRS_NAMES, "wgs84")
+    at = params.instant(args, "at") or dt.datetime.now(hours.SHANGHAI)
+    lang = params.lang(args)
+    wgs_lon, wgs_lat = datums.to_wgs84(lon, lat, crs)
+    found = nearest(
+        get_conn(),
+        float(wgs_lon),
+        float(wgs_lat),
+        at=at,
+        open_only=params.boolean(args, "open", True),
+        amenities=params.amenities(args),
+        limit=params.integer(args, "limit", 5, 1, 50),
+        within_m=params.number(args, "within_m", 1, 50000, default=5000),
+    )
+    return _geojson(
+        {
+            "type": "FeatureCollection",
+            "at": at.isoformat(),
+            "crs": crs,
+            "numberReturned": len(found),
+            "features": [station_feature(r, lang, at, crs) for r in found],
+        }
+    )
 
 
 @api.get("/stations/<station_id>")

@@ -6,10 +6,12 @@ what to change.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 from collections.abc import Iterable, Mapping
 
-from stations import vocabulary
+from stations import hours, vocabulary
 from stations.errors import InvalidParameter, UnknownAmenity
 
 LANGS = ("zh", "en")
@@ -84,3 +86,67 @@ def text(args: Mapping[str, str], name: str, max_len: int = 100) -> str | None:
     if len(value) > max_len:
         raise InvalidParameter(name, f"{name} must be at most {max_len} characters")
     return value or None
+
+
+def number(
+    args: Mapping[str, str], name: str, lo: float, hi: float, default: float | None = None
+) -> float:
+    """A finite decimal number in [lo, hi]; required when there is no default."""
+    raw = args.get(name)
+    if raw is None or raw.strip() == "":
+        if default is None:
+            raise InvalidParameter(name, f"{name} is required: a number from {lo:g} to {hi:g}")
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidParameter(name, f"{name} must be a number from {lo:g} to {hi:g}") from None
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise InvalidParameter(name, f"{name} must be a number from {lo:g} to {hi:g}, got {raw}")
+    return value
+
+
+def boolean(args: Mapping[str, str], name: str, default: bool) -> bool:
+    """``true``/``false`` (also ``1``/``0``)."""
+    raw = (args.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("true", "1"):
+        return True
+    if raw in ("false", "0"):
+        return False
+    raise InvalidParameter(name, f"{name} must be true or false")
+
+
+def choice(args: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    """One of ``allowed``."""
+    value = args.get(name) or default
+    if value not in allowed:
+        raise InvalidParameter(name, f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+# Instants outside this range are surely typos, and would overflow hour evaluation.
+_EARLIEST, _LATEST = dt.datetime(2000, 1, 1, tzinfo=hours.SHANGHAI), dt.datetime(
+    2100, 12, 31, tzinfo=hours.SHANGHAI
+)
+
+
+def instant(args: Mapping[str, str], name: str) -> dt.datetime | None:
+    """An ISO 8601 date-time; without an offset it is Asia/Shanghai local time."""
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    # an unencoded "+08:00" in a query string arrives as " 08:00"
+    raw = re.sub(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$", r"\1+\2", raw)
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidParameter(
+            name, f"{name} must be an ISO 8601 date-time such as 2025-10-01T08:30+08:00"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=hours.SHANGHAI)
+    if not _EARLIEST <= value <= _LATEST:
+        raise InvalidParameter(name, f"{name} must be between 2000 and 2100")
+    return value

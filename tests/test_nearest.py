@@ -1,0 +1,172 @@
+"""Nearest stations: the endpoint against an independent brute force over every station.
+
+The brute force reads every station, measures with pyproj's Geod and evaluates hours per
+station; the endpoint uses the KNN index, PostGIS spheroid distances and batched hours
+evaluation. They must agree in order and (within 0.5 m) in distance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import numpy as np
+import pytest
+from pyproj import Geod
+
+from geo import datums
+from stations import hours
+
+GEOD = Geod(ellps="WGS84")
+SH = hours.SHANGHAI
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def everything(database_url):
+    from stations import db
+
+    with db.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT id, ST_X(geom), ST_Y(geom), opening_hours, amenities, status FROM stations"
+        ).fetchall()
+    return rows
+
+
+def brute_force(rows, lon, lat, at, open_only, amenities, limit, within_m):
+    active = [r for r in rows if r[5] == "active" and set(amenities) <= set(r[4])]
+    lons = np.array([r[1] for r in active])
+    lats = np.array([r[2] for r in active])
+    _, _, dist = GEOD.inv(np.full(len(active), lon), np.full(len(active), lat), lons, lats)
+    found = []
+    for r, d in zip(active, dist, strict=True):
+        if d > within_m:
+            continue
+        if open_only and not (r[3] and hours.is_open(r[3], at)):
+            continue
+        found.append((d, r[0]))
+    found.sort()
+    return found[:limit]
+
+
+def _instants(rng):
+    days = [dt.date(2025, 10, 3), dt.date(2025, 9, 28), dt.date(2025, 11, 22),
+            dt.date(2026, 2, 17), dt.date(2025, 12, 31), dt.date(2026, 3, 4)]
+    times = [dt.time(2, 30), dt.time(10, 0), dt.time(23, 58), dt.time(0, 1), dt.time(19, 45),
+             dt.time(7, 59)]
+    return dt.datetime.combine(rng.choice(days), rng.choice(times), SH)
+
+
+def test_agrees_with_brute_force(client, everything):
+    rng = random.Random(7)
+    active = [r for r in everything if r[5] == "active"]
+    amenity_choices = [(), (), ("toilet",), ("ebike_charging",), ("wifi", "first_aid")]
+    answered = skipped_closed = 0
+    for case in range(160):
+        base = rng.choice(active)
+        lon = base[1] + rng.uniform(-0.03, 0.03)
+        lat = base[2] + rng.uniform(-0.03, 0.03)
+        at = _instants(rng)
+        open_only = rng.random() < 0.8
+        amenities = rng.choice(amenity_choices)
+        limit = rng.choice([1, 5, 12])
+        within_m = rng.choice([800, 5000, 20000])
+        crs = rng.choice(datums.CRS_NAMES)
+        qlon, qlat = datums.from_wgs84(lon, lat, crs)
+        query = {"lat": f"{float(qlat):.9f}", "lon": f"{float(qlon):.9f}", "crs": crs,
+                 "at": at.isoformat(), "open": str(open_only).lower(), "limit": limit,
+                 "within_m": within_m}
+        if amenities:
+            query["amenities"] = ",".join(amenities)
+        response = client.get("/api/v1/stations/nearest", query_string=query)
+        assert response.status_code == 200, response.get_json()
+        features = response.get_json()["features"]
+        expected = brute_force(everything, lon, lat, at, open_only, amenities, limit, within_m)
+        got = [(f["properties"]["distance_m"], f["id"]) for f in features]
+        answered += bool(got)
+        if open_only and expected:
+            nearest_any = brute_force(everything, lon, lat, at, False, amenities, 1, within_m)
+            skipped_closed += nearest_any[0][1] != expected[0][1]
+        assert [i for _, i in got] == [i for _, i in expected], (case, query)
+        for (d_got, _), (d_exp, _) in zip(got, expected, strict=True):
+            assert abs(d_got - d_exp) < 0.5
+        by_id = {r[0]: r for r in everything}
+        for f in features:
+            props = f["properties"]
+            assert props["open"] == bool(by_id[f["id"]][3] and hours.is_open(by_id[f["id"]][3], at))
+            if open_only:
+                assert props["open"] is True
+            assert set(amenities) <= {a["code"] for a in props["amenities"]}
+            # coordinates come back in the requested crs
+            wlon, wlat = datums.to_wgs84(*f["geometry"]["coordinates"], crs)
+            assert abs(wlon - by_id[f["id"]][1]) < 1e-6 and abs(wlat - by_id[f["id"]][2]) < 1e-6
+    # the sample must exercise the hard parts: answers, and closed stations passed over
+    assert answered > 80 and skipped_closed > 15, (answered, skipped_closed)
+
+
+def test_keeps_looking_when_the_nearest_are_closed(client, conn):
+    # at 03:00 most stations are closed: the answer must still be the nearest open ones
+    at = dt.datetime(2025, 11, 19, 3, 0, tzinfo=SH)
+    lon, lat = conn.execute(
+        "SELECT ST_X(geom), ST_Y(geom) FROM stations WHERE opening_hours = 'Mo-Fr 08:30-17:30' "
+        "AND status = 'active' LIMIT 1").fetchone()
+    body = client.get("/api/v1/stations/nearest", query_string={
+        "lat": lat, "lon": lon, "at": at.isoformat(), "limit": 3, "within_m": 50000}).get_json()
+    assert len(body["features"]) == 3
+    assert all(f["properties"]["open"] for f in body["features"])
+    assert body["features"][0]["properties"]["distance_m"] > 0
+    everyone = client.get("/api/v1/stations/nearest", query_string={
+        "lat": lat, "lon": lon, "at": at.isoformat(), "limit": 1, "open": "false"}).get_json()
+    assert everyone["features"][0]["properties"]["distance_m"] == pytest.approx(0, abs=0.01)
+    assert everyone["features"][0]["properties"]["open"] is False
+
+
+def test_holiday_closes_weekday_stations(client, conn):
+    lon, lat, sid = conn.execute(
+        "SELECT ST_X(geom), ST_Y(geom), id FROM stations "
+        "WHERE opening_hours = 'Mo-Fr 08:00-20:00; PH off' AND status = 'active' LIMIT 1"
+    ).fetchone()
+    query = {"lat": lat, "lon": lon, "limit": 1, "within_m": 1}
+    workday = client.get("/api/v1/stations/nearest",
+                         query_string={**query, "at": "2025-10-09T10:00"}).get_json()
+    holiday = client.get("/api/v1/stations/nearest",
+                         query_string={**query, "at": "2025-10-02T10:00"}).get_json()
+    assert [f["id"] for f in workday["features"]] == [sid]
+    assert holiday["features"] == []
+
+
+def test_open_at_listing_matches_hours(client, everything):
+    at = dt.datetime(2025, 10, 3, 23, 30, tzinfo=SH)
+    body = client.get("/api/v1/stations", query_string={
+        "open_at": at.isoformat(), "limit": 1000, "district": "140100"}).get_json()
+    ids = {f["id"] for f in body["features"]}
+    expected = {
+        r[0] for r in everything
+        if r[5] == "active" and r[3] and hours.is_open(r[3], at)
+    }
+    in_city = {f["id"] for f in client.get("/api/v1/stations", query_string={
+        "district": "140100", "limit": 1000}).get_json()["features"]}
+    assert ids == expected & in_city and ids
+    assert body["numberMatched"] == len(ids)
+
+
+@pytest.mark.parametrize(("query", "param"), [
+    ("lon=112.5", "lat"), ("lat=37.8", "lon"), ("lat=abc&lon=112", "lat"),
+    ("lat=NaN&lon=112", "lat"), ("lat=91&lon=112", "lat"), ("lat=37&lon=-181", "lon"),
+    ("lat=37&lon=112&crs=utm", "crs"), ("lat=37&lon=112&at=yesterday", "at"),
+    ("lat=37&lon=112&at=1900-01-01T00:00", "at"), ("lat=37&lon=112&limit=0", "limit"),
+    ("lat=37&lon=112&limit=51", "limit"), ("lat=37&lon=112&within_m=50001", "within_m"),
+    ("lat=37&lon=112&within_m=inf", "within_m"), ("lat=37&lon=112&amenities=sauna", "amenities"),
+    ("lat=37&lon=112&open=maybe", "open"), ("lat=37&lon=112&lang=de", "lang"),
+    ("lat=37&lon=112&radius=5", "radius"), ("lat=1e999&lon=112", "lat"),
+])
+def test_bad_parameters(client, query, param):
+    response = client.get(f"/api/v1/stations/nearest?{query}")
+    assert response.status_code == 400 and response.mimetype == PROBLEM
+    body = response.get_json()
+    assert body["param"] == param and param in body["detail"]
+
+
+def test_listing_rejects_bad_open_at(client):
+    response = client.get("/api/v1/stations?open_at=25:99")
+    assert response.status_code == 400 and response.get_json()["param"] == "open_at"
