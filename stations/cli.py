@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import psycopg
 
 from stations import db, exporter, importer, settings
 from stations.cluster import Cluster
@@ -36,8 +37,22 @@ def _reported(func: Callable[..., Any]) -> Callable[..., Any]:
                 _print_problems(rows)
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(1)
+        except psycopg.errors.UndefinedTable as exc:
+            click.echo(
+                f"error: the schema is missing ({_first_line(exc)}); run: stations db migrate",
+                err=True,
+            )
+            sys.exit(1)
+        except (psycopg.Error, OSError) as exc:
+            click.echo(f"error: {_first_line(exc)}", err=True)
+            sys.exit(1)
 
     return wrapper
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _print_problems(rows: list[Any]) -> None:

@@ -12,12 +12,17 @@ stopped one does nothing, and the data survives ``down`` and ``up``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
 import pwd
+import shlex
 import shutil
+import stat
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -29,21 +34,33 @@ LOGGER = logging.getLogger(__name__)
 
 SUPERUSER = "stations"
 INSTALL_HINT = (
-    "PostgreSQL with PostGIS is not installed; run: "
-    "sudo apt-get install -y postgresql-15 postgresql-15-postgis-3 (or ./run setup)"
+    "PostgreSQL with PostGIS is not installed; run ./run setup, or: sudo apt-get install -y "
+    "postgresql postgresql-NN-postgis-3 (NN: the PostgreSQL major version, 15 on Debian 12)"
 )
 # A Unix socket path must fit in sockaddr_un.sun_path (108 bytes with the NUL).
 _MAX_SOCKET_PATH = 100
 
 
-def find_bin_dir() -> Path:
-    """The folder holding ``initdb`` and ``pg_ctl`` of a PostgreSQL that has PostGIS."""
+def find_bin_dir(major: str | None = None) -> Path:
+    """The folder holding ``initdb`` and ``pg_ctl`` of a PostgreSQL that has PostGIS.
+
+    ``major`` pins the version an existing cluster was made with: a newer PostgreSQL
+    installed later cannot start it.
+    """
     override = settings.get("STATIONS_PG_BIN")
     candidates = [Path(override)] if override else _debian_bin_dirs()
+    if major and not override:
+        candidates = [c for c in candidates if c.parent.name == major]
     for bin_dir in candidates:
         if (bin_dir / "initdb").exists() and (bin_dir / "pg_ctl").exists():
             if override or _has_postgis(bin_dir):
                 return bin_dir
+    if major and not override:
+        raise ClusterError(
+            f"the embedded cluster was made with PostgreSQL {major}, which is not installed "
+            f"(with PostGIS); run: sudo apt-get install -y postgresql-{major} "
+            f"postgresql-{major}-postgis-3"
+        )
     raise ClusterError(INSTALL_HINT)
 
 
@@ -72,10 +89,18 @@ class Cluster:
 
     @classmethod
     def from_settings(cls) -> Cluster:
-        """The project's cluster as the environment configures it."""
-        var_dir = Path(settings.get("STATIONS_VAR_DIR") or "var").resolve()
+        """The project's cluster as the environment configures it.
+
+        As root, when the unprivileged user cannot reach the project (a checkout under
+        ``/root``, say), the cluster lives in ``/var/lib/stations`` instead.
+        """
+        var_dir = Path(settings.path("STATIONS_VAR_DIR")).resolve()
         run_as = settings.get("STATIONS_PG_USER") if os.geteuid() == 0 else None
-        return cls(var_dir / "pg", settings.get_int("STATIONS_PG_PORT"), run_as)
+        root = var_dir / "pg"
+        if run_as and not _reachable_by(run_as, var_dir):
+            digest = hashlib.sha1(str(root).encode()).hexdigest()[:12]
+            root = Path("/var/lib/stations") / f"pg-{digest}"
+        return cls(root, settings.get_int("STATIONS_PG_PORT"), run_as)
 
     @property
     def data_dir(self) -> Path:
@@ -110,14 +135,18 @@ class Cluster:
 
     def up(self) -> bool:
         """Initialise when absent and start when stopped; True if this call started it."""
-        bin_dir = find_bin_dir()
-        state = self.status()
-        if state == "running":
-            return False
-        if state == "absent":
-            self._initdb(bin_dir)
-        self._prepare_dirs()
-        options = f"-k {self.socket_dir} -p {self.port} -c listen_addresses=''"
+        with self._locked():
+            state = self.status()
+            if state == "running":
+                return False
+            if state == "absent":
+                self._initdb(find_bin_dir())
+            self._prepare_dirs()
+            return self._start()
+
+    def _start(self) -> bool:
+        # pg_ctl hands -o to a shell: quote the socket folder (the checkout may have spaces)
+        options = f"-k {shlex.quote(str(self.socket_dir))} -p {self.port} -c listen_addresses=''"
         result = self._pg_ctl(
             "start", "-w", "-t", "120", "-l", str(self.log_file), "-o", options, check=False
         )
@@ -131,21 +160,34 @@ class Cluster:
 
     def down(self) -> bool:
         """Stop the cluster (fast shutdown); True if it was running."""
-        if self.status() != "running":
-            return False
-        self._pg_ctl("stop", "-w", "-t", "120", "-m", "fast")
-        return True
+        with self._locked():
+            if self.status() != "running":
+                return False
+            self._pg_ctl("stop", "-w", "-t", "120", "-m", "fast")
+            return True
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One ``up`` or ``down`` at a time (two shells, or test workers, may race)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
 
     # -- internals -------------------------------------------------------------------
 
     def _initdb(self, bin_dir: Path) -> None:
+        """Initialise into a scratch folder and rename: a crash leaves no half cluster."""
         self.root.mkdir(parents=True, exist_ok=True)
+        scratch = self.root / "data.initdb"
+        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(self.data_dir, ignore_errors=True)  # absent means no PG_VERSION
         self._prepare_dirs()
         self._run(
             [
                 str(bin_dir / "initdb"),
                 "-D",
-                str(self.data_dir),
+                str(scratch),
                 "-U",
                 SUPERUSER,
                 "--auth=trust",
@@ -155,13 +197,12 @@ class Cluster:
                 "--lc-ctype=C.UTF-8",
             ]
         )
+        scratch.rename(self.data_dir)
         LOGGER.info("initialised embedded PostgreSQL cluster in %s", self.data_dir)
 
     def _prepare_dirs(self) -> None:
         """Create the folders and hand them to the cluster's user, socket dir private."""
-        for path in (self.root, self.socket_dir):
-            path.mkdir(parents=True, exist_ok=True)
-        self.socket_dir.chmod(0o700)
+        user = None
         if self.run_as:
             try:
                 user = pwd.getpwnam(self.run_as)
@@ -170,6 +211,11 @@ class Cluster:
                     f"system user {self.run_as} does not exist; create it with "
                     f"'useradd --system {self.run_as}' or set STATIONS_PG_USER"
                 ) from None
+        for path in (self.root, self.socket_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        _check_private(self.socket_dir, {os.geteuid()} | ({user.pw_uid} if user else set()))
+        self.socket_dir.chmod(0o700)
+        if user:
             for path in (self.root, self.socket_dir):
                 shutil.chown(path, user.pw_uid, user.pw_gid)
             if self.data_dir.exists():
@@ -186,7 +232,8 @@ class Cluster:
             )
 
     def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        bin_dir = find_bin_dir()
+        version = self.data_dir / "PG_VERSION"
+        bin_dir = find_bin_dir(version.read_text().strip() if version.exists() else None)
         return self._run([str(bin_dir / "pg_ctl"), "-D", str(self.data_dir), *args], check=check)
 
     def _run(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -198,6 +245,24 @@ class Cluster:
                 f"{Path(argv[0]).name} failed: " + _last_line(result.stderr or result.stdout)
             )
         return result
+
+
+def _reachable_by(user: str, folder: Path) -> bool:
+    """True when ``user`` can walk into ``folder`` (or its nearest existing parent)."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    result = subprocess.run(
+        ["runuser", "-u", user, "--", "test", "-x", str(probe)], capture_output=True, check=False
+    )
+    return result.returncode == 0
+
+
+def _check_private(folder: Path, owners: set[int]) -> None:
+    """Refuse a socket folder someone else made (a fallback in /tmp could be planted)."""
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid not in owners:
+        raise ClusterError(f"{folder} is not a folder of ours; remove it and try again")
 
 
 def _chown_tree(path: Path, uid: int, gid: int) -> None:

@@ -1,18 +1,18 @@
-"""Where the database is and how to reach it: one URL, pooled engines, migrations.
+"""Where the database is and how to reach it: one URL, connections, migrations.
 
 ``DATABASE_URL`` wins; without it everything uses the embedded cluster
-(:mod:`stations.cluster`). Engines are cached per URL so a process keeps one pool.
+(:mod:`stations.cluster`). The domain talks to PostGIS through psycopg 3 (COPY, server
+cursors); SQLAlchemy is used by Alembic only. The web app pools its own connections.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from pathlib import Path
 
 import psycopg
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import make_url
 
 from stations import settings
 from stations.cluster import Cluster
@@ -40,48 +40,26 @@ def uses_embedded() -> bool:
     return not settings.get("DATABASE_URL")
 
 
-@functools.cache
-def engine_for(url: str) -> Engine:
-    """One pooled engine per URL and process; ``pool_pre_ping`` survives a server restart."""
-    return sa.create_engine(
-        url,
-        pool_size=settings.get_int("STATIONS_POOL_SIZE"),
-        max_overflow=settings.get_int("STATIONS_POOL_SIZE"),
-        pool_pre_ping=True,
-        connect_args={"connect_timeout": 5, "application_name": "stations"},
-    )
-
-
-def get_engine(url: str | None = None) -> Engine:
-    """The engine for ``url`` or the configured database."""
-    return engine_for(url or database_url())
-
-
 def ensure_database(url: str) -> None:
     """Create the database named in ``url`` when missing (needs CREATEDB on the server)."""
-    target = make_url(url)
-    admin = engine_for(target.set(database="postgres").render_as_string(hide_password=False))
-    try:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            exists = conn.scalar(
-                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
-            )
-            if not exists:
-                conn.exec_driver_sql(f'CREATE DATABASE "{_ident(target.database or "")}"')
-                LOGGER.info("created database %s", target.database)
-    except sa.exc.OperationalError as exc:
-        raise DatabaseUnavailable(_unreachable(url, exc)) from exc
+    name = _ident(make_url(url).database or "")
+    with _admin(url) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+            LOGGER.info("created database %s", name)
 
 
 def drop_database(url: str) -> None:
     """Drop the database named in ``url`` if it exists (tests use a throwaway one)."""
-    target = make_url(url)
-    engine_for(url).dispose()
-    admin = engine_for(target.set(database="postgres").render_as_string(hide_password=False))
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql(
-            f'DROP DATABASE IF EXISTS "{_ident(target.database or "")}" WITH (FORCE)'
-        )
+    name = _ident(make_url(url).database or "")
+    with _admin(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin(url: str) -> psycopg.Connection:
+    """An autocommit connection to the server's ``postgres`` database."""
+    admin = make_url(url).set(database="postgres").render_as_string(hide_password=False)
+    return connect(admin, autocommit=True)
 
 
 def alembic_config(url: str):  # noqa: ANN201 - alembic's Config, imported lazily
@@ -121,8 +99,12 @@ def current_revision(url: str | None = None) -> str | None:
     """The schema revision the database is at, or None before the first migration."""
     from alembic.runtime.migration import MigrationContext
 
-    with get_engine(url).connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    engine = sa.create_engine(url or database_url(), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
 
 
 def _ident(name: str) -> str:

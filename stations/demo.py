@@ -29,7 +29,7 @@ class DemoResult:
 
 def demo_dir() -> Path:
     """``data/demo`` under the configured data folder."""
-    return Path(settings.get("STATIONS_DATA_DIR") or "data") / "demo"
+    return Path(settings.path("STATIONS_DATA_DIR")) / "demo"
 
 
 def load_districts(conn: psycopg.Connection, path: Path) -> int:

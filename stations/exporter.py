@@ -30,9 +30,15 @@ def export(conn: psycopg.Connection, fmt: str, out: IO[str]) -> int:
 
 
 def export_file(conn: psycopg.Connection, fmt: str, path: Path) -> int:
-    """Export to a file (UTF-8; CSV with the header row first)."""
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        return export(conn, fmt, fh)
+    """Export to a file (UTF-8; CSV with the header row first); all or nothing."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("w", newline="", encoding="utf-8") as fh:
+            count = export(conn, fmt, fh)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return count
 
 
 def _export_csv(conn: psycopg.Connection, out: IO[str]) -> int:

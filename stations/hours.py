@@ -45,6 +45,7 @@ Overnight spans (reference parser semantics, kept as is)
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -57,6 +58,8 @@ from opening_hours import OpeningHours, ParserError, State
 
 from stations.errors import InvalidOpeningHours
 
+LOGGER = logging.getLogger(__name__)
+
 __all__ = [
     "HORIZON",
     "SHANGHAI",
@@ -65,6 +68,7 @@ __all__ = [
     "is_public_holiday",
     "next_change",
     "state_at",
+    "state_or_closed",
     "validate",
 ]
 
@@ -344,3 +348,18 @@ def next_change(expr: str, at: datetime) -> datetime | None:
 def state_at(expr: str, at: datetime) -> tuple[bool, datetime | None]:
     """``(is_open, next_change)`` in one pass, for serialising many stations."""
     return _evaluate(expr, at, want_change=True)
+
+
+def state_or_closed(expr: str | None, at: datetime) -> tuple[bool, datetime | None]:
+    """Like :func:`state_at`, but a missing or no-longer-valid expression reads as closed.
+
+    For serialising stored records: one record whose hours a stricter validator now
+    rejects must not break a whole listing. It is logged so someone fixes it.
+    """
+    if not expr:
+        return False, None
+    try:
+        return state_at(expr, at)
+    except InvalidOpeningHours:
+        LOGGER.warning("stored opening hours no longer valid: %r", expr)
+        return False, None

@@ -61,10 +61,12 @@ class ImportResult:
     problems: list[Problem] = field(default_factory=list)
 
 
-_STAGE_COLUMNS = ("row_no", *COLUMNS, "lon", "lat")
+_STAGE_COLUMNS = ("row_no", "given", *COLUMNS, "lon", "lat")
+# bit i of import_rows.given: the row gave COLUMNS[i] (an absent column keeps stored values)
+_BIT = {c: 1 << i for i, c in enumerate(COLUMNS)}
 _STAGE_SQL = """
 CREATE TEMP TABLE import_rows (
-    row_no integer NOT NULL, code text NOT NULL, name text, address text,
+    row_no integer NOT NULL, given integer NOT NULL, code text NOT NULL, name text, address text,
     district_code text, district_name text, opening_hours text, amenities text[],
     floor_area_m2 numeric(9, 1), host_type text, built_by text, level text, opened_on date,
     status text, contact text, has_sign boolean, has_rules boolean, has_staff boolean,
@@ -115,9 +117,9 @@ def import_rows(
             with conn.cursor().copy(
                 f"COPY import_rows ({', '.join(_STAGE_COLUMNS)}) FROM STDIN"
             ) as copy:
-                for row_no, record in _checked(rows, result, codes, present):
+                for row_no, given, record in _checked(rows, result, codes, present):
                     copy.write_row(
-                        [row_no, *map(record.get, COLUMNS), record["lon"], record["lat"]]
+                        [row_no, given, *map(record.get, COLUMNS), record["lon"], record["lat"]]
                     )
             _check_in_database(conn, result)
             if result.problems:
@@ -161,11 +163,19 @@ def _checked(
     result: ImportResult,
     codes: dict[str, int],
     present: set[str],
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Parse rows, record their problems, and yield the rows worth checking in SQL."""
+) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """Parse rows, record their problems, and yield the rows worth checking in SQL.
+
+    Yields ``(row number, bitmask of the columns the row gave, record)``.
+    """
+    masks: dict[frozenset[str], int] = {}  # CSV rows all give the same columns
     for row_no, cells in rows:
         result.rows += 1
-        present.update(cells)
+        keys = frozenset(cells)
+        given = masks.get(keys)
+        if given is None:
+            given = masks[keys] = sum(bit for c, bit in _BIT.items() if c in keys)
+            present.update(keys)
         record, problems = parse_row(cells)
         for name, value, reason in problems:
             result.problems.append(Problem(row_no, name, value, reason))
@@ -180,7 +190,7 @@ def _checked(
         if not problems:
             if "amenities" in record:  # codes are [a-z_]: an array literal needs no quoting
                 record["amenities"] = "{" + ",".join(record["amenities"]) + "}"
-            yield row_no, record
+            yield row_no, given, record
 
 
 _CHECKS = (
@@ -193,8 +203,10 @@ _CHECKS = (
     """,
     """
     SELECT r.row_no, 'district_name', r.district_name,
-           CASE WHEN count(d.code) = 0 THEN 'unknown district name'
-                ELSE 'district name is ambiguous; give district_code' END
+           CASE WHEN count(d.code) > 1 THEN 'district name is ambiguous; give district_code'
+                WHEN EXISTS (SELECT 1 FROM districts x WHERE x.name = r.district_name)
+                THEN 'not a county-level district; give the 区/县 the station is in'
+                ELSE 'unknown district name' END
     FROM import_rows r LEFT JOIN districts d ON d.name = r.district_name AND d.level = 'county'
     WHERE r.district_code IS NULL
     GROUP BY r.row_no, r.district_name HAVING count(d.code) <> 1
@@ -255,41 +267,49 @@ def _check_in_database(conn: psycopg.Connection, result: ImportResult) -> None:
 def _apply(conn: psycopg.Connection, result: ImportResult, present: set[str], actor: str) -> None:
     """Insert new codes, update changed ones; the history triggers log both."""
     conn.execute("SELECT set_config('stations.actor', %s, true)", [actor])
-
-    def value(column: str) -> str:
-        # the district's own name is stored, whatever spelling the file used
-        if column == "district_name":
-            return "d.name"
-        if column in _DEFAULTS:
-            return f"coalesce(r.{column}, {_DEFAULTS[column]})"
-        return f"r.{column}"
-
     result.inserted = conn.execute(
         f"""
         INSERT INTO stations ({", ".join(COLUMNS)}, geom)
-        SELECT {", ".join(value(c) for c in COLUMNS)}, r.geom
+        SELECT {", ".join(_new_value(c) for c in COLUMNS)}, r.geom
         FROM import_rows r JOIN districts d ON d.code = r.district_code
         WHERE NOT EXISTS (SELECT 1 FROM stations s WHERE s.code = r.code)
         ORDER BY r.row_no
         """
     ).rowcount
     staged = conn.execute("SELECT count(*) FROM import_rows").fetchone()[0]
+    result.unchanged = result.rows - result.inserted
     if result.inserted == staged:
-        result.unchanged = result.rows - result.inserted
         return  # every row was new: nothing to update
-    # columns the file left out keep their stored values
-    updatable = [c for c in COLUMNS if c in present and c != "code"]
-    updatable += ["district_name"] + (["geom"] if {"lon", "lat"} <= present else [])
-    updatable = list(dict.fromkeys(updatable))
+    # the district (resolved from code or name) and the position are always given
+    always = {"district_code": "r.district_code", "district_name": "d.name", "geom": "r.geom"}
+    sets, differs = [], []
+    for column, value in always.items():
+        sets.append(f"{column} = {value}")
+        differs.append(f"s.{column} IS DISTINCT FROM {value}")
+    for column in COLUMNS:
+        if column in always or column == "code" or column not in present:
+            continue
+        value = f"coalesce(r.{column}, s.{column})" if column == "status" else _new_value(column)
+        given = f"(r.given & {_BIT[column]}) <> 0"
+        sets.append(f"{column} = CASE WHEN {given} THEN {value} ELSE s.{column} END")
+        differs.append(f"({given} AND s.{column} IS DISTINCT FROM {value})")
     result.updated = conn.execute(
         f"""
-        UPDATE stations s SET {", ".join(f"{c} = {value(c)}" for c in updatable)}
+        UPDATE stations s SET {", ".join(sets)}
         FROM import_rows r JOIN districts d ON d.code = r.district_code
-        WHERE s.code = r.code
-          AND ({" OR ".join(f"s.{c} IS DISTINCT FROM {value(c)}" for c in updatable)})
+        WHERE s.code = r.code AND ({" OR ".join(differs)})
         """
     ).rowcount
-    result.unchanged = result.rows - result.inserted - result.updated
+    result.unchanged -= result.updated
+
+
+def _new_value(column: str) -> str:
+    """SQL for a column's value from the staged row (``d`` is its district)."""
+    if column == "district_name":
+        return "d.name"  # the registry's spelling, whatever the file said
+    if column in _DEFAULTS:
+        return f"coalesce(r.{column}, {_DEFAULTS[column]})"
+    return f"r.{column}"
 
 
 _DEFAULTS = {"amenities": "'{}'::text[]", "status": "'active'"}

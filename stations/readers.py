@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,12 +73,21 @@ def _table_rows(path: Path, lines: Iterator[list[str]]) -> Rows:
 
 
 def _csv_rows(path: Path) -> Rows:
-    # utf-8-sig: Excel on Windows writes a byte-order mark before the header
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    text = _decode(path, path.read_bytes())
+    try:
+        yield from _table_rows(path, iter(csv.reader(io.StringIO(text, newline=""))))
+    except csv.Error as exc:  # e.g. a cell larger than the csv module's limit
+        raise _header_problem(path, FieldProblem(f"not a readable CSV file ({exc})")) from None
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """UTF-8 (with or without Excel's byte-order mark), else GB18030 as Chinese Excel saves."""
+    for encoding in ("utf-8-sig", "gb18030"):
         try:
-            yield from _table_rows(path, iter(csv.reader(fh)))
+            return data.decode(encoding)
         except UnicodeDecodeError:
-            raise _header_problem(path, FieldProblem("the file is not UTF-8 text")) from None
+            continue
+    raise _header_problem(path, FieldProblem("the file is neither UTF-8 nor GB18030 text"))
 
 
 def _xlsx_rows(path: Path) -> Rows:
@@ -97,8 +107,7 @@ def _xlsx_rows(path: Path) -> Rows:
 
 def _geojson_rows(path: Path) -> Rows:
     try:
-        with path.open(encoding="utf-8-sig") as fh:
-            data = json.load(fh)
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise _header_problem(path, FieldProblem(f"not valid JSON ({exc})")) from None
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":

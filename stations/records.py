@@ -75,7 +75,7 @@ def _date(value: str) -> dt.date | None:
     if not text:
         return None
     try:
-        return dt.date.fromisoformat(text.replace("/", "-")[:10])
+        return dt.date.fromisoformat(text.replace("/", "-"))
     except ValueError:
         raise FieldProblem("date must be YYYY-MM-DD") from None
 
@@ -174,6 +174,9 @@ FIELDS: tuple[Field, ...] = (
     Field("has_staff", "专人管理", _bool),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
+# No field needs more; control characters (NUL above all) only break things downstream.
+MAX_CELL = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PARSERS = tuple((f.name, f.parse, f.required) for f in FIELDS)
 # Stored columns: the fields but lon/lat, which become the geometry.
 COLUMNS = tuple(n for n in FIELD_NAMES if n not in ("lon", "lat"))
@@ -215,9 +218,14 @@ def parse_row(cells: Mapping[str, str]) -> tuple[dict[str, Any], list[tuple[str,
     """
     record: dict[str, Any] = {}
     problems: list[tuple[str, str, str]] = []
+    suspect = _CONTROL.search("".join(cells.values())) is not None  # one scan per row
     for name, parse, required in _PARSERS:
         raw = cells.get(name)
         if raw is None:
+            continue
+        if len(raw) > MAX_CELL or (suspect and _CONTROL.search(raw)):
+            reason = f"must be text of at most {MAX_CELL} characters without control characters"
+            problems.append((name, raw[:80], reason))
             continue
         if required and not raw.strip():
             problems.append((name, raw, "required"))
@@ -237,10 +245,12 @@ def cell_text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, list):
-        return ";".join(value)
+    if isinstance(value, list | tuple):
+        return ";".join(cell_text(v) for v in value)
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
+        return value.date().isoformat()  # spreadsheets store dates as midnight date-times
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)

@@ -118,12 +118,12 @@ def iter_stations(conn: psycopg.Connection, batch: int = 5000) -> Iterator[dict[
         yield from cur
 
 
-def district_exists(conn: psycopg.Connection, code_or_name: str) -> bool:
-    """True when a district has this admin code or name."""
+def count_districts(conn: psycopg.Connection, code_or_name: str) -> int:
+    """How many districts have this admin code or name (two counties share 城区)."""
     row = conn.execute(
-        "SELECT 1 FROM districts WHERE code = %s OR name = %s LIMIT 1", [code_or_name] * 2
+        "SELECT count(*) FROM districts WHERE code = %s OR name = %s", [code_or_name] * 2
     ).fetchone()
-    return row is not None
+    return row[0]
 
 
 def history(conn: psycopg.Connection, station_id: int) -> list[dict[str, Any]]:

@@ -67,6 +67,13 @@ def get(name: str) -> str | None:
     return _BY_NAME[name].get()
 
 
+def path(name: str) -> str:
+    """Read one declared folder setting (these always have a default)."""
+    value = get(name)
+    assert value is not None, name
+    return value
+
+
 def get_int(name: str) -> int:
     """Read one declared integer setting."""
     value = get(name)

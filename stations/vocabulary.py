@@ -33,7 +33,7 @@ class Term:
 @functools.cache
 def vocabulary() -> dict[str, dict[str, Term]]:
     """Every vocabulary, by kind then code, in file order (read once per process)."""
-    path = os.path.join(settings.get("STATIONS_DATA_DIR") or "data", "vocabulary.toml")
+    path = os.path.join(settings.path("STATIONS_DATA_DIR"), "vocabulary.toml")
     with open(path, "rb") as fh:
         raw = tomllib.load(fh)
     missing = [k for k in KINDS if k not in raw]

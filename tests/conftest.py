@@ -34,13 +34,13 @@ def database_url() -> Iterator[str]:
     with db.connect(url) as conn:
         load_demo(conn)
     yield url
-    db.engine_for(url).dispose()
 
 
 @pytest.fixture
 def conn(database_url: str) -> Iterator[psycopg.Connection]:
     """A connection whose changes are rolled back when the test ends."""
     connection = db.connect(database_url)
+    connection.execute("SELECT 1")  # open the transaction: code under test nests in it
     try:
         yield connection
     finally:

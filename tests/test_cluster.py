@@ -84,3 +84,40 @@ def test_missing_system_user_is_named(tmp_path):
             c.up()
     finally:
         shutil.rmtree(c.root.parent, ignore_errors=True)
+
+
+def test_path_with_spaces_and_concurrent_up(tmp_path):
+    import threading
+
+    var_dir = settings.PROJECT_DIR / "var" / "test cluster spaced"
+    shutil.rmtree(var_dir, ignore_errors=True)
+    run_as = settings.get("STATIONS_PG_USER") if os.geteuid() == 0 else None
+    c = Cluster(var_dir / "pg", 54341, run_as)
+    results, errors = [], []
+
+    def up():
+        try:
+            results.append(c.up())
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=up) for _ in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors and sorted(results) == [False, True]
+        assert c.status() == "running"
+    finally:
+        c.down()
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def test_socket_folder_planted_by_someone_else_is_refused(tmp_path):
+    from stations.cluster import _check_private
+
+    link = tmp_path / "planted"
+    link.symlink_to(tmp_path)
+    with pytest.raises(ClusterError, match="not a folder of ours"):
+        _check_private(link, {os.geteuid()})

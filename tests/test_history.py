@@ -67,3 +67,8 @@ def test_delete_is_recorded_without_actor_setting(conn):
 def test_history_is_append_only(conn, sql):
     with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
         conn.execute(sql)
+
+
+def test_truncate_is_refused(conn):
+    with pytest.raises(psycopg.errors.RaiseException, match="bypass the history"):
+        conn.execute("TRUNCATE stations CASCADE")

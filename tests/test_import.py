@@ -239,3 +239,143 @@ def test_geojson_rows_and_bad_geometry(conn, tmp_path, inside):
     assert import_file(conn, path, actor="t").inserted == 1
     path.write_text("{not json")
     assert "not valid JSON" in rejected(conn, path)[0]["reason"]
+
+
+def test_hostile_cells_are_reported_not_crashing(conn, tmp_path, inside):
+    rows = [
+        station_row(inside, code="T-1", name="零\x00字节"),
+        station_row(inside, code="T-2", name="长" * 3000),
+        station_row(inside, code="T-3", name="三", opened_on="2021-05-01garbage"),
+    ]
+    problems = rejected(conn, write_csv(tmp_path / "hostile.csv", rows))
+    assert [(p["row"], p["field"]) for p in problems] == [
+        (2, "name"),
+        (3, "name"),
+        (4, "opened_on"),
+    ]
+    big = tmp_path / "big.csv"
+    big.write_text(",".join(FIELD_NAMES) + "\n" + "x" * 200_000 + "\n")
+    assert "not a readable CSV file" in rejected(conn, big)[0]["reason"]
+
+
+def test_gb18030_csv_from_chinese_excel(conn, tmp_path, inside):
+    path = tmp_path / "excel.csv"
+    with path.open("w", newline="", encoding="gb18030") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([f.zh for f in FIELDS])
+        row = station_row(inside, host_type="社区服务站", built_by="工会", level="区县级")
+        writer.writerow([row[f.name] for f in FIELDS])
+    assert import_file(conn, path, actor="t").inserted == 1
+    assert count(conn, "SELECT count(*) FROM stations WHERE name = '测试驿站'") == 1
+
+
+def test_geojson_odd_values_are_problems(conn, tmp_path, inside):
+    row = station_row(inside)
+    props = {k: v for k, v in row.items() if k not in ("lon", "lat")}
+    props["amenities"] = [1, 2]
+    feature = {
+        "type": "Feature",
+        "properties": props,
+        "geometry": {"type": "Point", "coordinates": [[112.5, 37.8], [1, 2]]},
+    }
+    path = tmp_path / "odd.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    fields = {p["field"] for p in rejected(conn, path)}
+    assert fields == {"amenities", "lon", "lat"}
+
+
+def test_update_keeps_absent_columns_and_moves_districts(conn, tmp_path, inside):
+    import_file(conn, write_csv(tmp_path / "a.csv", [station_row(inside)]), actor="t")
+    # a file without the address/contact columns keeps them; district given by name only
+    lon, lat = inside["140106"]
+    headers = [h for h in FIELD_NAMES if h not in ("address", "contact", "district_code")]
+    moved = {
+        k: v
+        for k, v in station_row(
+            inside, district_name="迎泽区", lon=f"{lon:.6f}", lat=f"{lat:.6f}"
+        ).items()
+        if k in headers
+    }
+    result = import_file(conn, write_csv(tmp_path / "b.csv", [moved], headers), actor="t")
+    assert result.updated == 1
+    stored = conn.execute(
+        "SELECT district_code, district_name, address, contact FROM stations WHERE code='T-0001'"
+    ).fetchone()
+    assert stored == ("140106", "迎泽区", "山西省太原市小店区测试路1号", "0351-1234567")
+
+
+def test_empty_cells_clear_but_empty_status_keeps(conn, tmp_path, inside):
+    import_file(
+        conn, write_csv(tmp_path / "a.csv", [station_row(inside, status="suspended")]), actor="t"
+    )
+    cleared = station_row(inside, status="", contact="", amenities="")
+    assert import_file(conn, write_csv(tmp_path / "b.csv", [cleared]), actor="t").updated == 1
+    stored = conn.execute(
+        "SELECT status, contact, amenities FROM stations WHERE code='T-0001'"
+    ).fetchone()
+    assert stored == ("suspended", None, [])
+
+
+def test_geojson_features_with_fewer_properties_keep_the_rest(conn, tmp_path, inside):
+    import_file(conn, write_csv(tmp_path / "a.csv", [station_row(inside)]), actor="t")
+    row = station_row(inside, floor_area_m2="30")
+    full = {k: v for k, v in row.items() if k not in ("lon", "lat")}
+    slim = {
+        k: full[k]
+        for k in (
+            "code",
+            "name",
+            "district_code",
+            "host_type",
+            "built_by",
+            "level",
+            "floor_area_m2",
+        )
+    }
+    point = {"type": "Point", "coordinates": [float(row["lon"]), float(row["lat"])]}
+    other = station_row(inside, code="T-0009", name="九号")
+    features = [
+        {"type": "Feature", "properties": slim, "geometry": point},
+        {
+            "type": "Feature",
+            "geometry": {
+                "type": "Point",
+                "coordinates": [float(other["lon"]) + 0.001, float(other["lat"])],
+            },
+            "properties": {k: v for k, v in other.items() if k not in ("lon", "lat")},
+        },
+    ]
+    path = tmp_path / "mixed.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    result = import_file(conn, path, actor="t")
+    assert (result.inserted, result.updated) == (1, 1)
+    stored = conn.execute(
+        "SELECT floor_area_m2, address, amenities, contact FROM stations WHERE code='T-0001'"
+    ).fetchone()
+    assert (float(stored[0]), stored[1], stored[2], stored[3]) == (
+        30.0,
+        "山西省太原市小店区测试路1号",
+        ["drinking_water", "toilet"],
+        "0351-1234567",
+    )
+
+
+def test_district_names_that_cannot_be_used(conn, tmp_path, inside):
+    rows = [
+        station_row(inside, code="T-1", name="一", district_code="", district_name="城区"),
+        station_row(inside, code="T-2", name="二", district_code="", district_name="太原市"),
+    ]
+    problems = rejected(conn, write_csv(tmp_path / "names.csv", rows))
+    reasons = {p["row"]: p["reason"] for p in problems}
+    assert "ambiguous" in reasons[2] and "not a county-level district" in reasons[3]
+
+
+def test_malformed_files(conn, tmp_path):
+    (tmp_path / "dup.csv").write_text("code,编码,name\n")
+    assert "appears twice" in rejected(conn, tmp_path / "dup.csv")[0]["reason"]
+    (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    assert "not a readable .xlsx file" in rejected(conn, tmp_path / "broken.xlsx")[0]["reason"]
+    (tmp_path / "feature.geojson").write_text('{"type": "Feature"}')
+    assert "FeatureCollection" in rejected(conn, tmp_path / "feature.geojson")[0]["reason"]
+    (tmp_path / "latin.csv").write_bytes(b"\xff\xfe\x00\x00garbage\x81\x30")
+    assert rejected(conn, tmp_path / "latin.csv")

@@ -50,10 +50,22 @@ def brute_force(rows, lon, lat, at, open_only, amenities, limit, within_m):
 
 
 def _instants(rng):
-    days = [dt.date(2025, 10, 3), dt.date(2025, 9, 28), dt.date(2025, 11, 22),
-            dt.date(2026, 2, 17), dt.date(2025, 12, 31), dt.date(2026, 3, 4)]
-    times = [dt.time(2, 30), dt.time(10, 0), dt.time(23, 58), dt.time(0, 1), dt.time(19, 45),
-             dt.time(7, 59)]
+    days = [
+        dt.date(2025, 10, 3),
+        dt.date(2025, 9, 28),
+        dt.date(2025, 11, 22),
+        dt.date(2026, 2, 17),
+        dt.date(2025, 12, 31),
+        dt.date(2026, 3, 4),
+    ]
+    times = [
+        dt.time(2, 30),
+        dt.time(10, 0),
+        dt.time(23, 58),
+        dt.time(0, 1),
+        dt.time(19, 45),
+        dt.time(7, 59),
+    ]
     return dt.datetime.combine(rng.choice(days), rng.choice(times), SH)
 
 
@@ -73,9 +85,15 @@ def test_agrees_with_brute_force(client, everything):
         within_m = rng.choice([800, 5000, 20000])
         crs = rng.choice(datums.CRS_NAMES)
         qlon, qlat = datums.from_wgs84(lon, lat, crs)
-        query = {"lat": f"{float(qlat):.9f}", "lon": f"{float(qlon):.9f}", "crs": crs,
-                 "at": at.isoformat(), "open": str(open_only).lower(), "limit": limit,
-                 "within_m": within_m}
+        query = {
+            "lat": f"{float(qlat):.9f}",
+            "lon": f"{float(qlon):.9f}",
+            "crs": crs,
+            "at": at.isoformat(),
+            "open": str(open_only).lower(),
+            "limit": limit,
+            "within_m": within_m,
+        }
         if amenities:
             query["amenities"] = ",".join(amenities)
         response = client.get("/api/v1/stations/nearest", query_string=query)
@@ -109,14 +127,19 @@ def test_keeps_looking_when_the_nearest_are_closed(client, conn):
     at = dt.datetime(2025, 11, 19, 3, 0, tzinfo=SH)
     lon, lat = conn.execute(
         "SELECT ST_X(geom), ST_Y(geom) FROM stations WHERE opening_hours = 'Mo-Fr 08:30-17:30' "
-        "AND status = 'active' LIMIT 1").fetchone()
-    body = client.get("/api/v1/stations/nearest", query_string={
-        "lat": lat, "lon": lon, "at": at.isoformat(), "limit": 3, "within_m": 50000}).get_json()
+        "AND status = 'active' LIMIT 1"
+    ).fetchone()
+    body = client.get(
+        "/api/v1/stations/nearest",
+        query_string={"lat": lat, "lon": lon, "at": at.isoformat(), "limit": 3, "within_m": 50000},
+    ).get_json()
     assert len(body["features"]) == 3
     assert all(f["properties"]["open"] for f in body["features"])
     assert body["features"][0]["properties"]["distance_m"] > 0
-    everyone = client.get("/api/v1/stations/nearest", query_string={
-        "lat": lat, "lon": lon, "at": at.isoformat(), "limit": 1, "open": "false"}).get_json()
+    everyone = client.get(
+        "/api/v1/stations/nearest",
+        query_string={"lat": lat, "lon": lon, "at": at.isoformat(), "limit": 1, "open": "false"},
+    ).get_json()
     assert everyone["features"][0]["properties"]["distance_m"] == pytest.approx(0, abs=0.01)
     assert everyone["features"][0]["properties"]["open"] is False
 
@@ -127,39 +150,57 @@ def test_holiday_closes_weekday_stations(client, conn):
         "WHERE opening_hours = 'Mo-Fr 08:00-20:00; PH off' AND status = 'active' LIMIT 1"
     ).fetchone()
     query = {"lat": lat, "lon": lon, "limit": 1, "within_m": 1}
-    workday = client.get("/api/v1/stations/nearest",
-                         query_string={**query, "at": "2025-10-09T10:00"}).get_json()
-    holiday = client.get("/api/v1/stations/nearest",
-                         query_string={**query, "at": "2025-10-02T10:00"}).get_json()
+    workday = client.get(
+        "/api/v1/stations/nearest", query_string={**query, "at": "2025-10-09T10:00"}
+    ).get_json()
+    holiday = client.get(
+        "/api/v1/stations/nearest", query_string={**query, "at": "2025-10-02T10:00"}
+    ).get_json()
     assert [f["id"] for f in workday["features"]] == [sid]
     assert holiday["features"] == []
 
 
 def test_open_at_listing_matches_hours(client, everything):
     at = dt.datetime(2025, 10, 3, 23, 30, tzinfo=SH)
-    body = client.get("/api/v1/stations", query_string={
-        "open_at": at.isoformat(), "limit": 1000, "district": "140100"}).get_json()
+    body = client.get(
+        "/api/v1/stations",
+        query_string={"open_at": at.isoformat(), "limit": 1000, "district": "140100"},
+    ).get_json()
     ids = {f["id"] for f in body["features"]}
-    expected = {
-        r[0] for r in everything
-        if r[5] == "active" and r[3] and hours.is_open(r[3], at)
+    expected = {r[0] for r in everything if r[5] == "active" and r[3] and hours.is_open(r[3], at)}
+    in_city = {
+        f["id"]
+        for f in client.get(
+            "/api/v1/stations", query_string={"district": "140100", "limit": 1000}
+        ).get_json()["features"]
     }
-    in_city = {f["id"] for f in client.get("/api/v1/stations", query_string={
-        "district": "140100", "limit": 1000}).get_json()["features"]}
     assert ids == expected & in_city and ids
     assert body["numberMatched"] == len(ids)
 
 
-@pytest.mark.parametrize(("query", "param"), [
-    ("lon=112.5", "lat"), ("lat=37.8", "lon"), ("lat=abc&lon=112", "lat"),
-    ("lat=NaN&lon=112", "lat"), ("lat=91&lon=112", "lat"), ("lat=37&lon=-181", "lon"),
-    ("lat=37&lon=112&crs=utm", "crs"), ("lat=37&lon=112&at=yesterday", "at"),
-    ("lat=37&lon=112&at=1900-01-01T00:00", "at"), ("lat=37&lon=112&limit=0", "limit"),
-    ("lat=37&lon=112&limit=51", "limit"), ("lat=37&lon=112&within_m=50001", "within_m"),
-    ("lat=37&lon=112&within_m=inf", "within_m"), ("lat=37&lon=112&amenities=sauna", "amenities"),
-    ("lat=37&lon=112&open=maybe", "open"), ("lat=37&lon=112&lang=de", "lang"),
-    ("lat=37&lon=112&radius=5", "radius"), ("lat=1e999&lon=112", "lat"),
-])
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("lon=112.5", "lat"),
+        ("lat=37.8", "lon"),
+        ("lat=abc&lon=112", "lat"),
+        ("lat=NaN&lon=112", "lat"),
+        ("lat=91&lon=112", "lat"),
+        ("lat=37&lon=-181", "lon"),
+        ("lat=37&lon=112&crs=utm", "crs"),
+        ("lat=37&lon=112&at=yesterday", "at"),
+        ("lat=37&lon=112&at=1900-01-01T00:00", "at"),
+        ("lat=37&lon=112&limit=0", "limit"),
+        ("lat=37&lon=112&limit=51", "limit"),
+        ("lat=37&lon=112&within_m=50001", "within_m"),
+        ("lat=37&lon=112&within_m=inf", "within_m"),
+        ("lat=37&lon=112&amenities=sauna", "amenities"),
+        ("lat=37&lon=112&open=maybe", "open"),
+        ("lat=37&lon=112&lang=de", "lang"),
+        ("lat=37&lon=112&radius=5", "radius"),
+        ("lat=1e999&lon=112", "lat"),
+    ],
+)
 def test_bad_parameters(client, query, param):
     response = client.get(f"/api/v1/stations/nearest?{query}")
     assert response.status_code == 400 and response.mimetype == PROBLEM

@@ -7,6 +7,7 @@ Routes parse, call one domain function, serialise. Feature properties come from
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,11 +15,12 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from geo import datums
 from stations import hours, registry, vocabulary
-from stations.nearest import nearest
 from stations.errors import InvalidParameter
+from stations.nearest import nearest
 from stations.records import feature
 from web import params
 from web.database import get_conn
+from web.openapi import build_spec
 
 api = Blueprint("api", __name__)
 GEOJSON = "application/geo+json"
@@ -41,16 +43,18 @@ def station_feature(
     labels = vocabulary.terms("amenities")
     if "open" in record:
         is_open, change = record["open"], record["next_change"]
-    elif record["opening_hours"]:
-        is_open, change = hours.state_at(record["opening_hours"], at)
     else:
-        is_open, change = False, None
+        is_open, change = hours.state_or_closed(record["opening_hours"], at)
     if crs != "wgs84":
         lon, lat = datums.from_wgs84(record["lon"], record["lat"], crs)
         record = {**record, "lon": round(float(lon), 7), "lat": round(float(lat), 7)}
     extra = {
         "district": {"code": record["district_code"], "name": record["district_name"]},
-        "amenities": [{"code": c, "label": labels[c].label(lang)} for c in record["amenities"]],
+        # a code since removed from the vocabulary still shows, labelled by itself
+        "amenities": [
+            {"code": c, "label": labels[c].label(lang) if c in labels else c}
+            for c in record["amenities"]
+        ],
         "open": is_open,
         "next_change": change.isoformat() if change else None,
         "version": record["version"],
@@ -61,13 +65,14 @@ def station_feature(
     return feature(record, extra)
 
 
+LIST_PARAMS = ("bbox", "district", "amenities", "open_at", "limit", "offset", "lang")
+
+
 @api.get("/stations")
 def list_stations() -> Response:
     """A page of stations, filtered by bbox, district and amenities (OGC API style)."""
     args = request.args
-    params.reject_unknown(
-        args, ("bbox", "district", "amenities", "open_at", "limit", "offset", "lang")
-    )
+    params.reject_unknown(args, LIST_PARAMS)
     limit_max = _limit_max()
     limit = params.integer(args, "limit", min(100, limit_max), 1, limit_max)
     offset = params.integer(args, "offset", 0, 0, 10**9)
@@ -78,10 +83,13 @@ def list_stations() -> Response:
         amenities=params.amenities(args),
     )
     conn = get_conn()
-    if flt.district and not registry.district_exists(conn, flt.district):
-        raise InvalidParameter(
-            "district", f"unknown district {flt.district!r}; give a 6-digit admin code or a name"
-        )
+    if flt.district:
+        found = registry.count_districts(conn, flt.district)
+        if found != 1:
+            problem = "is ambiguous; give its 6-digit admin code" if found else "is unknown"
+            raise InvalidParameter(
+                "district", f"district {flt.district!r} {problem} (a code like 140105 or a name)"
+            )
     open_at = params.instant(args, "open_at")
     if open_at is not None:
         flt = registry.open_at(conn, flt, open_at)
@@ -111,13 +119,15 @@ def _page_links(matched: int, limit: int, offset: int) -> list[dict[str, str]]:
 
     def href(new_offset: int) -> str:
         query = {**request.args.to_dict(), "limit": str(limit), "offset": str(new_offset)}
-        return url_for("api.list_stations", _external=False) + "?" + urlencode(query)
+        return url_for("api.list_stations", _external=True) + "?" + urlencode(query)
 
     links = [{"rel": "self", "type": GEOJSON, "href": href(offset)}]
     if offset + limit < matched:
         links.append({"rel": "next", "type": GEOJSON, "href": href(offset + limit)})
-    if offset > 0:
-        links.append({"rel": "prev", "type": GEOJSON, "href": href(max(0, offset - limit))})
+    if offset > 0:  # past the end, prev leads back to the last page that has stations
+        links.append(
+            {"rel": "prev", "type": GEOJSON, "href": href(max(0, min(offset, matched) - limit))}
+        )
     return links
 
 
@@ -160,7 +170,7 @@ def nearest_stations() -> Response:
 def get_station(station_id: str) -> Response:
     """One station as a GeoJSON Feature."""
     params.reject_unknown(request.args, ("lang",))
-    if not station_id.isdigit() or len(station_id) > 18:
+    if not re.fullmatch(r"[0-9]{1,18}", station_id):
         raise InvalidParameter(
             "id", f"station id must be a positive whole number, got {station_id!r}"
         )
@@ -168,6 +178,12 @@ def get_station(station_id: str) -> Response:
     return _geojson(
         station_feature(record, params.lang(request.args), dt.datetime.now(hours.SHANGHAI))
     )
+
+
+@api.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3.1 document of this API."""
+    return jsonify(build_spec())
 
 
 @api.get("/amenities")

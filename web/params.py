@@ -25,6 +25,8 @@ def reject_unknown(args: Mapping[str, str], allowed: Iterable[str]) -> None:
             raise InvalidParameter(
                 name, f"unknown parameter {name!r}; allowed: {', '.join(sorted(allowed))}"
             )
+        if hasattr(args, "getlist") and len(args.getlist(name)) > 1:
+            raise InvalidParameter(name, f"{name} is given more than once; give it once")
 
 
 def integer(args: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -83,8 +85,10 @@ def lang(args: Mapping[str, str]) -> str:
 def text(args: Mapping[str, str], name: str, max_len: int = 100) -> str | None:
     """A short free-text value, stripped; None when absent."""
     value = (args.get(name) or "").strip()
-    if len(value) > max_len:
-        raise InvalidParameter(name, f"{name} must be at most {max_len} characters")
+    if len(value) > max_len or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InvalidParameter(
+            name, f"{name} must be at most {max_len} characters without control characters"
+        )
     return value or None
 
 
@@ -127,8 +131,9 @@ def choice(args: Mapping[str, str], name: str, allowed: tuple[str, ...], default
 
 
 # Instants outside this range are surely typos, and would overflow hour evaluation.
-_EARLIEST, _LATEST = dt.datetime(2000, 1, 1, tzinfo=hours.SHANGHAI), dt.datetime(
-    2100, 12, 31, tzinfo=hours.SHANGHAI
+_EARLIEST, _LATEST = (
+    dt.datetime(2000, 1, 1, tzinfo=hours.SHANGHAI),
+    dt.datetime(2100, 12, 31, tzinfo=hours.SHANGHAI),
 )
 
 

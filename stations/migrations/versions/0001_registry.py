@@ -143,6 +143,15 @@ CREATE TRIGGER stations_history_delete AFTER DELETE ON stations
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION stations_history_delete();
 
+-- TRUNCATE fires no row triggers, so it could empty the registry unrecorded: refuse it.
+CREATE FUNCTION stations_no_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'TRUNCATE stations would bypass the history; DELETE instead';
+END $$;
+CREATE TRIGGER stations_no_truncate BEFORE TRUNCATE ON stations
+    FOR EACH STATEMENT EXECUTE FUNCTION stations_no_truncate();
+
 CREATE FUNCTION station_history_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -156,7 +165,7 @@ CREATE TRIGGER station_history_no_truncate BEFORE TRUNCATE ON station_history
 
 DOWNGRADE = """
 DROP TABLE IF EXISTS demand_points, station_history, stations, districts CASCADE;
-DROP FUNCTION IF EXISTS station_history_append_only, stations_history_delete,
+DROP FUNCTION IF EXISTS station_history_append_only, stations_no_truncate, stations_history_delete,
     stations_history_update, stations_history_insert, stations_before_update,
     stations_actor, station_snapshot(stations) CASCADE;
 """

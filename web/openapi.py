@@ -1,0 +1,361 @@
+"""The OpenAPI 3.1 document served at ``/api/v1/openapi.json``.
+
+Written as data next to the routes it describes; tests keep it truthful: every API route
+is documented with exactly the parameters the route accepts, the document validates
+against the OpenAPI schema, and real responses validate against its schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geo.datums import CRS_NAMES
+from stations import vocabulary
+
+
+def _param(name: str, schema: dict[str, Any], description: str, **extra: Any) -> dict:
+    return {"name": name, "in": "query", "schema": schema, "description": description, **extra}
+
+
+def _lang() -> dict:
+    return _param(
+        "lang", {"type": "string", "enum": ["zh", "en"], "default": "zh"}, "Label language."
+    )
+
+
+def _amenities_param() -> dict:
+    codes = ", ".join(vocabulary.terms("amenities"))
+    return _param(
+        "amenities",
+        {"type": "string"},
+        f"Comma list of amenity codes, all required ({codes}).",
+    )
+
+
+_PROBLEM_REF = "#/components/schemas/Problem"
+
+
+def _problem_responses(*statuses: int) -> dict[str, Any]:
+    text = {
+        400: "A parameter is missing or bad; `param` names it.",
+        404: "No such station.",
+        503: "The database is unreachable; retry after `Retry-After` seconds.",
+    }
+    return {
+        str(s): {
+            "description": text[s],
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
+        for s in statuses
+    }
+
+
+def _geojson(ref: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/geo+json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+
+
+_AT = {"type": "string", "format": "date-time"}
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_STRING_OR_NULL = {"type": ["string", "null"]}
+_BOOL_OR_NULL = {"type": ["boolean", "null"]}
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        "type": "object",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "param": {"type": "string", "description": "The parameter at fault."},
+        },
+    },
+    "Amenity": {
+        "type": "object",
+        "required": ["code", "label"],
+        "properties": {"code": {"type": "string"}, "label": {"type": "string"}},
+    },
+    "StationProperties": {
+        "type": "object",
+        "required": [
+            "id",
+            "code",
+            "name",
+            "address",
+            "district",
+            "opening_hours",
+            "amenities",
+            "open",
+            "next_change",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "code": {"type": "string"},
+            "name": {"type": "string"},
+            "address": _STRING_OR_NULL,
+            "district": {
+                "type": "object",
+                "required": ["code", "name"],
+                "properties": {"code": {"type": "string"}, "name": {"type": "string"}},
+            },
+            "district_code": {"type": "string"},
+            "district_name": {"type": "string"},
+            "opening_hours": {
+                **_STRING_OR_NULL,
+                "description": "OpenStreetMap opening_hours; null: not published.",
+            },
+            "amenities": {"type": "array", "items": {"$ref": "#/components/schemas/Amenity"}},
+            "floor_area_m2": _NUMBER_OR_NULL,
+            "host_type": {"type": "string"},
+            "built_by": {"type": "string"},
+            "level": {"type": "string"},
+            "opened_on": {**_STRING_OR_NULL, "format": "date"},
+            "status": {"type": "string", "enum": ["active", "suspended", "closed"]},
+            "contact": _STRING_OR_NULL,
+            "has_sign": _BOOL_OR_NULL,
+            "has_rules": _BOOL_OR_NULL,
+            "has_staff": _BOOL_OR_NULL,
+            "open": {"type": "boolean", "description": "Open at the instant asked (or now)."},
+            "next_change": {
+                **_STRING_OR_NULL,
+                "format": "date-time",
+                "description": "When the open state next flips; null: not within a year.",
+            },
+            "version": {"type": "integer"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "distance_m": {"type": "number", "description": "Geodesic metres (nearest only)."},
+        },
+    },
+    "Station": {
+        "type": "object",
+        "required": ["type", "id", "geometry", "properties"],
+        "properties": {
+            "type": {"const": "Feature"},
+            "id": {"type": "integer"},
+            "geometry": {
+                "type": "object",
+                "required": ["type", "coordinates"],
+                "properties": {
+                    "type": {"const": "Point"},
+                    "coordinates": {
+                        "type": "array",
+                        "items": {"type": "number"},
+                        "minItems": 2,
+                        "maxItems": 2,
+                        "description": "lon, lat in the requested crs (WGS-84 by default).",
+                    },
+                },
+            },
+            "properties": {"$ref": "#/components/schemas/StationProperties"},
+        },
+    },
+    "StationPage": {
+        "type": "object",
+        "required": ["type", "numberMatched", "numberReturned", "links", "features"],
+        "properties": {
+            "type": {"const": "FeatureCollection"},
+            "numberMatched": {"type": "integer"},
+            "numberReturned": {"type": "integer"},
+            "timeStamp": _AT,
+            "links": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["rel", "href"],
+                    "properties": {
+                        "rel": {"enum": ["self", "next", "prev"]},
+                        "type": {"type": "string"},
+                        "href": {"type": "string"},
+                    },
+                },
+            },
+            "features": {"type": "array", "items": {"$ref": "#/components/schemas/Station"}},
+        },
+    },
+    "NearestStations": {
+        "type": "object",
+        "required": ["type", "at", "crs", "numberReturned", "features"],
+        "properties": {
+            "type": {"const": "FeatureCollection"},
+            "at": _AT,
+            "crs": {"enum": list(CRS_NAMES)},
+            "numberReturned": {"type": "integer"},
+            "features": {"type": "array", "items": {"$ref": "#/components/schemas/Station"}},
+        },
+    },
+    "Amenities": {
+        "type": "object",
+        "required": ["amenities"],
+        "properties": {
+            "amenities": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["code", "zh", "en"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "zh": {"type": "string"},
+                        "en": {"type": "string"},
+                    },
+                },
+            }
+        },
+    },
+}
+
+
+def _paths() -> dict[str, Any]:
+    bbox = _param("bbox", {"type": "string"}, "min_lon,min_lat,max_lon,max_lat in WGS-84 degrees.")
+    return {
+        "/stations": {
+            "get": {
+                "summary": "A page of stations",
+                "operationId": "listStations",
+                "parameters": [
+                    bbox,
+                    _param(
+                        "district",
+                        {"type": "string", "maxLength": 100},
+                        "Admin code or name of a county, city or the province.",
+                    ),
+                    _amenities_param(),
+                    _param(
+                        "open_at",
+                        _AT,
+                        "Only stations open at this instant (no offset: Asia/Shanghai).",
+                    ),
+                    _param(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                        "Page size.",
+                    ),
+                    _param(
+                        "offset",
+                        {"type": "integer", "minimum": 0, "default": 0},
+                        "Stations to skip.",
+                    ),
+                    _lang(),
+                ],
+                "responses": {
+                    "200": _geojson("StationPage", "Stations in id order."),
+                    **_problem_responses(400, 503),
+                },
+            }
+        },
+        "/stations/nearest": {
+            "get": {
+                "summary": "The nearest stations, by default only those open now",
+                "operationId": "nearestStations",
+                "parameters": [
+                    _param(
+                        "lat",
+                        {"type": "number", "minimum": -90, "maximum": 90},
+                        "Latitude.",
+                        required=True,
+                    ),
+                    _param(
+                        "lon",
+                        {"type": "number", "minimum": -180, "maximum": 180},
+                        "Longitude.",
+                        required=True,
+                    ),
+                    _param(
+                        "crs",
+                        {"type": "string", "enum": list(CRS_NAMES), "default": "wgs84"},
+                        "Datum of lat/lon and of the answer: gcj02 for Amap/WeChat, bd09 for "
+                        "Baidu.",
+                    ),
+                    _param("at", _AT, "Instant (default now; no offset: Asia/Shanghai)."),
+                    _param(
+                        "open", {"type": "boolean", "default": True}, "Only stations open at `at`."
+                    ),
+                    _amenities_param(),
+                    _param(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 50, "default": 5},
+                        "How many.",
+                    ),
+                    _param(
+                        "within_m",
+                        {"type": "number", "minimum": 1, "maximum": 50000, "default": 5000},
+                        "Search radius in metres.",
+                    ),
+                    _lang(),
+                ],
+                "responses": {
+                    "200": _geojson("NearestStations", "Nearest first."),
+                    **_problem_responses(400, 503),
+                },
+            }
+        },
+        "/stations/{id}": {
+            "get": {
+                "summary": "One station",
+                "operationId": "getStation",
+                "parameters": [
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 1},
+                    },
+                    _lang(),
+                ],
+                "responses": {
+                    "200": _geojson("Station", "The station."),
+                    **_problem_responses(400, 404, 503),
+                },
+            }
+        },
+        "/amenities": {
+            "get": {
+                "summary": "The amenity vocabulary",
+                "operationId": "listAmenities",
+                "responses": {
+                    "200": {
+                        "description": "Codes with Chinese and English labels.",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/Amenities"}
+                            }
+                        },
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "operationId": "openapi",
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+    }
+
+
+def build_spec() -> dict[str, Any]:
+    """The whole document (paths relative to the ``/api/v1`` server)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Rest stations for outdoor workers (户外劳动者爱心驿站)",
+            "version": "1",
+            "description": "Errors are application/problem+json (RFC 9457). Coordinates are "
+            "GeoJSON lon, lat.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "paths": _paths(),
+        "components": {"schemas": SCHEMAS},
+    }
