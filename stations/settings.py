@@ -57,6 +57,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STATIONS_POOL_SIZE", "5", "Database connections kept per web worker process."),
     Setting("STATIONS_WORKERS", "2", "Web worker processes started by `stations serve`."),
     Setting("STATIONS_PAGE_LIMIT_MAX", "1000", "Largest `limit` a station listing accepts."),
+    Setting(
+        "STATIONS_MAP_TILES",
+        "osm",
+        "Map background: osm, tianditu, amap (markers shifted to GCJ-02), none, or a "
+        "{z}/{x}/{y} URL of your own.",
+    ),
+    Setting("STATIONS_TIANDITU_KEY", None, "Tianditu browser key, needed for tianditu tiles."),
+    Setting("STATIONS_MAP_ATTRIBUTION", None, "Credit line for your own tile URL."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -13,6 +13,7 @@ from flask import Flask
 from stations import db, settings
 from web import database, errors
 from web.api import api
+from web.pages import pages
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -29,6 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     errors.register(app)
     app.register_blueprint(api, url_prefix="/api/v1")
+    app.register_blueprint(pages)
 
     database.init_app(app)
     return app

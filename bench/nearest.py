@@ -1,0 +1,228 @@
+"""Nearest-station latency and throughput at 10k, 100k and 1M stations.
+
+For each size: a scratch database filled with stations around the demo set's real
+positions; then, in the same run, the raw SQL KNN query through psycopg (the floor) and
+``GET /api/v1/stations/nearest`` under ``stations serve`` with 2 workers on loopback,
+for a plain daytime query, a rare-amenity query (about 1 % of stations) and a night-time
+query (most stations closed). Prints p50/p99 for one client, requests/s for 8 concurrent
+clients (separate processes), the HTTP/SQL ratio and the workers' memory.
+
+    .venv/bin/python bench/nearest.py [--sizes 10000,100000,1000000] [--requests 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stations import db  # noqa: E402
+from stations.cluster import Cluster  # noqa: E402
+from stations.demo import demo_dir, load_districts  # noqa: E402
+
+BENCH_DB = "stations_bench_nearest"
+RARE = "mother_baby_room"
+DAY = "2025-11-19T10:00:00+08:00"  # a Wednesday
+NIGHT = "2025-11-19T03:00:00+08:00"
+
+FILL_SQL = """
+INSERT INTO stations (code, name, district_code, district_name, geom, opening_hours,
+                      amenities, host_type, built_by, level, status)
+SELECT 'B-' || g, '测试驿站' || g, c.district_code, c.district_name,
+       ST_SetSRID(ST_MakePoint(ST_X(c.geom) + (random() - 0.5) * 0.04 * c.spread,
+                               ST_Y(c.geom) + (random() - 0.5) * 0.03 * c.spread), 4326),
+       (ARRAY['24/7', 'Mo-Su 08:00-18:00', 'Mo-Fr 08:30-17:30', 'Mo-Su 07:00-22:00',
+              'Mo-Fr 08:00-20:00; PH off', 'Mo-Sa 09:00-21:00; Su 10:00-18:00',
+              'Mo-Su 18:00-08:00', 'Mo-Fr 09:00-17:00; Sa-Su 10:00-16:00; PH off'])
+           [1 + (g * 7919) %% 8],
+       CASE WHEN g %% 100 = 0 THEN ARRAY['drinking_water', 'toilet', %(rare)s]
+            ELSE ARRAY['drinking_water', 'rest_seating', 'phone_charging', 'toilet'] END,
+       'community', 'union', 'district', 'active'
+FROM generate_series(1, %(n)s) g
+JOIN (SELECT row_number() OVER (ORDER BY code) - 1 AS k, district_code, district_name, geom,
+             1 + (row_number() OVER (ORDER BY code) %% 5) AS spread
+      FROM centres) c ON c.k = g %% %(centres)s
+"""
+
+
+def build(n: int) -> str:
+    """A scratch database with ``n`` stations; history triggers off (it is scratch)."""
+    url = make_url(db.database_url()).set(database=BENCH_DB).render_as_string(
+        hide_password=False
+    )
+    db.drop_database(url)
+    db.migrate(url)
+    with db.connect(url) as conn:
+        load_districts(conn, demo_dir() / "districts.geojson")
+        conn.execute("CREATE TEMP TABLE centres (code text, district_code text, "
+                     "district_name text, geom geometry(Point, 4326))")
+        with open(demo_dir() / "stations.csv", encoding="utf-8") as fh:
+            import csv
+
+            rows = list(csv.DictReader(fh))
+        with conn.cursor().copy("COPY centres FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row([r["code"], r["district_code"], r["district_name"],
+                                f"SRID=4326;POINT({r['lon']} {r['lat']})"])
+        conn.execute("ALTER TABLE stations DISABLE TRIGGER USER")
+        conn.execute(FILL_SQL, {"n": n, "rare": RARE, "centres": len(rows)})
+        conn.execute("ALTER TABLE stations ENABLE TRIGGER USER")
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE stations")
+    return url
+
+
+def probes(count: int, seed: int = 1) -> list[tuple[float, float]]:
+    """Positions near the demo stations (where couriers are)."""
+    import csv
+
+    with open(demo_dir() / "stations.csv", encoding="utf-8") as fh:
+        centres = [(float(r["lon"]), float(r["lat"])) for r in csv.DictReader(fh)]
+    rng = random.Random(seed)
+    return [(lon + rng.uniform(-0.01, 0.01), lat + rng.uniform(-0.01, 0.01))
+            for lon, lat in (rng.choice(centres) for _ in range(count))]
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """p50 and p99 in milliseconds."""
+    ordered = sorted(samples)
+    return (statistics.median(ordered) * 1000,
+            ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000)
+
+
+def raw_sql(url: str, points: list[tuple[float, float]], amenity: str | None) -> list[float]:
+    """The bare KNN query, prepared, one client: the floor for the endpoint."""
+    sql = ("SELECT id FROM stations WHERE status = 'active' AND amenities @> %s::text[] "
+           "ORDER BY geom::geography <-> ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography "
+           "LIMIT 5")
+    timings = []
+    with db.connect(url, autocommit=True) as conn:
+        for lon, lat in points:
+            started = time.perf_counter()
+            conn.execute(sql, [[amenity] if amenity else [], lon, lat], prepare=True).fetchall()
+            timings.append(time.perf_counter() - started)
+    return timings
+
+
+def _request(port: int, query: str) -> float:
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", f"/api/v1/stations/nearest?{query}")
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"{response.status}: {body[:200]!r}")
+    return time.perf_counter() - started
+
+
+def _query(lon: float, lat: float, kind: str) -> str:
+    extra = {"plain": f"at={DAY}", "rare": f"at={DAY}&amenities={RARE}",
+             "night": f"at={NIGHT}"}[kind]
+    return f"lat={lat:.6f}&lon={lon:.6f}&limit=5&{extra.replace('+', '%2B')}"
+
+
+def _client(port: int, points: list[tuple[float, float]], kind: str, seconds: float,
+            out: mp.Queue) -> None:
+    done, errors, deadline = 0, 0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        lon, lat = points[done % len(points)]
+        try:
+            _request(port, _query(lon, lat, kind))
+        except Exception:  # noqa: BLE001 - counted and reported
+            errors += 1
+        done += 1
+    out.put((done, errors))
+
+
+def concurrent(port: int, points: list[tuple[float, float]], kind: str, clients: int = 8,
+               seconds: float = 5.0) -> tuple[float, int]:
+    """Requests per second and errors with ``clients`` client processes."""
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_client, args=(port, points[i::clients], kind, seconds, out))
+             for i in range(clients)]
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return sum(r[0] for r in results) / seconds, sum(r[1] for r in results)
+
+
+def serve(url: str) -> tuple[subprocess.Popen, int]:
+    """``stations serve`` with 2 workers on a free loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": url}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("stations")), "serve", "--port", str(port),
+         "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            _request(port, "lat=37.87&lon=112.55")
+            return proc, port
+        except (OSError, RuntimeError):
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def worker_rss_mib(proc: subprocess.Popen) -> list[float]:
+    """Resident memory of the gunicorn workers (the server's child processes)."""
+    out = subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "rss="], capture_output=True,
+                         text=True, check=False).stdout.split()
+    return [int(kb) / 1024 for kb in out]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    if db.uses_embedded():
+        Cluster.from_settings().up()
+    points = probes(args.requests)
+    for n in (int(x) for x in args.sizes.split(",")):
+        started = time.perf_counter()
+        url = build(n)
+        print(f"\n{n:,} stations (built in {time.perf_counter() - started:.0f} s)")
+        proc, port = serve(url)
+        try:
+            for kind in ("plain", "rare", "night"):
+                sql = raw_sql(url, points, RARE if kind == "rare" else None)
+                http_ = [_request(port, _query(lon, lat, kind)) for lon, lat in points]
+                rate, errors = concurrent(port, points, kind, seconds=args.seconds)
+                s50, s99 = percentiles(sql)
+                h50, h99 = percentiles(http_)
+                print(f"  {kind:5s}  SQL p50 {s50:5.2f} ms p99 {s99:5.2f} ms | HTTP p50 "
+                      f"{h50:5.2f} ms p99 {h99:6.2f} ms | HTTP/SQL p50 {h50 / s50:4.1f}x | "
+                      f"8 clients {rate:6.0f} req/s, {errors} errors")
+            print(f"  worker RSS: {', '.join(f'{m:.0f} MiB' for m in worker_rss_mib(proc))}")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    db.drop_database(url)
+    print(json.dumps({"note": "goals at 1M: p50 <= 2 ms, p99 <= 10 ms, >= 1000 req/s"}))
+
+
+if __name__ == "__main__":
+    main()

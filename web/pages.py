@@ -1,0 +1,360 @@
+"""The public map at ``/`` and ``/map``: every active station, coloured by open now.
+
+A courier opens this on a phone, often inside WeChat, so the page is one HTML document
+that Folium renders server-side with the station data inline, plus the vendored Leaflet
+files from ``/static/vendor`` (see :mod:`web.vendor_assets`): no CDN, no second round
+trip before markers appear. The open/closed colours are computed here with the
+registry's hours semantics (:mod:`stations.hours`), so the map, the API and the exports
+agree; everything interactive (popups, amenity filter, "nearest open station") lives in
+``static/map/stations.js``.
+
+Query parameters (unknown ones are ignored: WeChat appends its own to shared links):
+``lang`` (zh | en), ``at`` (ISO 8601, the instant to colour for; default now),
+``lat``/``lon`` (a fixed WGS-84 position for "nearest", instead of asking the phone) and
+``amenities`` (comma list, preselects the filter).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import folium
+import numpy as np
+from branca.element import Element
+from flask import Blueprint, Response, render_template, request, url_for
+from folium.elements import JSCSSMixin
+from folium.plugins import LocateControl, MarkerCluster
+from folium.template import Template
+from markupsafe import Markup
+
+from geo import datums
+from stations import hours, registry, vocabulary
+from web import params, vendor_assets
+from web.database import get_conn
+from web.map_tiles import Tiles, tiles_from_settings
+
+LOGGER = logging.getLogger(__name__)
+pages = Blueprint("pages", __name__)
+TEXT: dict[str, dict[str, Any]] = json.loads(
+    (Path(__file__).parent / "templates" / "map" / "text.json").read_text(encoding="utf-8")
+)
+
+# Shanxi, for an empty database; otherwise the map fits the stations.
+_DEFAULT_CENTRE = (37.87, 112.55)  # lat, lon
+_POSITION_ZOOM = 15
+# Search radius of the "nearest open station" button: the API's maximum, because in the
+# countryside the nearest open station is often more than the API's default 5 km away.
+NEAREST_WITHIN_M = 50000
+
+
+@pages.get("/")
+@pages.get("/map")
+def station_map() -> Response:
+    """The map page; see the module docstring for the query parameters."""
+    args = request.args
+    lang = params.lang(args)
+    at = params.instant(args, "at")
+    position = _position(args)
+    preselected = params.amenities(args)
+    tiles = tiles_from_settings(lang)
+    rows = registry.list_stations(get_conn(), registry.StationFilter(active_only=True), limit=None)
+    html = render_map(
+        rows,
+        lang=lang,
+        at=at or dt.datetime.now(hours.SHANGHAI),
+        fixed_at=at is not None,
+        position=position,
+        preselected=preselected,
+        tiles=tiles,
+    )
+    return _html_response(html, lang)
+
+
+def _html_response(html: str, lang: str) -> Response:
+    """The page, gzipped when the browser accepts it (~700 kB -> ~90 kB on a phone).
+
+    The station data makes the page big and nothing else in front of the app is known
+    to compress; a reverse proxy that does will pass an encoded response through.
+    """
+    body = html.encode("utf-8")
+    response = Response(mimetype="text/html")
+    if request.accept_encodings["gzip"]:
+        body = gzip.compress(body, compresslevel=6)
+        response.headers["Content-Encoding"] = "gzip"
+    response.set_data(body)
+    response.vary.add("Accept-Encoding")
+    # Colours are "open now": a shared cache may keep the page a minute, not longer.
+    response.headers["Cache-Control"] = "public, max-age=60"
+    response.headers["Content-Language"] = "en" if lang == "en" else "zh-CN"
+    return response
+
+
+def _position(args: Any) -> tuple[float, float] | None:
+    """``lat`` and ``lon`` together (WGS-84 degrees), or neither."""
+    if not args.get("lat") and not args.get("lon"):
+        return None
+    return params.number(args, "lat", -90, 90), params.number(args, "lon", -180, 180)
+
+
+def render_map(
+    rows: list[dict[str, Any]],
+    *,
+    lang: str,
+    at: dt.datetime,
+    fixed_at: bool,
+    position: tuple[float, float] | None,
+    preselected: list[str],
+    tiles: Tiles,
+) -> str:
+    """The whole HTML document for ``rows`` (registry records) coloured at ``at``."""
+    text = TEXT[lang]
+    stations = station_data(rows, lang, at, gcj02=tiles.gcj02)
+    figure_map = _base_map(stations, position, tiles)
+    figure = figure_map.get_root()
+    figure.title = text["title"]
+    cluster = _Cluster(
+        control=False,
+        options={"showCoverageOnHover": False, "maxClusterRadius": 50, "chunkedLoading": True},
+    ).add_to(figure_map)
+    locate = _Locate(
+        position="topleft",
+        strings={
+            "title": text["locate_title"],
+            "popup": text["locate_popup"],
+            "outsideMapBoundsMsg": text["outside"],
+        },
+        flyTo=False,
+        showCompass=False,
+        locateOptions={"enableHighAccuracy": True, "maxZoom": 16},
+    ).add_to(figure_map)
+    _StationLayer(cluster, locate).add_to(figure_map)
+    amenities = [[t.code, t.label(lang)] for t in vocabulary.terms("amenities").values()]
+    config = {
+        "lang": lang,
+        "at": at.isoformat(timespec="seconds") if fixed_at else None,
+        "position": position,
+        "gcj02": tiles.gcj02,
+        "api": url_for("api.nearest_stations"),
+        "withinM": NEAREST_WITHIN_M,
+        "amenities": amenities,
+        "text": text,
+        "stations": stations,
+    }
+    controls = render_template(
+        "map/controls.html",
+        t=text,
+        lang=lang,
+        as_of=at.astimezone(hours.SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+        fixed_at=fixed_at,
+        other_lang_url=_other_lang_url(lang),
+        amenities=amenities,
+        selected=set(preselected),
+        total=len(stations),
+        config=_json_for_script(config),
+    )
+    figure.html.add_child(_Raw(controls), name="station_controls")
+    html = figure.render()
+    return html.replace("<html>", f'<html lang="{"en" if lang == "en" else "zh-CN"}">', 1)
+
+
+def _base_map(
+    stations: list[dict[str, Any]], position: tuple[float, float] | None, tiles: Tiles
+) -> folium.Map:
+    """The Folium map with its tiles: at the position, else fitted to every station."""
+    centre = _DEFAULT_CENTRE
+    if position is not None:
+        centre = position
+        if tiles.gcj02:
+            lon, lat = datums.wgs84_to_gcj02(position[1], position[0])
+            centre = (lat, lon)
+    figure_map = _PageMap(
+        location=centre, zoom_start=8 if position is None else _POSITION_ZOOM, tiles=None
+    )
+    # On the map itself, not only on the tile layer: the clusterer needs it, and with
+    # STATIONS_MAP_TILES=none there is no tile layer.
+    figure_map.options["max_zoom"] = tiles.max_zoom
+    if position is None and stations:
+        # Before the tiles, so that no tile is fetched for the provisional view.
+        lats = [s["lat"] for s in stations]
+        lons = [s["lon"] for s in stations]
+        figure_map.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
+    for layer in tiles.layers():
+        layer.add_to(figure_map)
+    return figure_map
+
+
+def station_data(
+    rows: list[dict[str, Any]], lang: str, at: dt.datetime, *, gcj02: bool
+) -> list[dict[str, Any]]:
+    """What the page needs per station, compact: display and navigation coordinates.
+
+    ``lat``/``lon`` are where the marker is drawn: WGS-84, or GCJ-02 on Amap tiles, whose
+    streets are drawn in GCJ-02. ``nav`` is ``[gcj_lon, gcj_lat, bd_lon, bd_lat]`` for
+    the Amap and Baidu links. ``am`` holds indexes into the amenity vocabulary, not
+    codes: codes were a third of the page. Opening hours are evaluated once per distinct
+    expression.
+    """
+    if not rows:
+        return []
+    lon = np.array([r["lon"] for r in rows], dtype=np.float64)
+    lat = np.array([r["lat"] for r in rows], dtype=np.float64)
+    gcj_lon, gcj_lat = datums.wgs84_to_gcj02(lon, lat)
+    bd_lon, bd_lat = datums.wgs84_to_bd09(lon, lat)
+    show_lon, show_lat = (gcj_lon, gcj_lat) if gcj02 else (lon, lat)
+    index = {code: i for i, code in enumerate(vocabulary.terms("amenities"))}
+    states: dict[str, tuple[bool, dt.datetime | None]] = {}
+    out = []
+    for i, row in enumerate(rows):
+        expr = row["opening_hours"] or ""
+        if expr not in states:
+            states[expr] = hours.state_at(expr, at) if expr else (False, None)
+        is_open, change = states[expr]
+        out.append(
+            {
+                "id": row["id"],
+                "lat": round(float(show_lat[i]), 6),
+                "lon": round(float(show_lon[i]), 6),
+                "name": row["name"],
+                "address": row["address"] or "",
+                "hours": expr,
+                "open": is_open,
+                "change": change_text(is_open, change, at, lang, has_hours=bool(expr)),
+                "am": [index[code] for code in row["amenities"] or () if code in index],
+                "nav": [round(float(v), 6) for v in (gcj_lon[i], gcj_lat[i], bd_lon[i], bd_lat[i])],
+            }
+        )
+    return out
+
+
+def _other_lang_url(lang: str) -> str:
+    """The page in the other language, keeping the other query parameters."""
+    args = request.args.to_dict()
+    args["lang"] = "zh" if lang == "en" else "en"
+    return url_for(request.endpoint or "pages.station_map", **args)
+
+
+def _json_for_script(value: Any) -> Markup:
+    """JSON safe inside ``<script>``; UTF-8 kept, so Chinese text costs 3 bytes, not 6."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, escape)
+    return Markup(text)
+
+
+class _Vendored:
+    """Mixin for Folium elements: link the files in ``vendor_assets.LINKS[_assets]``.
+
+    Set per render, because ``url_for`` knows the app's URL prefix only in a request.
+    """
+
+    _assets = ""
+
+    def render(self, **kwargs: Any) -> None:
+        """Replace Folium's CDN links with this app's static files, then render."""
+        js, css = vendor_assets.LINKS[self._assets]
+        self.default_js = [(name, url_for("static", filename=path)) for name, path in js]
+        self.default_css = [(name, url_for("static", filename=path)) for name, path in css]
+        super().render(**kwargs)  # type: ignore[misc]
+
+
+class _PageMap(_Vendored, folium.Map):
+    """``folium.Map`` with the vendored Leaflet and nothing else.
+
+    Folium's defaults also pull in jQuery, Bootstrap, awesome-markers and Font Awesome
+    from foreign CDNs; the page uses none of them, so they are dropped.
+    """
+
+    _assets = "leaflet"
+
+
+class _Cluster(_Vendored, MarkerCluster):
+    _assets = "markercluster"
+
+
+class _Locate(_Vendored, LocateControl):
+    _assets = "locatecontrol"
+
+
+class _Raw(Element):
+    """HTML inserted as is.
+
+    A plain branca ``Element(html)`` compiles its text as a Jinja template, so station
+    names containing ``{{`` would be evaluated on the server (and 400 kB of data would
+    be parsed as a template on every request).
+    """
+
+    def __init__(self, html: str):
+        super().__init__()
+        self._html = html
+
+    def render(self, **kwargs: Any) -> str:
+        """The HTML, untouched."""
+        return self._html
+
+
+class _StationLayer(_Vendored, JSCSSMixin, folium.MacroElement):
+    """Starts ``static/map/stations.js``, which builds the markers from the page's data.
+
+    Folium's own ``Marker`` objects would emit ~1.5 kB of JavaScript per station and give
+    the page no handle on them by station id; one JSON document and one script are
+    several times smaller and let the filter and "nearest" find a marker by feature id.
+    The data sits in ``<script type="application/json" id="st-data">`` (see
+    ``templates/map/controls.html``), not in this macro: branca compiles a macro's output
+    as a Jinja template, which station text must never go through.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            RestStations.init({{ this._parent.get_name() }}, {{ this.cluster.get_name() }},
+                {{ this.locate.get_name() }},
+                JSON.parse(document.getElementById("st-data").textContent));
+        {% endmacro %}
+        """
+    )
+
+    _assets = "stations"
+
+    def __init__(self, cluster: MarkerCluster, locate: LocateControl):
+        super().__init__()
+        self._name = "StationLayer"
+        self.cluster = cluster
+        self.locate = locate
+
+
+# --- text -------------------------------------------------------------------------------
+
+
+def change_text(
+    is_open: bool, change: dt.datetime | None, at: dt.datetime, lang: str, *, has_hours: bool
+) -> str:
+    """When the open state next flips, in words relative to ``at`` (Beijing time).
+
+    "closes today 20:00", "opens Mon 08:00", "opens 8 Oct 08:00"; a station that never
+    flips within a year is "open 24/7" or "not opening soon".
+    """
+    text = TEXT[lang]
+    if change is None:
+        if not has_hours:
+            return text["hours_unknown"]
+        return text["always_open"] if is_open else text["not_opening"]
+    local = change.astimezone(hours.SHANGHAI)
+    days = (local.date() - at.astimezone(hours.SHANGHAI).date()).days
+    if days == 0:
+        when = text["today"]
+    elif days == 1:
+        when = text["tomorrow"]
+    elif days < 7:
+        when = text["weekdays"][local.weekday()]
+    else:
+        months = text.get("months") or [""] * 12
+        when = text["date"].format(
+            month=local.month, day=local.day, month_name=months[local.month - 1]
+        )
+    when += local.strftime("%H:%M")
+    return (text["closes"] if is_open else text["opens"]).format(when=when)
