@@ -25,13 +25,12 @@ from stations.records import COLUMNS
 
 # Largest relative difference between sphere and WGS-84 spheroid distances, with margin.
 _SPHERE_MARGIN = 0.006
-_FIRST_BATCH = 32
+_FIRST_BATCH = 10
 
-_QUERY = f"""
+# Candidates carry only what the search decides on; full records are read for the winners.
+_CANDIDATES = """
 WITH here AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS pt)
-SELECT s.id, {", ".join("s." + c for c in COLUMNS)}, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
-       s.version, s.updated_at,
-       ST_Distance(s.geom::geography, here.pt, true) AS distance_m,
+SELECT s.id, s.opening_hours, ST_Distance(s.geom::geography, here.pt, true) AS distance_m,
        s.geom::geography <-> here.pt AS sphere_m
 FROM stations s, here
 WHERE s.status = 'active'
@@ -39,6 +38,11 @@ WHERE s.status = 'active'
   AND ST_DWithin(s.geom::geography, here.pt, %(sphere_within_m)s, false)
 ORDER BY s.geom::geography <-> here.pt
 LIMIT %(batch)s
+"""
+_RECORDS = f"""
+SELECT s.id, {", ".join("s." + c for c in COLUMNS)}, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
+       s.version, s.updated_at
+FROM stations s WHERE s.id = ANY(%s)
 """
 
 
@@ -66,28 +70,42 @@ def nearest(
         "amenities": list(amenities),
         "sphere_within_m": within_m * (1 + _SPHERE_MARGIN),
     }
-    batch = max(_FIRST_BATCH, 4 * limit)
+    batch = max(_FIRST_BATCH, 2 * limit)
     while True:
-        with conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(_QUERY, {**params, "batch": batch}).fetchall()
+        rows = conn.execute(_CANDIDATES, {**params, "batch": batch}, prepare=True).fetchall()
         found = []
-        for row in rows:
-            expr = row["opening_hours"]
+        for sid, expr, distance_m, _sphere_m in rows:
             if expr not in states:
-                states[expr] = hours.state_at(expr, at)
-            row["open"], row["next_change"] = states[expr]
-            if row["distance_m"] <= within_m and (row["open"] or not open_only):
-                found.append(row)
-        found.sort(key=lambda r: (r["distance_m"], r["id"]))
-        exhausted = len(rows) < batch
-        if exhausted or _final(found, rows, limit):
-            return found[:limit]
+                states[expr] = hours.state_or_closed(expr, at)
+            if distance_m <= within_m and (states[expr][0] or not open_only):
+                found.append((distance_m, sid, expr))
+        found.sort()
+        if len(rows) < batch or _final(found, rows, limit):
+            return _records(conn, found[:limit], states)
         batch *= 4
 
 
-def _final(found: list[dict[str, Any]], rows: list[dict[str, Any]], limit: int) -> bool:
+def _final(found: list[tuple[float, int, str | None]], rows: list[tuple], limit: int) -> bool:
     """True when no station beyond this batch can be nearer than the k-th found."""
     if len(found) < limit:
         return False
-    kth = found[limit - 1]["distance_m"]
-    return kth < rows[-1]["sphere_m"] * (1 - _SPHERE_MARGIN)
+    return found[limit - 1][0] < rows[-1][3] * (1 - _SPHERE_MARGIN)
+
+
+def _records(
+    conn: psycopg.Connection,
+    winners: list[tuple[float, int, str | None]],
+    states: dict[str | None, tuple[bool, dt.datetime | None]],
+) -> list[dict[str, Any]]:
+    """Full records of the winners, in order, with distance and open state."""
+    if not winners:
+        return []
+    with conn.cursor(row_factory=dict_row) as cur:
+        by_id = {r["id"]: r for r in cur.execute(_RECORDS, [[w[1] for w in winners]])}
+    out = []
+    for distance_m, sid, expr in winners:
+        record = by_id[sid]
+        record["distance_m"] = distance_m
+        record["open"], record["next_change"] = states[expr]
+        out.append(record)
+    return out

@@ -23,7 +23,8 @@ def get_conn() -> psycopg.Connection:
                 max_size=current_app.config["POOL_SIZE"],
                 kwargs={"autocommit": True, "connect_timeout": 5},
                 open=True,
-                check=ConnectionPool.check_connection,
+                # no check on every getconn (a round trip per request): a connection that
+                # broke fails its request with 503 and the pool discards it when returned
                 name="stations",
             )
         try:
