@@ -160,7 +160,7 @@ def test_a_bad_stored_record_does_not_break_listings(client, conn, app):
     finally:
         conn.execute(
             "UPDATE stations s SET opening_hours = h.after->>'opening_hours', "
-            "amenities = ARRAY(SELECT jsonb_array_elements_text(h.after->'amenities')) "
+            "amenities = ARRAY(SELECT json_array_elements_text(h.after->'amenities')) "
             "FROM station_history h WHERE h.station_id = s.id AND s.id = %s "
             "AND h.action = 'create'",
             [sid],

@@ -64,8 +64,8 @@ CREATE TABLE station_history (
     action     text NOT NULL CHECK (action IN ('create', 'update', 'delete')),
     changed_at timestamptz NOT NULL DEFAULT now(),
     changed_by text NOT NULL,
-    before     jsonb,
-    after      jsonb
+    before     json,
+    after      json
 );
 CREATE INDEX station_history_station_idx ON station_history (station_id, id);
 
@@ -79,9 +79,10 @@ CREATE TABLE demand_points (
 CREATE INDEX demand_points_geom_idx ON demand_points USING gist (geom);
 
 -- The record as people see it, position as lon/lat: the shape of history's before/after.
--- Spelled out (to_jsonb(s) would convert the geometry first) and inlined by the history
--- triggers below, which keeps bulk imports fast.
-CREATE FUNCTION station_snapshot(s stations) RETURNS jsonb
+-- Spelled out (to_json(s) would convert the geometry first), inlined by the history
+-- triggers below, and json rather than jsonb: history is written far more than searched,
+-- and building jsonb made a 100,000-station import 1 s slower.
+CREATE FUNCTION station_snapshot(s stations) RETURNS json
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT SNAPSHOT(s) $$;
 
 CREATE FUNCTION stations_actor() RETURNS text
@@ -171,7 +172,7 @@ DROP FUNCTION IF EXISTS station_history_append_only, stations_no_truncate, stati
 """
 
 
-SNAPSHOT = """jsonb_build_object(
+SNAPSHOT = """json_build_object(
         'id', {0}.id, 'code', {0}.code, 'name', {0}.name, 'address', {0}.address,
         'district_code', {0}.district_code, 'district_name', {0}.district_name,
         'lon', ST_X({0}.geom), 'lat', ST_Y({0}.geom), 'opening_hours', {0}.opening_hours,
