@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from tqdm import tqdm
 
+from geo.crs import geodesic_distance_m
 from stations import readers
 from stations.errors import ImportRejected
 from stations.records import COLUMNS, parse_row
@@ -169,6 +170,7 @@ def _checked(
     Yields ``(row number, bitmask of the columns the row gave, record)``.
     """
     masks: dict[frozenset[str], int] = {}  # CSV rows all give the same columns
+    places: dict[str, list[tuple[int, float, float]]] = {}  # name -> rows with that name
     for row_no, cells in rows:
         result.rows += 1
         keys = frozenset(cells)
@@ -188,9 +190,32 @@ def _checked(
                 continue
             codes[code] = row_no
         if not problems:
+            if (earlier := _same_place(places, row_no, record)) is not None:
+                result.problems.append(
+                    Problem(
+                        row_no, "name", record["name"], f"same name and position as row {earlier}"
+                    )
+                )
+                continue
             if "amenities" in record:  # codes are [a-z_]: an array literal needs no quoting
                 record["amenities"] = "{" + ",".join(record["amenities"]) + "}"
             yield row_no, given, record
+
+
+def _same_place(
+    places: dict[str, list[tuple[int, float, float]]], row_no: int, record: dict[str, Any]
+) -> int | None:
+    """The earlier row with this row's name within ``SAME_PLACE_M``, if any.
+
+    Names rarely repeat, so the geodesic distance is only measured for the few that do.
+    """
+    name, lon, lat = record["name"], record["lon"], record["lat"]
+    seen = places.setdefault(name, [])
+    for earlier, lon0, lat0 in seen:
+        if geodesic_distance_m(lon0, lat0, lon, lat) <= SAME_PLACE_M:
+            return earlier
+    seen.append((row_no, lon, lat))
+    return None
 
 
 _CHECKS = (
@@ -225,7 +250,8 @@ _CHECKS = (
     WHERE NOT ST_Covers(d.geom, r.geom)
       AND NOT ST_DWithin(d.geom::geography, r.geom::geography, %(tolerance)s)
     """,
-    # a new station at the position and with the name of another one (stored or in file)
+    # a new station at the position and with the name of a stored one (two rows of the
+    # file for one place are found while parsing, see _same_place)
     """
     SELECT r.row_no, 'name', r.name,
            'a station with this name already exists ' || round(ST_Distance(
@@ -233,14 +259,6 @@ _CHECKS = (
     FROM import_rows r JOIN stations s ON s.name = r.name AND s.code <> r.code
     WHERE NOT EXISTS (SELECT 1 FROM stations x WHERE x.code = r.code)
       AND ST_DWithin(s.geom::geography, r.geom::geography, %(same_place)s)
-    """,
-    """
-    SELECT r.row_no, 'name', r.name,
-           'same name and position as row ' || min(o.row_no)
-    FROM import_rows r JOIN import_rows o
-      ON o.name = r.name AND o.row_no < r.row_no
-     AND ST_DWithin(o.geom::geography, r.geom::geography, %(same_place)s)
-    GROUP BY r.row_no, r.name
     """,
 )
 
