@@ -348,6 +348,7 @@ def next_change(expr: str, at: datetime) -> datetime | None:
 # expr -> (since, until, open): the state is ``open`` at every local instant in
 # [since, until) and flips at ``until``, so any ``at`` in there has the same answer.
 _SPANS: dict[str, tuple[datetime, datetime, bool]] = {}
+_NEVER: dict[str, tuple[datetime, datetime, bool]] = {}  # as _SPANS, for "no flip soon"
 _SPANS_MAX = 4096
 
 
@@ -361,11 +362,19 @@ def state_at(expr: str, at: datetime) -> tuple[bool, datetime | None]:
     span = _SPANS.get(expr)
     if span is not None and span[0] <= local < span[1]:
         return span[2], span[1].replace(tzinfo=SHANGHAI)
+    span = _NEVER.get(expr)
+    if span is not None and span[0] <= local < span[1]:
+        return span[2], None
     open_now, flip = _evaluate(expr, at, want_change=True)
+    if len(_SPANS) + len(_NEVER) >= _SPANS_MAX:
+        _SPANS.clear()
+        _NEVER.clear()
     if flip is not None:
-        if len(_SPANS) >= _SPANS_MAX:
-            _SPANS.clear()
         _SPANS[expr] = (local, _local(flip), open_now)
+    else:
+        # no flip within HORIZON of `local`: for a day after it, the only flip the answer
+        # could miss lies more than 365 days out, which HORIZON calls "not soon" anyway
+        _NEVER[expr] = (local, local + timedelta(days=1), open_now)
     return open_now, flip
 
 

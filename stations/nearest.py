@@ -12,12 +12,20 @@ a latitude, so a station D degrees away is at least D times that many metres awa
 batch is final when its k-th result is nearer than that bound for the first station not
 fetched. (One index serves the nearest search, bounding boxes and imports; a second
 geography index cost imports 25 %.)
+
+"Open at ``at``" is also pushed into the query, so a night-time search does not ship
+thousands of closed stations to Python: stations share a few hundred schedules, each is
+evaluated once, and the query keeps stations whose schedule is open, plus any schedule
+this process has not seen yet (evaluated here). The list of schedules is a per-process
+cache, refreshed every minute; being stale costs speed, never correctness.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,28 +35,26 @@ from psycopg.rows import dict_row
 from stations import hours
 from stations.records import COLUMNS
 
-_FIRST_BATCH = 10
+_FIRST_BATCH = 8
 # Metres per degree of longitude at the equator on WGS-84 (the smallest a degree gets,
 # short of the cos(latitude) factor), with 1 % margin for the ellipsoid and rounding.
 _EQUATOR_M_PER_DEG = 111_319.49 * 0.99
+_SCHEDULES_TTL_S = 60.0
 
-# Candidates carry only what the search decides on; full records are read for the winners.
-_CANDIDATES = """
+_QUERY = f"""
 WITH here AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS pt)
-SELECT s.id, s.opening_hours,
+SELECT s.id, {", ".join("s." + c for c in COLUMNS)}, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
+       s.version, s.updated_at,
        ST_Distance(s.geom::geography, here.pt::geography, true) AS distance_m,
        s.geom <-> here.pt AS degrees
 FROM stations s, here
 WHERE s.status = 'active'
   AND s.amenities @> %(amenities)s::text[]
   AND ST_DWithin(s.geom, here.pt, %(within_deg)s)
+  AND (%(any_hours)s OR s.opening_hours = ANY(%(open)s::text[])
+       OR NOT s.opening_hours = ANY(%(known)s::text[]))
 ORDER BY s.geom <-> here.pt
 LIMIT %(batch)s
-"""
-_RECORDS = f"""
-SELECT s.id, {", ".join("s." + c for c in COLUMNS)}, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
-       s.version, s.updated_at
-FROM stations s WHERE s.id = ANY(%s)
 """
 
 
@@ -70,33 +76,67 @@ def nearest(
     are skipped and the search goes further out.
     """
     states: dict[str | None, tuple[bool, dt.datetime | None]] = {None: (False, None)}
+    known = _schedules(conn) if open_only else []
+    for expr in known:
+        states[expr] = hours.state_or_closed(expr, at)
     # every station within within_m lies within this many degrees (see the module doc)
     reach_deg = within_m / _metres_per_degree(lat, 1.0)
-    within_deg = within_m / _metres_per_degree(lat, reach_deg)
-    params = {"lon": lon, "lat": lat, "amenities": list(amenities), "within_deg": within_deg}
+    params = {
+        "lon": lon,
+        "lat": lat,
+        "amenities": list(amenities),
+        "within_deg": within_m / _metres_per_degree(lat, reach_deg),
+        "any_hours": not open_only,
+        "open": _array_literal(tuple(e for e in known if states[e][0])),
+        "known": _array_literal(tuple(known)),
+    }
     batch = max(_FIRST_BATCH, 2 * limit)
     while True:
-        rows = conn.execute(_CANDIDATES, {**params, "batch": batch}, prepare=True).fetchall()
+        with conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(_QUERY, {**params, "batch": batch}, prepare=True).fetchall()
         found = []
-        for sid, expr, distance_m, _sphere_m in rows:
+        for row in rows:
+            expr = row["opening_hours"]
             if expr not in states:
                 states[expr] = hours.state_or_closed(expr, at)
-            if distance_m <= within_m and (states[expr][0] or not open_only):
-                found.append((distance_m, sid, expr))
-        found.sort()
-        if len(rows) < batch or _final(found, rows, limit, lat):
-            return _records(conn, found[:limit], states)
+            row["open"], row["next_change"] = states[expr]
+            if row["distance_m"] <= within_m and (row["open"] or not open_only):
+                found.append(row)
+        found.sort(key=lambda r: (r["distance_m"], r["id"]))
+        if len(rows) < batch or _final(found, rows[-1]["degrees"], limit, lat):
+            return found[:limit]
         batch *= 4
 
 
-def _final(
-    found: list[tuple[float, int, str | None]], rows: list[tuple], limit: int, lat: float
-) -> bool:
+def _schedules(conn: psycopg.Connection) -> list[str]:
+    """The distinct opening-hours expressions in use (cached per process and database)."""
+    pgconn = conn.pgconn  # (conn.info.dsn would parse the whole conninfo every call)
+    key = (pgconn.host, pgconn.port, pgconn.db)
+    cached = _SCHEDULES.get(key)
+    if cached is None or time.monotonic() - cached[0] > _SCHEDULES_TTL_S:
+        rows = conn.execute(
+            "SELECT DISTINCT opening_hours FROM stations WHERE opening_hours IS NOT NULL"
+        ).fetchall()
+        cached = _SCHEDULES[key] = (time.monotonic(), [r[0] for r in rows])
+    return cached[1]
+
+
+_SCHEDULES: dict[tuple[bytes, bytes, bytes], tuple[float, list[str]]] = {}
+
+
+@functools.lru_cache(maxsize=256)
+def _array_literal(items: tuple[str, ...]) -> str:
+    """A text[] literal, built once per set of schedules rather than escaped per request."""
+    quoted = (item.replace("\\", "\\\\").replace('"', '\\"') for item in items)
+    return "{" + ",".join(f'"{q}"' for q in quoted) + "}"
+
+
+def _final(found: list[dict[str, Any]], last_degrees: float, limit: int, lat: float) -> bool:
     """True when no station beyond this batch can be nearer than the k-th found."""
     if len(found) < limit:
         return False
-    degrees = rows[-1][3]  # every station not fetched is at least this far, in degrees
-    return found[limit - 1][0] < degrees * _metres_per_degree(lat, degrees)
+    # every station not fetched is at least last_degrees away, in degrees
+    return found[limit - 1]["distance_m"] < last_degrees * _metres_per_degree(lat, last_degrees)
 
 
 def _metres_per_degree(lat: float, reach_deg: float) -> float:
@@ -107,22 +147,3 @@ def _metres_per_degree(lat: float, reach_deg: float) -> float:
     """
     edge = min(89.0, abs(lat) + reach_deg + 0.5)
     return _EQUATOR_M_PER_DEG * math.cos(math.radians(edge))
-
-
-def _records(
-    conn: psycopg.Connection,
-    winners: list[tuple[float, int, str | None]],
-    states: dict[str | None, tuple[bool, dt.datetime | None]],
-) -> list[dict[str, Any]]:
-    """Full records of the winners, in order, with distance and open state."""
-    if not winners:
-        return []
-    with conn.cursor(row_factory=dict_row) as cur:
-        by_id = {r["id"]: r for r in cur.execute(_RECORDS, [[w[1] for w in winners]])}
-    out = []
-    for distance_m, sid, expr in winners:
-        record = by_id[sid]
-        record["distance_m"] = distance_m
-        record["open"], record["next_change"] = states[expr]
-        out.append(record)
-    return out
