@@ -15,21 +15,15 @@ from __future__ import annotations
 import datetime as dt
 import http.server
 import os
-import signal
-import socket
 import struct
-import subprocess
-import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from live_server import serving
 from playwright import sync_api as playwright_api
 from pyproj import Geod
 
@@ -37,19 +31,12 @@ from geo import datums
 from stations import hours
 
 CHROMIUM = "/usr/bin/chromium"
-STATIONS = str(Path(sys.executable).with_name("stations"))
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 # Near Taiyuan's Xiaodian district, on a Monday (a working day) at 10:00 Beijing time.
 POSITION = (37.7360, 112.5650)  # lat, lon, WGS-84
 AT = "2025-11-24T10:00:00+08:00"
 WITHIN_M = 50000  # what the page asks the API for (web.pages.NEAREST_WITHIN_M)
 PHONE = {"width": 390, "height": 844}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tile_png() -> bytes:
@@ -98,35 +85,13 @@ def tile_url() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def base_url(database_url: str, tile_url: str) -> Iterator[str]:
     """``stations serve`` on a free loopback port, against the test database."""
-    port = _free_port()
     env = {
-        **os.environ,
         "DATABASE_URL": database_url,
         "STATIONS_MAP_TILES": tile_url,
         "STATIONS_MAP_ATTRIBUTION": "test tiles",
     }
-    proc = subprocess.Popen(
-        [STATIONS, "serve", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v1/amenities", timeout=5):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                assert proc.poll() is None, proc.communicate()[1]
-                assert time.monotonic() < deadline, "server did not come up"
-                time.sleep(0.3)
+    with serving(env) as (url, _log):
         yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
 
 
 class Watch:

@@ -1,0 +1,55 @@
+"""Run ``stations serve`` (gunicorn) as a real process for tests that need real HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+STATIONS = str(Path(sys.executable).with_name("stations"))
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, list[str]]]:
+    """Start the server with ``env`` added; yield its base URL and, afterwards, its log.
+
+    The log list is filled when the server has stopped (after the ``with`` block).
+    """
+    port = free_port()
+    proc = subprocess.Popen(
+        [STATIONS, "serve", "--port", str(port), "--workers", str(workers)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url, log = f"http://127.0.0.1:{port}", []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/v1/amenities", timeout=5):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, proc.communicate()[1]
+                assert time.monotonic() < deadline, "server did not come up"
+                time.sleep(0.3)
+        yield url, log
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        log.append(proc.communicate(timeout=30)[1])
