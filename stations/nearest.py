@@ -27,6 +27,7 @@ import functools
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -76,9 +77,7 @@ def nearest(
     are skipped and the search goes further out.
     """
     states: dict[str | None, tuple[bool, dt.datetime | None]] = {None: (False, None)}
-    known = _schedules(conn) if open_only else []
-    for expr in known:
-        states[expr] = hours.state_or_closed(expr, at)
+    open_literal, known_literal = _open_schedules(conn, at) if open_only else ("{}", "{}")
     # every station within within_m lies within this many degrees (see the module doc)
     reach_deg = within_m / _metres_per_degree(lat, 1.0)
     params = {
@@ -87,8 +86,8 @@ def nearest(
         "amenities": list(amenities),
         "within_deg": within_m / _metres_per_degree(lat, reach_deg),
         "any_hours": not open_only,
-        "open": _array_literal(tuple(e for e in known if states[e][0])),
-        "known": _array_literal(tuple(known)),
+        "open": open_literal,
+        "known": known_literal,
     }
     batch = max(_FIRST_BATCH, 2 * limit)
     while True:
@@ -108,20 +107,47 @@ def nearest(
         batch *= 4
 
 
-def _schedules(conn: psycopg.Connection) -> list[str]:
-    """The distinct opening-hours expressions in use (cached per process and database)."""
+def _open_schedules(conn: psycopg.Connection, at: dt.datetime) -> tuple[str, str]:
+    """Array literals of the schedules open at ``at`` and of all schedules in use.
+
+    The open set only changes when one of the schedules flips, so it is kept until the
+    earliest flip (and the schedule list for a minute): most requests reuse both.
+    """
     pgconn = conn.pgconn  # (conn.info.dsn would parse the whole conninfo every call)
     key = (pgconn.host, pgconn.port, pgconn.db)
-    cached = _SCHEDULES.get(key)
-    if cached is None or time.monotonic() - cached[0] > _SCHEDULES_TTL_S:
+    cached = _CACHE.get(key)
+    now = time.monotonic()
+    if cached is None or now - cached.listed > _SCHEDULES_TTL_S:
         rows = conn.execute(
             "SELECT DISTINCT opening_hours FROM stations WHERE opening_hours IS NOT NULL"
         ).fetchall()
-        cached = _SCHEDULES[key] = (time.monotonic(), [r[0] for r in rows])
-    return cached[1]
+        schedules = tuple(sorted(r[0] for r in rows))
+        cached = _CACHE[key] = _Schedules(now, schedules, _array_literal(schedules))
+    since, until, open_literal = cached.window
+    if not since <= at < until:
+        states = [(e, *hours.state_or_closed(e, at)) for e in cached.schedules]
+        flips = [change for _e, _open, change in states if change is not None]
+        until = min(flips, default=at + dt.timedelta(days=1))
+        open_literal = _array_literal(tuple(e for e, is_open, _c in states if is_open))
+        cached.window = (at, until, open_literal)  # one assignment: threads see all or none
+    return open_literal, cached.known_literal
 
 
-_SCHEDULES: dict[tuple[bytes, bytes, bytes], tuple[float, list[str]]] = {}
+_NEVER_SINCE = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+@dataclass
+class _Schedules:
+    """The schedules in use in one database, and which were open over [since, until)."""
+
+    listed: float
+    schedules: tuple[str, ...]
+    known_literal: str
+    # (since, until, open literal): the schedules open at every instant in [since, until)
+    window: tuple[dt.datetime, dt.datetime, str] = (_NEVER_SINCE, _NEVER_SINCE, "{}")
+
+
+_CACHE: dict[tuple[bytes | None, bytes | None, bytes | None], _Schedules] = {}
 
 
 @functools.lru_cache(maxsize=256)
