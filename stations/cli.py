@@ -59,8 +59,7 @@ def _print_problems(rows: list[Any]) -> None:
     """The per-row report: row, field, value, reason — tab-separated, one per line."""
     click.echo("row\tfield\tvalue\treason", err=True)
     for p in rows:
-        item = p.as_dict() if hasattr(p, "as_dict") else p
-        click.echo(f"{item['row']}\t{item['field']}\t{item['value']}\t{item['reason']}", err=True)
+        click.echo(f"{p['row']}\t{p['field']}\t{p['value']}\t{p['reason']}", err=True)
 
 
 @click.group()
@@ -158,9 +157,7 @@ def import_(file: Path, dry_run: bool, actor: str, report: Path | None) -> None:
             )
         except StationsError as exc:
             if report:
-                rows = [
-                    p.as_dict() if hasattr(p, "as_dict") else p for p in exc.details.get("rows", [])
-                ]
+                rows = exc.details.get("rows", [])
                 report.write_text(json.dumps(rows, ensure_ascii=False, indent=1))
             raise
     verb = "would import" if dry_run else "imported"

@@ -224,8 +224,7 @@ class Cluster:
 
     def _check_reachable(self) -> None:
         """The unprivileged user must be able to walk into the cluster folder."""
-        probe = self._run(["test", "-w", str(self.root)], check=False)
-        if probe.returncode != 0:
+        if self.run_as and not _reachable_by(self.run_as, self.root):
             raise ClusterError(
                 f"user {self.run_as} cannot reach {self.root} (a parent folder is private); "
                 "set STATIONS_VAR_DIR to a folder it can reach, e.g. /var/lib/stations"

@@ -125,7 +125,9 @@ def import_rows(
             _check_in_database(conn, result)
             if result.problems:
                 result.problems.sort(key=lambda p: (p.row, p.field))
-                raise ImportRejected(_summary(result, source), rows=result.problems)
+                raise ImportRejected(
+                    _summary(result, source), rows=[p.as_dict() for p in result.problems]
+                )
             _apply(conn, result, present, actor)
             if dry_run:
                 raise _DryRun

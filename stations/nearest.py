@@ -76,7 +76,7 @@ def nearest(
     at ``at``. With ``open_only``, stations closed at ``at`` (or without published hours)
     are skipped and the search goes further out.
     """
-    states: dict[str | None, tuple[bool, dt.datetime | None]] = {None: (False, None)}
+    states: dict[str | None, tuple[bool, dt.datetime | None]] = {}
     open_literal, known_literal = _open_schedules(conn, at) if open_only else ("{}", "{}")
     # every station within within_m lies within this many degrees (see the module doc)
     reach_deg = within_m / _metres_per_degree(lat, 1.0)

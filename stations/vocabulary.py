@@ -70,11 +70,3 @@ def check_amenities(codes: Iterable[str]) -> list[str]:
             unknown=unknown,
         )
     return [code for code in known if code in wanted]
-
-
-def check_code(kind: str, value: str, field: str) -> str:
-    """Validate one code of ``kind``; the message names ``field`` and what is allowed."""
-    known = terms(kind)
-    if value not in known:
-        raise InvalidInput(f"{field} {value!r} is not one of: {', '.join(known)}", field=field)
-    return value

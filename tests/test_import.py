@@ -69,7 +69,7 @@ def rejected(conn, path):
     with pytest.raises(ImportRejected) as info:
         import_file(conn, path, actor="test")
     assert count(conn) == before, "a rejected file must import nothing"
-    return [p.as_dict() if hasattr(p, "as_dict") else p for p in info.value.details["rows"]]
+    return info.value.details["rows"]
 
 
 def test_new_rows_are_inserted_with_history(conn, tmp_path, inside):

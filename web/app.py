@@ -23,7 +23,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         DATABASE_URL=db.database_url(),
         POOL_SIZE=settings.get_int("STATIONS_POOL_SIZE"),
         PAGE_LIMIT_MAX=settings.get_int("STATIONS_PAGE_LIMIT_MAX"),
-        JSON_AS_ASCII=False,
     )
     app.config.update(config or {})
     app.json.ensure_ascii = False  # Chinese names stay readable in responses

@@ -36,8 +36,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(StationsError)
     def _domain(exc: StationsError) -> Response:
-        extra = {k: _plain(v) for k, v in exc.details.items()}
-        return problem(exc.http_status, exc.title, exc.message, exc.code, **extra)
+        return problem(exc.http_status, exc.title, exc.message, exc.code, **exc.details)
 
     @app.errorhandler(psycopg.OperationalError)
     def _database_down(exc: psycopg.OperationalError) -> Response:
@@ -58,9 +57,3 @@ def register(app: Flask) -> None:
     def _unexpected(exc: Exception) -> Response:
         LOGGER.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "Internal error", "something went wrong on our side", "internal-error")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, list):
-        return [v.as_dict() if hasattr(v, "as_dict") else v for v in value]
-    return value

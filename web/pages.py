@@ -212,7 +212,7 @@ def station_data(
     for i, row in enumerate(rows):
         expr = row["opening_hours"] or ""
         if expr not in states:
-            states[expr] = hours.state_at(expr, at) if expr else (False, None)
+            states[expr] = hours.state_or_closed(expr, at)
         is_open, change = states[expr]
         out.append(
             {

@@ -76,10 +76,7 @@ def amenities(args: Mapping[str, str], name: str = "amenities") -> list[str]:
 
 def lang(args: Mapping[str, str]) -> str:
     """``zh`` (default) or ``en``."""
-    value = args.get("lang") or "zh"
-    if value not in LANGS:
-        raise InvalidParameter("lang", f"lang must be one of {', '.join(LANGS)}")
-    return value
+    return choice(args, "lang", LANGS, "zh")
 
 
 def text(args: Mapping[str, str], name: str, max_len: int = 100) -> str | None:
