@@ -13,20 +13,20 @@ from flask import Flask
 from stations import db, settings
 from web import database, errors
 from web.api import api
+from web.json_provider import OrjsonProvider
 from web.pages import pages
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; ``config`` overrides (tests pass ``DATABASE_URL``)."""
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     app.config.update(
         DATABASE_URL=db.database_url(),
         POOL_SIZE=settings.get_int("STATIONS_POOL_SIZE"),
         PAGE_LIMIT_MAX=settings.get_int("STATIONS_PAGE_LIMIT_MAX"),
     )
     app.config.update(config or {})
-    app.json.ensure_ascii = False  # Chinese names stay readable in responses
-    app.json.sort_keys = False
     errors.register(app)
     app.register_blueprint(api, url_prefix="/api/v1")
     app.register_blueprint(pages)
