@@ -233,6 +233,8 @@ def to_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> Result:
         ValueError: ``crs`` is not in :data:`CRS_NAMES`.
 
     """
+    if crs == "wgs84" and type(lon) is float and type(lat) is float:
+        return lon, lat  # the common case in a request, without a trip through numpy
     _check_crs(crs)
     x, y, scalar = _arrays(lon, lat)
     if crs == "gcj02":
@@ -249,6 +251,8 @@ def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> Result:
         ValueError: ``crs`` is not in :data:`CRS_NAMES`.
 
     """
+    if crs == "wgs84" and type(lon) is float and type(lat) is float:
+        return lon, lat  # the common case in a request, without a trip through numpy
     _check_crs(crs)
     x, y, scalar = _arrays(lon, lat)
     if crs == "gcj02":

@@ -86,6 +86,7 @@ class Cluster:
     root: Path
     port: int
     run_as: str | None
+    shared_buffers: str = "128MB"
 
     @classmethod
     def from_settings(cls) -> Cluster:
@@ -100,7 +101,12 @@ class Cluster:
         if run_as and not _reachable_by(run_as, var_dir):
             digest = hashlib.sha1(str(root).encode()).hexdigest()[:12]
             root = Path("/var/lib/stations") / f"pg-{digest}"
-        return cls(root, settings.get_int("STATIONS_PG_PORT"), run_as)
+        return cls(
+            root,
+            settings.get_int("STATIONS_PG_PORT"),
+            run_as,
+            settings.get("STATIONS_PG_SHARED_BUFFERS"),
+        )
 
     @property
     def data_dir(self) -> Path:
@@ -146,7 +152,10 @@ class Cluster:
 
     def _start(self) -> bool:
         # pg_ctl hands -o to a shell: quote the socket folder (the checkout may have spaces)
-        options = f"-k {shlex.quote(str(self.socket_dir))} -p {self.port} -c listen_addresses=''"
+        options = (
+            f"-k {shlex.quote(str(self.socket_dir))} -p {self.port} -c listen_addresses='' "
+            f"-c shared_buffers={shlex.quote(self.shared_buffers)}"
+        )
         result = self._pg_ctl(
             "start", "-w", "-t", "120", "-l", str(self.log_file), "-o", options, check=False
         )

@@ -10,8 +10,13 @@ geography). The index orders by planar distance in degrees, which is not geodesi
 but a degree, in any direction, is at least ``_metres_per_degree(lat)`` metres long below
 a latitude, so a station D degrees away is at least D times that many metres away. A
 batch is final when its k-th result is nearer than that bound for the first station not
-fetched. (One index serves the nearest search, bounding boxes and imports; a second
-geography index cost imports 25 %.)
+fetched. (A second, geography index would give geodesic order but cost imports 25 %.)
+A search for amenities walks a second index that holds each station's amenity signature
+beside its point (migration 0002), so a rare amenity costs about what a plain search does.
+
+The plans are meant to be the index walks above; connections serving requests use
+generic plans and no JIT (:data:`stations.db.SERVING_OPTIONS`), because a custom plan for
+a rare filter may choose a bitmap scan and sort that is a hundred times slower.
 
 "Open at ``at``" is also pushed into the query, so a night-time search does not ship
 thousands of closed stations to Python: stations share a few hundred schedules, each is
@@ -31,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from stations import hours
 from stations.records import COLUMNS
@@ -42,21 +46,36 @@ _FIRST_BATCH = 8
 _EQUATOR_M_PER_DEG = 111_319.49 * 0.99
 _SCHEDULES_TTL_S = 60.0
 
-_QUERY = f"""
+_SELECT = f"""
 WITH here AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS pt)
 SELECT s.id, {", ".join("s." + c for c in COLUMNS)}, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
        s.version, s.updated_at,
        ST_Distance(s.geom::geography, here.pt::geography, true) AS distance_m,
-       s.geom <-> here.pt AS degrees
+       {{walk}} <-> here.pt AS degrees
 FROM stations s, here
 WHERE s.status = 'active'
-  AND s.amenities @> %(amenities)s::text[]
-  AND ST_DWithin(s.geom, here.pt, %(within_deg)s)
+  AND ST_DWithin({{walk}}, here.pt, %(within_deg)s)
   AND (%(any_hours)s OR s.opening_hours = ANY(%(open)s::text[])
        OR NOT s.opening_hours = ANY(%(known)s::text[]))
-ORDER BY s.geom <-> here.pt
+  {{amenities}}
+ORDER BY {{walk}} <-> here.pt
 LIMIT %(batch)s
 """
+_QUERY = _SELECT.format(walk="s.geom", amenities="")
+# The amenity index (migration 0002) is built on ST_Force2D(geom), the same points under
+# another expression, so that this statement, and only this one, can walk it: left to
+# costs, the planner may take the geometry-only index and filter row by row.
+_QUERY_AMENITIES = _SELECT.format(
+    walk="ST_Force2D(s.geom)",
+    amenities="AND amenity_keys(s.amenities) @> amenity_keys(%(amenities)s::text[])\n"
+    "  AND s.amenities @> %(amenities)s::text[]",
+)
+
+
+# the columns of _QUERY, and positions in its rows
+_NAMES = ("id", *COLUMNS, "lon", "lat", "version", "updated_at", "distance_m", "degrees")
+_HOURS = _NAMES.index("opening_hours")
+_DISTANCE, _DEGREES = -2, -1
 
 
 def nearest(
@@ -89,21 +108,25 @@ def nearest(
         "open": open_literal,
         "known": known_literal,
     }
+    query = _QUERY_AMENITIES if amenities else _QUERY
     batch = max(_FIRST_BATCH, 2 * limit)
     while True:
-        with conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(_QUERY, {**params, "batch": batch}, prepare=True).fetchall()
+        # plain tuples: only the few rows returned become dicts
+        rows = conn.execute(query, {**params, "batch": batch}, prepare=True).fetchall()
         found = []
         for row in rows:
-            expr = row["opening_hours"]
-            if expr not in states:
-                states[expr] = hours.state_or_closed(expr, at)
-            row["open"], row["next_change"] = states[expr]
-            if row["distance_m"] <= within_m and (row["open"] or not open_only):
-                found.append(row)
-        found.sort(key=lambda r: (r["distance_m"], r["id"]))
-        if len(rows) < batch or _final(found, rows[-1]["degrees"], limit, lat):
-            return found[:limit]
+            expr = row[_HOURS]
+            state = states.get(expr)
+            if state is None:
+                state = states[expr] = hours.state_or_closed(expr, at)
+            if row[_DISTANCE] <= within_m and (state[0] or not open_only):
+                found.append((row, state))
+        found.sort(key=lambda pair: (pair[0][_DISTANCE], pair[0][0]))
+        if len(rows) < batch or _final(found, rows[-1][_DEGREES], limit, lat):
+            return [
+                {**dict(zip(_NAMES, row, strict=True)), "open": state[0], "next_change": state[1]}
+                for row, state in found[:limit]
+            ]
         batch *= 4
 
 
@@ -157,12 +180,13 @@ def _array_literal(items: tuple[str, ...]) -> str:
     return "{" + ",".join(f'"{q}"' for q in quoted) + "}"
 
 
-def _final(found: list[dict[str, Any]], last_degrees: float, limit: int, lat: float) -> bool:
+def _final(found: list[tuple[tuple, Any]], last_degrees: float, limit: int, lat: float) -> bool:
     """True when no station beyond this batch can be nearer than the k-th found."""
     if len(found) < limit:
         return False
     # every station not fetched is at least last_degrees away, in degrees
-    return found[limit - 1]["distance_m"] < last_degrees * _metres_per_degree(lat, last_degrees)
+    kth = found[limit - 1][0][_DISTANCE]
+    return kth < last_degrees * _metres_per_degree(lat, last_degrees)
 
 
 def _metres_per_degree(lat: float, reach_deg: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 
@@ -57,6 +58,13 @@ def test_listens_on_no_tcp_address(cluster):
         assert conn.execute("SHOW listen_addresses").fetchone() == ("",)
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(host="127.0.0.1", port=cluster.port, user="stations", connect_timeout=2)
+
+
+def test_shared_buffers_is_configurable(cluster):
+    sized = dataclasses.replace(cluster, shared_buffers="48MB")
+    sized.up()
+    with psycopg.connect(_conninfo(sized)) as conn:
+        assert conn.execute("SHOW shared_buffers").fetchone() == ("48MB",)
 
 
 def test_missing_binaries_say_how_to_install(monkeypatch, tmp_path):

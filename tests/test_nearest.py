@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 
 import numpy as np
+import psycopg.sql
 import pytest
 from pyproj import Geod
 
 from geo import datums
-from stations import hours
+from stations import hours, nearest
+from web.database import get_conn
 
 GEOD = Geod(ellps="WGS84")
 SH = hours.SHANGHAI
@@ -211,3 +214,52 @@ def test_bad_parameters(client, query, param):
 def test_listing_rejects_bad_open_at(client):
     response = client.get("/api/v1/stations?open_at=25:99")
     assert response.status_code == 400 and response.get_json()["param"] == "open_at"
+
+
+QUERY_ARGS = {
+    "lon": 112.55,
+    "lat": 37.87,
+    "amenities": ["ebike_charging"],
+    "within_deg": 0.06,
+    "any_hours": False,
+    "open": "{24/7}",
+    "known": "{24/7}",
+    "batch": 10,
+}
+
+
+@pytest.mark.parametrize("sql", [nearest._QUERY, nearest._QUERY_AMENITIES])
+def test_row_positions_match_the_query(conn, sql):
+    cur = conn.execute(sql, QUERY_ARGS)
+    assert tuple(c.name for c in cur.description) == nearest._NAMES
+
+
+def _generic_plan(conn, sql: str, args: dict) -> str:
+    """EXPLAIN of ``sql`` as the serving connections run it: prepared, generic plan."""
+    names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", sql)))
+    numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", sql)
+    conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+    conn.execute(f"PREPARE plan_probe AS {numbered}")
+    try:
+        values = ", ".join(psycopg.sql.Literal(args[n]).as_string(conn) for n in names)
+        rows = conn.execute(f"EXPLAIN EXECUTE plan_probe({values})").fetchall()
+    finally:
+        conn.execute("DEALLOCATE plan_probe")
+    return "\n".join(r[0] for r in rows)
+
+
+def test_searches_walk_their_index_in_distance_order(conn):
+    """The plans the latency depends on: KNN index walks, the amenity signature in-index."""
+    plain = _generic_plan(conn, nearest._QUERY, QUERY_ARGS)
+    # either spatial index (the planner picks by size; both walk in distance order)
+    assert "Index Scan using stations_geom" in plain and "Order By" in plain
+    rare = _generic_plan(conn, nearest._QUERY_AMENITIES, QUERY_ARGS)
+    assert "Index Scan using stations_geom_amenities_idx" in rare
+    assert "amenity_keys(amenities) @>" in rare.split("Order By")[0]  # an Index Cond
+
+
+def test_serving_connections_use_generic_plans_without_jit(app):
+    with app.app_context():
+        conn = get_conn()
+        assert conn.execute("SHOW plan_cache_mode").fetchone()[0] == "force_generic_plan"
+        assert conn.execute("SHOW jit").fetchone()[0] == "off"

@@ -7,6 +7,7 @@ Routes parse, call one domain function, serialise. Feature properties come from
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -40,7 +41,6 @@ def station_feature(
     Coordinates are given in ``crs``; the open state is taken from the record when the
     domain already computed it (nearest search), else evaluated here.
     """
-    labels = vocabulary.terms("amenities")
     if "open" in record:
         is_open, change = record["open"], record["next_change"]
     else:
@@ -50,11 +50,7 @@ def station_feature(
         record = {**record, "lon": round(float(lon), 7), "lat": round(float(lat), 7)}
     extra = {
         "district": {"code": record["district_code"], "name": record["district_name"]},
-        # a code since removed from the vocabulary still shows, labelled by itself
-        "amenities": [
-            {"code": c, "label": labels[c].label(lang) if c in labels else c}
-            for c in record["amenities"]
-        ],
+        "amenities": list(_amenity_labels(tuple(record["amenities"]), lang)),
         "open": is_open,
         "next_change": change.isoformat() if change else None,
         "version": record["version"],
@@ -63,6 +59,16 @@ def station_feature(
     if "distance_m" in record:
         extra["distance_m"] = round(record["distance_m"], 2)
     return feature(record, extra)
+
+
+@functools.lru_cache(maxsize=1024)
+def _amenity_labels(codes: tuple[str, ...], lang: str) -> tuple[dict[str, str], ...]:
+    """Amenity codes with labels; stations share few combinations, so each is built once."""
+    labels = vocabulary.terms("amenities")
+    # a code since removed from the vocabulary still shows, labelled by itself
+    return tuple(
+        {"code": c, "label": labels[c].label(lang) if c in labels else c} for c in codes
+    )
 
 
 LIST_PARAMS = ("bbox", "district", "amenities", "open_at", "limit", "offset", "lang")

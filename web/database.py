@@ -21,7 +21,11 @@ def get_conn() -> psycopg.Connection:
                 db.libpq_url(current_app.config["DATABASE_URL"]),
                 min_size=1,
                 max_size=current_app.config["POOL_SIZE"],
-                kwargs={"autocommit": True, "connect_timeout": 5},
+                kwargs={
+                    "autocommit": True,
+                    "connect_timeout": 5,
+                    "options": db.SERVING_OPTIONS,
+                },
                 open=True,
                 # no check on every getconn (a round trip per request): a connection that
                 # broke fails its request with 503 and the pool discards it when returned
