@@ -1,0 +1,156 @@
+"""Coverage gaps of an area: which stations count, and what the area and its demand are.
+
+The planner names an area by district (admin code or name), bbox or GeoJSON geometry;
+stations count when active, holding every required amenity and, given an instant, open
+then by the registry's own opening-hours semantics. Stations outside the area but within
+the radius of its edge count too: a station across a district line serves both sides.
+The geometry itself is :mod:`geo.coverage`'s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import psycopg
+import shapely
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+from geo.coverage import Coverage, Plane, coverage, plane_for
+from stations import hours
+from stations.errors import InvalidParameter
+
+MAX_RADIUS_M = 50_000
+_AREA_KINDS = ("district", "bbox", "geometry")
+
+
+@dataclass(frozen=True)
+class Area:
+    """A planner's area in WGS-84 lon/lat, with what to call it."""
+
+    geometry: BaseGeometry
+    label: str
+
+
+@dataclass(frozen=True)
+class GapReport:
+    """The coverage of an area, the plane it was measured on and the stations counted."""
+
+    area: Area
+    plane: Plane
+    coverage: Coverage
+    stations_xy: np.ndarray  # the stations counted, on the plane
+    radius_m: float
+
+    @property
+    def stations_counted(self) -> int:
+        """How many stations the coverage is made of."""
+        return len(self.stations_xy)
+
+
+def resolve_area(conn: psycopg.Connection, spec: Mapping[str, Any]) -> Area:
+    """The area a request names by exactly one of ``district``, ``bbox`` or ``geometry``."""
+    given = [k for k in _AREA_KINDS if spec.get(k) is not None]
+    if len(given) != 1:
+        raise InvalidParameter(
+            "area", "give exactly one of district (admin code or name), bbox or geometry"
+        )
+    kind = given[0]
+    value = spec[kind]
+    if kind == "district":
+        return _district(conn, str(value))
+    if kind == "bbox":
+        return Area(_bbox(value), "bbox " + ",".join(f"{v:g}" for v in value))
+    return Area(_polygon(value), "geometry")
+
+
+def _district(conn: psycopg.Connection, code_or_name: str) -> Area:
+    rows = conn.execute(
+        "SELECT code, name, ST_AsBinary(geom) FROM districts WHERE code = %s OR name = %s",
+        [code_or_name, code_or_name],
+    ).fetchall()
+    if not rows:
+        raise InvalidParameter("district", f"no district has the code or name {code_or_name!r}")
+    if len(rows) > 1:
+        codes = ", ".join(f"{r[0]} ({r[1]})" for r in rows)
+        raise InvalidParameter(
+            "district", f"{code_or_name!r} names {len(rows)} districts; give a code: {codes}"
+        )
+    code, name, wkb = rows[0]
+    return Area(shapely.from_wkb(wkb), f"{name} ({code})")
+
+
+def _bbox(value: Any) -> BaseGeometry:
+    ok = isinstance(value, Sequence) and len(value) == 4
+    ok = ok and all(isinstance(v, int | float) and math.isfinite(v) for v in value)
+    if ok:
+        x0, y0, x1, y1 = value
+        ok = -180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90
+    if not ok:
+        raise InvalidParameter(
+            "bbox", "bbox must be [min_lon, min_lat, max_lon, max_lat] in degrees, min < max"
+        )
+    return shapely.box(*value)
+
+
+def _polygon(value: Any) -> BaseGeometry:
+    try:
+        geom = shape(value)
+    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException):
+        geom = None
+    if geom is None or geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
+        raise InvalidParameter(
+            "geometry", "geometry must be a GeoJSON Polygon or MultiPolygon in lon/lat"
+        )
+    x0, y0, x1, y1 = geom.bounds
+    if not (-180 <= x0 and x1 <= 180 and -90 <= y0 and y1 <= 90):
+        raise InvalidParameter("geometry", "geometry coordinates must be lon/lat degrees")
+    return geom if geom.is_valid else shapely.make_valid(geom)
+
+
+def gaps(
+    conn: psycopg.Connection,
+    area: Area,
+    *,
+    radius_m: float = 1000,
+    at: dt.datetime | None = None,
+    amenities: Sequence[str] = (),
+) -> GapReport:
+    """Coverage of ``area`` by the stations that count (see the module doc)."""
+    if not 1 <= radius_m <= MAX_RADIUS_M:
+        raise InvalidParameter("radius_m", f"radius_m must be 1 to {MAX_RADIUS_M} metres")
+    plane = plane_for(area.geometry)
+    reach = area.geometry.buffer(_degrees_for(radius_m, area.geometry))
+    rows = conn.execute(
+        """SELECT ST_X(geom), ST_Y(geom), opening_hours FROM stations
+           WHERE status = 'active' AND amenities @> %s::text[]
+             AND ST_Intersects(geom, ST_GeomFromWKB(%s, 4326))""",
+        [list(amenities), shapely.to_wkb(reach)],
+    ).fetchall()
+    if at is not None:
+        states: dict[str | None, bool] = {}
+        for _x, _y, expr in rows:
+            if expr not in states:
+                states[expr] = hours.state_or_closed(expr, at)[0]
+        rows = [r for r in rows if states[r[2]]]
+    stations = plane.points([r[0] for r in rows], [r[1] for r in rows])
+    demand = conn.execute(
+        """SELECT ST_X(geom), ST_Y(geom), weight FROM demand_points
+           WHERE ST_Intersects(geom, ST_GeomFromWKB(%s, 4326))""",
+        [shapely.to_wkb(area.geometry)],
+    ).fetchall()
+    demand_xy = plane.points([d[0] for d in demand], [d[1] for d in demand])
+    weights = np.array([d[2] for d in demand], dtype=float)
+    result = coverage(plane.forward(area.geometry), stations, radius_m, demand_xy, weights)
+    return GapReport(area, plane, result, stations, radius_m)
+
+
+def _degrees_for(radius_m: float, area: BaseGeometry) -> float:
+    """Degrees that surely span ``radius_m`` anywhere in ``area`` (east-west is shortest)."""
+    lat = max(abs(area.bounds[1]), abs(area.bounds[3]))
+    return radius_m / (111_000 * math.cos(math.radians(min(lat + 1, 89)))) * 1.05
