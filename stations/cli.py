@@ -1,4 +1,4 @@
-"""The ``stations`` command: database, demo data, import/export, serving.
+"""The ``stations`` command: database, demo data, import/export, coverage gaps, serving.
 
 Every command exits 0 on success and otherwise prints one line saying why on stderr
 (non-zero status). Long work shows a progress bar on a terminal.
@@ -6,6 +6,7 @@ Every command exits 0 on success and otherwise prints one line saying why on std
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import logging
@@ -18,10 +19,10 @@ from typing import Any
 import click
 import psycopg
 
-from stations import db, exporter, importer, settings
+from stations import coverage, db, exporter, hours, importer, settings, vocabulary
 from stations.cluster import Cluster
 from stations.demo import load_demo
-from stations.errors import StationsError
+from stations.errors import InvalidParameter, StationsError
 
 
 def _reported(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -186,6 +187,83 @@ def export(fmt: str, output: Path) -> None:
             return
         count = exporter.export_file(conn, fmt, output)
     click.echo(f"exported {count} stations to {output}", err=True)
+
+
+@main.command("gaps")
+@click.option("--district", help="Admin code or name of a county, city or the province.")
+@click.option("--bbox", help="min_lon,min_lat,max_lon,max_lat in degrees.")
+@click.option(
+    "--geometry",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="GeoJSON file: a Polygon or MultiPolygon, or a Feature holding one.",
+)
+@click.option(
+    "--radius",
+    "radius_m",
+    type=float,
+    default=1000,
+    show_default=True,
+    help="Service radius in metres.",
+)
+@click.option(
+    "--at",
+    "at_text",
+    help="Only stations open at this ISO 8601 instant (no offset: Asia/Shanghai).",
+)
+@click.option("--amenities", default="", help="Comma list of amenity codes, all required.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="JSON file to write ('-' for standard output).",
+)
+@_reported
+def gaps(
+    district: str | None,
+    bbox: str | None,
+    geometry: Path | None,
+    radius_m: float,
+    at_text: str | None,
+    amenities: str,
+    output: Path,
+) -> None:
+    """Coverage gaps of an area: totals and the uncovered pieces as GeoJSON."""
+    spec: dict[str, Any] = {"district": district}
+    if bbox is not None:
+        try:
+            spec["bbox"] = [float(v) for v in bbox.split(",")]
+        except ValueError:
+            message = "bbox must be four numbers separated by commas"
+            raise InvalidParameter("bbox", message) from None
+    if geometry is not None:
+        try:
+            data = json.loads(geometry.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidParameter("geometry", f"{geometry} is not GeoJSON: {exc}") from None
+        spec["geometry"] = data.get("geometry", data) if isinstance(data, dict) else data
+    at = None
+    if at_text:
+        try:
+            at = dt.datetime.fromisoformat(at_text)
+        except ValueError:
+            raise InvalidParameter("at", f"--at {at_text!r} is not an ISO 8601 time") from None
+        at = at if at.tzinfo else at.replace(tzinfo=hours.SHANGHAI)
+    codes = vocabulary.check_amenities(amenities.split(",")) if amenities else []
+    with db.connect() as conn:
+        area = coverage.resolve_area(conn, spec)
+        report = coverage.gaps(conn, area, radius_m=radius_m, at=at, amenities=codes)
+    text = json.dumps(coverage.payload(report), ensure_ascii=False)
+    if str(output) == "-":
+        click.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+    result = report.coverage
+    click.echo(
+        f"{area.label}: {result.coverage_ratio:.1%} of {result.area_m2 / 1e6:,.1f} km² and "
+        f"{result.demand_coverage_ratio:.1%} of demand covered by {report.stations_counted} "
+        f"stations; {len(result.gaps)} gaps",
+        err=True,
+    )
 
 
 @main.command("serve")

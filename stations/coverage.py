@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import shapely
-from shapely.geometry import shape
+from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from geo.coverage import Coverage, Plane, coverage, plane_for
@@ -154,3 +154,36 @@ def _degrees_for(radius_m: float, area: BaseGeometry) -> float:
     """Degrees that surely span ``radius_m`` anywhere in ``area`` (east-west is shortest)."""
     lat = max(abs(area.bounds[1]), abs(area.bounds[3]))
     return radius_m / (111_000 * math.cos(math.radians(min(lat + 1, 89)))) * 1.05
+
+
+def payload(report: GapReport) -> dict[str, Any]:
+    """The report as the API and ``stations gaps`` give it (DESIGN.md, Payloads)."""
+    result, plane = report.coverage, report.plane
+    features = []
+    for rank, gap in enumerate(result.gaps, start=1):
+        point = plane.inverse(gap.point)
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": mapping(shapely.set_precision(plane.inverse(gap.geometry), 1e-6)),
+                "properties": {
+                    "rank": rank,
+                    "area_km2": round(gap.area_m2 / 1e6, 4),
+                    "demand": round(gap.demand, 1),
+                    "point": [round(point.x, 6), round(point.y, 6)],
+                },
+            }
+        )
+    return {
+        "area": report.area.label,
+        "radius_m": report.radius_m,
+        "area_km2": round(result.area_m2 / 1e6, 4),
+        "covered_km2": round(result.covered_m2 / 1e6, 4),
+        "gap_km2": round(result.gap_m2 / 1e6, 4),
+        "coverage_ratio": round(result.coverage_ratio, 5),
+        "demand_total": round(result.demand_total, 1),
+        "demand_covered": round(result.demand_covered, 1),
+        "demand_coverage_ratio": round(result.demand_coverage_ratio, 5),
+        "stations_counted": report.stations_counted,
+        "gaps": {"type": "FeatureCollection", "features": features},
+    }
