@@ -226,6 +226,23 @@ def _check_crs(crs: str) -> None:
         raise ValueError(f"unknown crs {crs!r}; expected one of {', '.join(CRS_NAMES)}")
 
 
+# The conversions to and from WGS-84 for the other datums, by name.
+_TO_WGS84 = {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}
+_FROM_WGS84 = {"gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}
+
+
+def _convert(
+    lon: ArrayLike, lat: ArrayLike, crs: str, conversions: dict[str, Callable[..., Result]]
+) -> Result:
+    """``conversions[crs]`` applied, or WGS-84 passed through (as floats or arrays)."""
+    _check_crs(crs)
+    if crs != "wgs84":
+        return conversions[crs](lon, lat)
+    if type(lon) is float and type(lat) is float:
+        return lon, lat  # the common case in a request, without a trip through numpy
+    return _result(*_arrays(lon, lat))
+
+
 def to_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> Result:
     """Convert degrees in ``crs`` (one of :data:`CRS_NAMES`) to WGS-84.
 
@@ -233,15 +250,7 @@ def to_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> Result:
         ValueError: ``crs`` is not in :data:`CRS_NAMES`.
 
     """
-    if crs == "wgs84" and type(lon) is float and type(lat) is float:
-        return lon, lat  # the common case in a request, without a trip through numpy
-    _check_crs(crs)
-    x, y, scalar = _arrays(lon, lat)
-    if crs == "gcj02":
-        x, y = _gcj_to_wgs(x, y)
-    elif crs == "bd09":
-        x, y = _gcj_to_wgs(*_bd_to_gcj(x, y))
-    return _result(x, y, scalar)
+    return _convert(lon, lat, crs, _TO_WGS84)
 
 
 def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> Result:
@@ -251,12 +260,4 @@ def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> Result:
         ValueError: ``crs`` is not in :data:`CRS_NAMES`.
 
     """
-    if crs == "wgs84" and type(lon) is float and type(lat) is float:
-        return lon, lat  # the common case in a request, without a trip through numpy
-    _check_crs(crs)
-    x, y, scalar = _arrays(lon, lat)
-    if crs == "gcj02":
-        x, y = _wgs_to_gcj(x, y)
-    elif crs == "bd09":
-        x, y = _gcj_to_bd(*_wgs_to_gcj(x, y))
-    return _result(x, y, scalar)
+    return _convert(lon, lat, crs, _FROM_WGS84)

@@ -6,7 +6,6 @@ Every command exits 0 on success and otherwise prints one line saying why on std
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import json
 import logging
@@ -241,13 +240,7 @@ def gaps(
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidParameter("geometry", f"{geometry} is not GeoJSON: {exc}") from None
         spec["geometry"] = data.get("geometry", data) if isinstance(data, dict) else data
-    at = None
-    if at_text:
-        try:
-            at = dt.datetime.fromisoformat(at_text)
-        except ValueError:
-            raise InvalidParameter("at", f"--at {at_text!r} is not an ISO 8601 time") from None
-        at = at if at.tzinfo else at.replace(tzinfo=hours.SHANGHAI)
+    at = hours.parse_instant(at_text.strip(), "at") if at_text else None
     codes = vocabulary.check_amenities(amenities.split(",")) if amenities else []
     with db.connect() as conn:
         area = coverage.resolve_area(conn, spec)

@@ -56,7 +56,7 @@ import chinese_calendar
 import holidays
 from opening_hours import OpeningHours, ParserError, State
 
-from stations.errors import InvalidOpeningHours
+from stations.errors import InvalidOpeningHours, InvalidParameter
 
 LOGGER = logging.getLogger(__name__)
 
@@ -391,3 +391,28 @@ def state_or_closed(expr: str | None, at: datetime) -> tuple[bool, datetime | No
     except InvalidOpeningHours:
         LOGGER.warning("stored opening hours no longer valid: %r", expr)
         return False, None
+
+
+# Instants outside this range are surely typos, and would overflow hour evaluation.
+EARLIEST = datetime(2000, 1, 1, tzinfo=SHANGHAI)
+LATEST = datetime(2100, 12, 31, tzinfo=SHANGHAI)
+
+
+def parse_instant(text: str, name: str = "at") -> datetime:
+    """An ISO 8601 date-time a person typed; without an offset it is Shanghai local time.
+
+    Raises:
+        InvalidParameter: naming ``name``, when unparsable or outside 2000-2100.
+
+    """
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidParameter(
+            name, f"{name} must be an ISO 8601 date-time such as 2025-10-01T08:30+08:00"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=SHANGHAI)
+    if not EARLIEST <= value <= LATEST:
+        raise InvalidParameter(name, f"{name} must be between 2000 and 2100")
+    return value

@@ -127,13 +127,6 @@ def choice(args: Mapping[str, str], name: str, allowed: tuple[str, ...], default
     return value
 
 
-# Instants outside this range are surely typos, and would overflow hour evaluation.
-_EARLIEST, _LATEST = (
-    dt.datetime(2000, 1, 1, tzinfo=hours.SHANGHAI),
-    dt.datetime(2100, 12, 31, tzinfo=hours.SHANGHAI),
-)
-
-
 def instant(args: Mapping[str, str], name: str) -> dt.datetime | None:
     """An ISO 8601 date-time; without an offset it is Asia/Shanghai local time."""
     raw = (args.get(name) or "").strip()
@@ -141,14 +134,4 @@ def instant(args: Mapping[str, str], name: str) -> dt.datetime | None:
         return None
     # an unencoded "+08:00" in a query string arrives as " 08:00"
     raw = re.sub(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$", r"\1+\2", raw)
-    try:
-        value = dt.datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidParameter(
-            name, f"{name} must be an ISO 8601 date-time such as 2025-10-01T08:30+08:00"
-        ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=hours.SHANGHAI)
-    if not _EARLIEST <= value <= _LATEST:
-        raise InvalidParameter(name, f"{name} must be between 2000 and 2100")
-    return value
+    return hours.parse_instant(raw, name)
