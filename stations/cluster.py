@@ -86,7 +86,7 @@ class Cluster:
     root: Path
     port: int
     run_as: str | None
-    shared_buffers: str = "128MB"
+    shared_buffers: str | None = None  # None: PostgreSQL's own default
 
     @classmethod
     def from_settings(cls) -> Cluster:
@@ -152,10 +152,9 @@ class Cluster:
 
     def _start(self) -> bool:
         # pg_ctl hands -o to a shell: quote the socket folder (the checkout may have spaces)
-        options = (
-            f"-k {shlex.quote(str(self.socket_dir))} -p {self.port} -c listen_addresses='' "
-            f"-c shared_buffers={shlex.quote(self.shared_buffers)}"
-        )
+        options = f"-k {shlex.quote(str(self.socket_dir))} -p {self.port} -c listen_addresses=''"
+        if self.shared_buffers:
+            options += f" -c shared_buffers={shlex.quote(self.shared_buffers)}"
         result = self._pg_ctl(
             "start", "-w", "-t", "120", "-l", str(self.log_file), "-o", options, check=False
         )

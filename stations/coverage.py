@@ -125,12 +125,12 @@ def gaps(
     if not 1 <= radius_m <= MAX_RADIUS_M:
         raise InvalidParameter("radius_m", f"radius_m must be 1 to {MAX_RADIUS_M} metres")
     plane = plane_for(area.geometry)
-    reach = area.geometry.buffer(_degrees_for(radius_m, area.geometry))
+    wkb = shapely.to_wkb(area.geometry)
     rows = conn.execute(
         """SELECT ST_X(geom), ST_Y(geom), opening_hours FROM stations
            WHERE status = 'active' AND amenities @> %s::text[]
-             AND ST_Intersects(geom, ST_GeomFromWKB(%s, 4326))""",
-        [list(amenities), shapely.to_wkb(reach)],
+             AND ST_DWithin(geom, ST_GeomFromWKB(%s, 4326), %s)""",
+        [list(amenities), wkb, _degrees_for(radius_m, area.geometry)],
     ).fetchall()
     if at is not None:
         states: dict[str | None, bool] = {}
@@ -142,7 +142,7 @@ def gaps(
     demand = conn.execute(
         """SELECT ST_X(geom), ST_Y(geom), weight FROM demand_points
            WHERE ST_Intersects(geom, ST_GeomFromWKB(%s, 4326))""",
-        [shapely.to_wkb(area.geometry)],
+        [wkb],
     ).fetchall()
     demand_xy = plane.points([d[0] for d in demand], [d[1] for d in demand])
     weights = np.array([d[2] for d in demand], dtype=float)

@@ -124,7 +124,7 @@ def nearest(
         found.sort(key=lambda pair: (pair[0][_DISTANCE], pair[0][0]))
         if len(rows) < batch or _final(found, rows[-1][_DEGREES], limit, lat):
             return [
-                {**dict(zip(_NAMES, row, strict=True)), "open": state[0], "next_change": state[1]}
+                dict(zip(_NAMES, row, strict=True), open=state[0], next_change=state[1])
                 for row, state in found[:limit]
             ]
         batch *= 4

@@ -7,7 +7,6 @@ readable) and keeps keys in insertion order, so ``type`` and ``id`` come first.
 
 from __future__ import annotations
 
-import datetime as dt
 import decimal
 from typing import Any
 
@@ -19,13 +18,11 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 def _default(value: Any) -> Any:
-    """Types orjson leaves to us: decimals as numbers, sets and tuples-like as lists."""
+    """Types orjson leaves to us: decimals as numbers, sets as sorted lists."""
     if isinstance(value, decimal.Decimal):
         return float(value)
     if isinstance(value, set | frozenset):
         return sorted(value)
-    if isinstance(value, dt.tzinfo):
-        return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
