@@ -1080,6 +1080,16 @@ def sample_around(
     return np.concatenate(lons), np.concatenate(lats), np.concatenate(idxs)
 
 
+def _demand_points(
+    kind: str, lon: np.ndarray, lat: np.ndarray, raw: np.ndarray, county: np.ndarray
+) -> list[DemandPoint]:
+    """One point of ``kind`` per position, with its raw weight and county index."""
+    return [
+        DemandPoint(x, y, kind, float(w), int(i))
+        for x, y, w, i in zip(lon, lat, raw, county, strict=True)
+    ]
+
+
 def demand_commercial(
     rng: np.random.Generator, locator: Locator, centres: Sequence[Place]
 ) -> list[DemandPoint]:
@@ -1090,10 +1100,7 @@ def demand_commercial(
         if n:
             lon, lat, idx = sample_around(rng, locator, c, 0.5 * c.sigma_m, n)
             raw = rng.lognormal(0.0, 0.6, n)
-            out += [
-                DemandPoint(*p, "commercial_centre", float(r), int(i))
-                for *p, r, i in zip(lon, lat, raw, idx, strict=True)
-            ]
+            out += _demand_points("commercial_centre", lon, lat, raw, idx)
     return out
 
 
@@ -1112,10 +1119,7 @@ def demand_logistics(
             lon, lat = to_lonlat(cx[0] + r * np.cos(a), cy[0] + r * np.sin(a))
             lon, lat, idx = keep_inside(locator, lon, lat)
             raw = rng.lognormal(0.0, 0.5, len(lon))
-            out += [
-                DemandPoint(*p, "logistics_hub", float(w), int(i))
-                for *p, w, i in zip(lon, lat, raw, idx, strict=True)
-            ]
+            out += _demand_points("logistics_hub", lon, lat, raw, idx)
             got += len(lon)
     return out
 
@@ -1138,10 +1142,7 @@ def demand_sanitation(
             y = cy[0] + oy + t * math.sin(a) + jitter * math.cos(a)
             lon, lat, idx = keep_inside(locator, *to_lonlat(x, y))
             raw = rng.lognormal(0.0, 0.3, len(lon))
-            out += [
-                DemandPoint(*p, "sanitation_route", float(w), int(i))
-                for *p, w, i in zip(lon, lat, raw, idx, strict=True)
-            ]
+            out += _demand_points("sanitation_route", lon, lat, raw, idx)
     return out
 
 
@@ -1156,10 +1157,7 @@ def demand_residential(
     for c, k in zip(centres, counts, strict=True):
         if k:
             lon, lat, idx = sample_around(rng, locator, c, 1.5 * c.sigma_m, k)
-            out += [
-                DemandPoint(*p, "residential", 1.0, int(i))
-                for *p, i in zip(lon, lat, idx, strict=True)
-            ]
+            out += _demand_points("residential", lon, lat, np.ones(len(lon)), idx)
     minx, miny, maxx, maxy = locator.province.bounds
     while len(out) < n:
         lon = np.round(rng.uniform(minx, maxx, 512), 6)
