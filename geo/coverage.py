@@ -56,6 +56,12 @@ class Plane:
         )
         return np.column_stack([x, y]).reshape(-1, 2)
 
+    def lon_lat(self, xy: ArrayLike) -> NDArray[np.float64]:
+        """An (n, 2) array of plane coordinates as (n, 2) lon/lat."""
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        lon, lat = transformer(self.crs, "EPSG:4326").transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([lon, lat]).reshape(-1, 2)
+
 
 def plane_for(area: BaseGeometry) -> Plane:
     """The equal-area plane centred on ``area`` (WGS-84 lon/lat)."""
@@ -141,6 +147,35 @@ def coverage(
         demand_total=float(w.sum()),
         demand_covered=float(w[~demand_gap].sum()),
         gaps=gaps,
+    )
+
+
+def coverage_ratios(
+    area: BaseGeometry,
+    stations: ArrayLike,
+    radius_m: float,
+    demand: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
+) -> Coverage:
+    """Like :func:`coverage`, totals only (no gap pieces): for profiles over many instants.
+
+    The covered part is measured by the same circles, so the totals equal coverage()'s.
+    """
+    area = shapely.make_valid(area) if not area.is_valid else area
+    xy = np.asarray(stations, dtype=float).reshape(-1, 2)
+    demand_xy = np.asarray(demand if demand is not None else [], dtype=float).reshape(-1, 2)
+    w = np.ones(len(demand_xy)) if weights is None else np.asarray(weights, dtype=float)
+    inside = shapely.contains_xy(area, demand_xy[:, 0], demand_xy[:, 1]) if len(w) else w > 0
+    demand_xy, w = demand_xy[inside], w[inside]
+    circles = shapely.buffer(shapely.points(xy), radius_m, quad_segs=QUAD_SEGS)
+    covered = shapely.union_all(circles) if len(xy) else shapely.Polygon()
+    shapely.prepare(covered)
+    hit = shapely.intersects_xy(covered, demand_xy[:, 0], demand_xy[:, 1])
+    return Coverage(
+        area_m2=area.area,
+        covered_m2=area.intersection(covered).area if len(xy) else 0.0,
+        demand_total=float(w.sum()),
+        demand_covered=float(w[hit].sum()),
     )
 
 

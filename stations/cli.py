@@ -1,4 +1,4 @@
-"""The ``stations`` command: database, demo data, import/export, coverage gaps, serving.
+"""The ``stations`` command: database, demo data, import/export, planning, tokens, serving.
 
 Every command exits 0 on success and otherwise prints one line saying why on stderr
 (non-zero status). Long work shows a progress bar on a terminal.
@@ -18,7 +18,18 @@ from typing import Any
 import click
 import psycopg
 
-from stations import coverage, db, exporter, hours, importer, settings, vocabulary
+from stations import (
+    access,
+    coverage,
+    db,
+    exporter,
+    hours,
+    importer,
+    settings,
+    siting,
+    tokens,
+    vocabulary,
+)
 from stations.cluster import Cluster
 from stations.demo import load_demo
 from stations.errors import InvalidParameter, StationsError
@@ -188,45 +199,46 @@ def export(fmt: str, output: Path) -> None:
     click.echo(f"exported {count} stations to {output}", err=True)
 
 
-@main.command("gaps")
-@click.option("--district", help="Admin code or name of a county, city or the province.")
-@click.option("--bbox", help="min_lon,min_lat,max_lon,max_lat in degrees.")
-@click.option(
-    "--geometry",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="GeoJSON file: a Polygon or MultiPolygon, or a Feature holding one.",
-)
-@click.option(
-    "--radius",
-    "radius_m",
-    type=float,
-    default=1000,
-    show_default=True,
-    help="Service radius in metres.",
-)
-@click.option(
+def _area_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every planning command shares: the area, radius, amenities, output."""
+    options = [
+        click.option("--district", help="Admin code or name of a county, city or the province."),
+        click.option("--bbox", help="min_lon,min_lat,max_lon,max_lat in degrees."),
+        click.option(
+            "--geometry",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="GeoJSON file: a Polygon or MultiPolygon, or a Feature holding one.",
+        ),
+        click.option(
+            "--radius",
+            "radius_m",
+            type=float,
+            default=1000,
+            show_default=True,
+            help="Service radius (for access: catchment) in metres.",
+        ),
+        click.option("--amenities", default="", help="Comma list of amenity codes, all required."),
+        click.option(
+            "--output",
+            type=click.Path(dir_okay=False, path_type=Path),
+            required=True,
+            help="File to write ('-' for standard output).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+_AT_OPTION = click.option(
     "--at",
     "at_text",
     help="Only stations open at this ISO 8601 instant (no offset: Asia/Shanghai).",
 )
-@click.option("--amenities", default="", help="Comma list of amenity codes, all required.")
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="JSON file to write ('-' for standard output).",
-)
-@_reported
-def gaps(
-    district: str | None,
-    bbox: str | None,
-    geometry: Path | None,
-    radius_m: float,
-    at_text: str | None,
-    amenities: str,
-    output: Path,
-) -> None:
-    """Coverage gaps of an area: totals and the uncovered pieces as GeoJSON."""
+
+
+def _area_spec(district: str | None, bbox: str | None, geometry: Path | None) -> dict[str, Any]:
+    """The area as the API takes it, from the command-line options."""
     spec: dict[str, Any] = {"district": district}
     if bbox is not None:
         try:
@@ -235,21 +247,50 @@ def gaps(
             message = "bbox must be four numbers separated by commas"
             raise InvalidParameter("bbox", message) from None
     if geometry is not None:
-        try:
-            data = json.loads(geometry.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidParameter("geometry", f"{geometry} is not GeoJSON: {exc}") from None
+        data = _read_json(geometry, "geometry")
         spec["geometry"] = data.get("geometry", data) if isinstance(data, dict) else data
-    at = hours.parse_instant(at_text.strip(), "at") if at_text else None
-    codes = vocabulary.check_amenities(amenities.split(",")) if amenities else []
-    with db.connect() as conn:
-        area = coverage.resolve_area(conn, spec)
-        report = coverage.gaps(conn, area, radius_m=radius_m, at=at, amenities=codes)
-    text = json.dumps(coverage.payload(report), ensure_ascii=False)
+    return spec
+
+
+def _read_json(path: Path, param: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidParameter(param, f"{path} is not GeoJSON: {exc}") from None
+
+
+def _amenity_codes(text: str) -> list[str]:
+    return vocabulary.check_amenities(text.split(",")) if text else []
+
+
+def _write(output: Path, text: str) -> None:
     if str(output) == "-":
         click.echo(text)
     else:
         output.write_text(text + "\n", encoding="utf-8")
+
+
+@main.command("gaps")
+@_area_options
+@_AT_OPTION
+@_reported
+def gaps(
+    district: str | None,
+    bbox: str | None,
+    geometry: Path | None,
+    radius_m: float,
+    amenities: str,
+    output: Path,
+    at_text: str | None,
+) -> None:
+    """Coverage gaps of an area: totals and the uncovered pieces as GeoJSON."""
+    spec = _area_spec(district, bbox, geometry)
+    at = hours.parse_instant(at_text.strip(), "at") if at_text else None
+    codes = _amenity_codes(amenities)
+    with db.connect() as conn:
+        area = coverage.resolve_area(conn, spec)
+        report = coverage.gaps(conn, area, radius_m=radius_m, at=at, amenities=codes)
+    _write(output, json.dumps(coverage.payload(report), ensure_ascii=False))
     result = report.coverage
     click.echo(
         f"{area.label}: {result.coverage_ratio:.1%} of {result.area_m2 / 1e6:,.1f} km² and "
@@ -257,6 +298,163 @@ def gaps(
         f"stations; {len(result.gaps)} gaps",
         err=True,
     )
+
+
+@main.command("hourly")
+@_area_options
+@click.option("--date", "date_text", required=True, help="The day, YYYY-MM-DD (Beijing time).")
+@_reported
+def hourly(
+    district: str | None,
+    bbox: str | None,
+    geometry: Path | None,
+    radius_m: float,
+    amenities: str,
+    output: Path,
+    date_text: str,
+) -> None:
+    """Coverage by area and by demand at each hour of a day, as JSON."""
+    spec = _area_spec(district, bbox, geometry)
+    day = hours.parse_date(date_text.strip(), "date")
+    codes = _amenity_codes(amenities)
+    with db.connect() as conn:
+        area = coverage.resolve_area(conn, spec)
+        found = coverage.hourly(conn, area, day, radius_m=radius_m, amenities=codes)
+    _write(output, json.dumps(coverage.hourly_payload(area, day, found), ensure_ascii=False))
+    low = min(found, key=lambda h: (h.demand_coverage_ratio, h.hour))
+    click.echo(
+        f"{area.label} on {day}: demand covered {low.demand_coverage_ratio:.1%} at its lowest "
+        f"({low.hour:02d}:00, {low.stations_open} stations open)",
+        err=True,
+    )
+
+
+@main.command("suggest")
+@_area_options
+@_AT_OPTION
+@click.option(
+    "--count", type=click.IntRange(1, siting.MAX_COUNT), required=True, help="Sites wanted."
+)
+@click.option(
+    "--candidates",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="GeoJSON FeatureCollection of candidate points (default: a grid over the area).",
+)
+@_reported
+def suggest(
+    district: str | None,
+    bbox: str | None,
+    geometry: Path | None,
+    radius_m: float,
+    amenities: str,
+    output: Path,
+    at_text: str | None,
+    count: int,
+    candidates: Path | None,
+) -> None:
+    """Sites for new stations, best first, as GeoJSON points with the demand they add."""
+    spec = _area_spec(district, bbox, geometry)
+    at = hours.parse_instant(at_text.strip(), "at") if at_text else None
+    codes = _amenity_codes(amenities)
+    sites = (
+        siting.candidates_from_geojson(_read_json(candidates, "candidates"))
+        if candidates
+        else None
+    )
+    with db.connect() as conn:
+        area = coverage.resolve_area(conn, spec)
+        result = siting.suggest(
+            conn,
+            area,
+            count=count,
+            radius_m=radius_m,
+            at=at,
+            amenities=codes,
+            candidates=sites,
+        )
+    body = siting.payload(result, count)
+    _write(output, json.dumps(body, ensure_ascii=False))
+    total = result.demand_total or 1.0
+    click.echo(
+        f"{area.label}: {len(result.gains)} sites from {result.candidates:,} candidates raise "
+        f"demand covered from {result.demand_covered_before / total:.1%} to "
+        f"{body['demand_covered_after'] / total:.1%}",
+        err=True,
+    )
+
+
+@main.command("access")
+@_area_options
+@_AT_OPTION
+@_reported
+def access_(
+    district: str | None,
+    bbox: str | None,
+    geometry: Path | None,
+    radius_m: float,
+    amenities: str,
+    output: Path,
+    at_text: str | None,
+) -> None:
+    """2SFCA score per county (stations per 1,000 workers): CSV table or GeoJSON by suffix."""
+    spec = _area_spec(district, bbox, geometry)
+    at = hours.parse_instant(at_text.strip(), "at") if at_text else None
+    codes = _amenity_codes(amenities)
+    with db.connect() as conn:
+        area = coverage.resolve_area(conn, spec)
+        found = access.by_district(conn, area, catchment_m=radius_m, at=at, amenities=codes)
+    if output.suffix.lower() == ".csv":
+        _write(output, access.table(found).rstrip("\n"))
+    else:
+        _write(output, json.dumps(access.payload(found, radius_m), ensure_ascii=False))
+    click.echo(f"{area.label}: scores for {len(found)} districts", err=True)
+
+
+@main.group("token")
+def token_group() -> None:
+    """API tokens for the planner, union and editor endpoints."""
+
+
+@token_group.command("create")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(tokens.ROLES),
+    help="A role the token holds; repeat for several.",
+)
+@click.option("--owner", required=True, help="Who holds it, e.g. 'Taiyuan union planning'.")
+@_reported
+def token_create(roles: tuple[str, ...], owner: str) -> None:
+    """Create a token; it is printed once, alone on the last line, and never stored."""
+    with db.connect() as conn:
+        record, token = tokens.create(conn, roles, owner)
+    click.echo(f"token {record.token_id} for {record.owner} ({', '.join(record.roles)}):")
+    click.echo(token)
+
+
+@token_group.command("list")
+@_reported
+def token_list() -> None:
+    """Every token: id, owner, roles, created, revoked (never the token itself)."""
+    with db.connect() as conn:
+        found = tokens.list_tokens(conn)
+    click.echo("id\towner\troles\tcreated\trevoked")
+    for t in found:
+        created = t.created_at.isoformat(timespec="seconds") if t.created_at else ""
+        revoked = t.revoked_at.isoformat(timespec="seconds") if t.revoked_at else ""
+        click.echo(f"{t.token_id}\t{t.owner}\t{','.join(t.roles)}\t{created}\t{revoked}")
+
+
+@token_group.command("revoke")
+@click.argument("token_id", type=int)
+@_reported
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by id: its calls and sessions stop working at once."""
+    with db.connect() as conn:
+        tokens.revoke(conn, token_id)
+    click.echo(f"revoked token {token_id}")
 
 
 @main.command("serve")

@@ -21,7 +21,7 @@ import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from geo.coverage import Coverage, Plane, coverage, plane_for
+from geo.coverage import Coverage, Plane, coverage, coverage_ratios, plane_for
 from stations import hours
 from stations.errors import InvalidParameter
 
@@ -113,6 +113,79 @@ def _polygon(value: Any) -> BaseGeometry:
     return geom if geom.is_valid else shapely.make_valid(geom)
 
 
+@dataclass(frozen=True)
+class Layer:
+    """What an analysis of an area reads: the stations that may count, and the demand.
+
+    Stations are those active with the amenities, within ``reach_m`` of the area; their
+    opening hours come along so that each instant picks its own subset (:meth:`open_at`).
+    Demand is the points inside the area, or within ``demand_reach_m`` of it.
+    """
+
+    area: Area
+    plane: Plane
+    area_plane: BaseGeometry
+    stations_xy: np.ndarray
+    opening_hours: list[str | None]
+    demand_xy: np.ndarray
+    weights: np.ndarray
+
+    def open_at(self, at: dt.datetime | None) -> np.ndarray:
+        """Which stations are open at ``at`` (all of them when ``at`` is None)."""
+        if at is None:
+            return np.ones(len(self.opening_hours), dtype=bool)
+        states: dict[str | None, bool] = {}
+        for expr in self.opening_hours:
+            if expr not in states:
+                states[expr] = hours.state_or_closed(expr, at)[0]
+        return np.array([states[e] for e in self.opening_hours], dtype=bool)
+
+
+def check_radius(radius_m: float, name: str = "radius_m") -> float:
+    """A service radius in range, else an error naming the parameter."""
+    if not isinstance(radius_m, int | float) or not 1 <= radius_m <= MAX_RADIUS_M:
+        raise InvalidParameter(name, f"{name} must be 1 to {MAX_RADIUS_M} metres")
+    return float(radius_m)
+
+
+def load(
+    conn: psycopg.Connection,
+    area: Area,
+    *,
+    reach_m: float,
+    amenities: Sequence[str] = (),
+    demand_reach_m: float = 0,
+) -> Layer:
+    """Stations within ``reach_m`` of ``area`` and its demand, on the area's plane."""
+    plane = plane_for(area.geometry)
+    wkb = shapely.to_wkb(area.geometry)
+    rows = conn.execute(
+        """SELECT ST_X(geom), ST_Y(geom), opening_hours FROM stations
+           WHERE status = 'active' AND amenities @> %s::text[]
+             AND ST_DWithin(geom, ST_GeomFromWKB(%s, 4326), %s)
+           ORDER BY id""",
+        [list(amenities), wkb, _degrees_for(reach_m, area.geometry)],
+    ).fetchall()
+    if demand_reach_m > 0:
+        where = "ST_DWithin(geom, ST_GeomFromWKB(%s, 4326), %s)"
+        args: list[Any] = [wkb, _degrees_for(demand_reach_m, area.geometry)]
+    else:
+        where, args = "ST_Intersects(geom, ST_GeomFromWKB(%s, 4326))", [wkb]
+    demand = conn.execute(
+        f"SELECT ST_X(geom), ST_Y(geom), weight FROM demand_points WHERE {where} ORDER BY id",
+        args,
+    ).fetchall()
+    return Layer(
+        area=area,
+        plane=plane,
+        area_plane=plane.forward(area.geometry),
+        stations_xy=plane.points([r[0] for r in rows], [r[1] for r in rows]),
+        opening_hours=[r[2] for r in rows],
+        demand_xy=plane.points([d[0] for d in demand], [d[1] for d in demand]),
+        weights=np.array([d[2] for d in demand], dtype=float),
+    )
+
+
 def gaps(
     conn: psycopg.Connection,
     area: Area,
@@ -122,32 +195,70 @@ def gaps(
     amenities: Sequence[str] = (),
 ) -> GapReport:
     """Coverage of ``area`` by the stations that count (see the module doc)."""
-    if not 1 <= radius_m <= MAX_RADIUS_M:
-        raise InvalidParameter("radius_m", f"radius_m must be 1 to {MAX_RADIUS_M} metres")
-    plane = plane_for(area.geometry)
-    wkb = shapely.to_wkb(area.geometry)
-    rows = conn.execute(
-        """SELECT ST_X(geom), ST_Y(geom), opening_hours FROM stations
-           WHERE status = 'active' AND amenities @> %s::text[]
-             AND ST_DWithin(geom, ST_GeomFromWKB(%s, 4326), %s)""",
-        [list(amenities), wkb, _degrees_for(radius_m, area.geometry)],
-    ).fetchall()
-    if at is not None:
-        states: dict[str | None, bool] = {}
-        for _x, _y, expr in rows:
-            if expr not in states:
-                states[expr] = hours.state_or_closed(expr, at)[0]
-        rows = [r for r in rows if states[r[2]]]
-    stations = plane.points([r[0] for r in rows], [r[1] for r in rows])
-    demand = conn.execute(
-        """SELECT ST_X(geom), ST_Y(geom), weight FROM demand_points
-           WHERE ST_Intersects(geom, ST_GeomFromWKB(%s, 4326))""",
-        [wkb],
-    ).fetchall()
-    demand_xy = plane.points([d[0] for d in demand], [d[1] for d in demand])
-    weights = np.array([d[2] for d in demand], dtype=float)
-    result = coverage(plane.forward(area.geometry), stations, radius_m, demand_xy, weights)
-    return GapReport(area, plane, result, stations, radius_m)
+    radius_m = check_radius(radius_m)
+    layer = load(conn, area, reach_m=radius_m, amenities=amenities)
+    stations = layer.stations_xy[layer.open_at(at)]
+    result = coverage(layer.area_plane, stations, radius_m, layer.demand_xy, layer.weights)
+    return GapReport(area, layer.plane, result, stations, radius_m)
+
+
+@dataclass(frozen=True)
+class Hour:
+    """Coverage at one hour of a day."""
+
+    hour: int
+    coverage_ratio: float
+    demand_coverage_ratio: float
+    stations_open: int
+
+
+def hourly(
+    conn: psycopg.Connection,
+    area: Area,
+    day: dt.date,
+    *,
+    radius_m: float = 1000,
+    amenities: Sequence[str] = (),
+) -> list[Hour]:
+    """Coverage at the start of each hour of ``day`` (Asia/Shanghai), 24 entries.
+
+    Hours with the same stations open share one computation: overnight and office hours
+    repeat through the day.
+    """
+    radius_m = check_radius(radius_m)
+    layer = load(conn, area, reach_m=radius_m, amenities=amenities)
+    done: dict[bytes, Coverage] = {}
+    out = []
+    for hour in range(24):
+        mask = layer.open_at(dt.datetime.combine(day, dt.time(hour), hours.SHANGHAI))
+        key = np.packbits(mask).tobytes()
+        if key not in done:
+            done[key] = coverage_ratios(
+                layer.area_plane, layer.stations_xy[mask], radius_m, layer.demand_xy,
+                layer.weights,
+            )
+        result = done[key]
+        out.append(
+            Hour(hour, result.coverage_ratio, result.demand_coverage_ratio, int(mask.sum()))
+        )
+    return out
+
+
+def hourly_payload(area: Area, day: dt.date, found: Sequence[Hour]) -> dict[str, Any]:
+    """The hourly profile as the API and ``stations hourly`` give it (DESIGN.md, Payloads)."""
+    return {
+        "area": area.label,
+        "date": day.isoformat(),
+        "hours": [
+            {
+                "hour": h.hour,
+                "coverage_ratio": round(h.coverage_ratio, 5),
+                "demand_coverage_ratio": round(h.demand_coverage_ratio, 5),
+                "stations_open": h.stations_open,
+            }
+            for h in found
+        ],
+    }
 
 
 def _degrees_for(radius_m: float, area: BaseGeometry) -> float:

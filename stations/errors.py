@@ -85,3 +85,19 @@ class ClusterError(StationsError):
 
     code = "cluster-error"
     title = "Embedded database error"
+
+
+class NotSignedIn(StationsError):
+    """No valid token or session came with a call that needs one."""
+
+    http_status = 401
+    code = "not-signed-in"
+    title = "Sign-in required"
+
+
+class Forbidden(StationsError):
+    """The caller is signed in but lacks the role the call needs."""
+
+    http_status = 403
+    code = "forbidden"
+    title = "Forbidden"

@@ -416,3 +416,21 @@ def parse_instant(text: str, name: str = "at") -> datetime:
     if not EARLIEST <= value <= LATEST:
         raise InvalidParameter(name, f"{name} must be between 2000 and 2100")
     return value
+
+
+def parse_date(text: object, name: str = "date") -> date:
+    """A calendar date a person typed as YYYY-MM-DD, within 2000-2100.
+
+    Raises:
+        InvalidParameter: naming ``name``, when missing, unparsable or out of range.
+
+    """
+    try:
+        value = date.fromisoformat(text) if isinstance(text, str) and len(text) == 10 else None
+    except ValueError:
+        value = None
+    if value is None:
+        raise InvalidParameter(name, f"{name} must be a date as YYYY-MM-DD, e.g. 2026-11-25")
+    if not EARLIEST.date() <= value <= LATEST.date():
+        raise InvalidParameter(name, f"{name} must be between 2000 and 2100")
+    return value

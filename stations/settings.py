@@ -69,6 +69,17 @@ SETTINGS: tuple[Setting, ...] = (
         "Map background: osm, tianditu, amap (markers shifted to GCJ-02), none, or a "
         "{z}/{x}/{y} URL of your own.",
     ),
+    Setting(
+        "STATIONS_SECRET_KEY",
+        None,
+        "Key that signs the planner map's session cookie; give every server the same one. "
+        "Unset: a random key kept in STATIONS_VAR_DIR/secret_key.",
+    ),
+    Setting(
+        "STATIONS_COOKIE_SECURE",
+        "false",
+        "true: send the session cookie over HTTPS only (set it behind a TLS proxy).",
+    ),
     Setting("STATIONS_TIANDITU_KEY", None, "Tianditu browser key, needed for tianditu tiles."),
     Setting("STATIONS_MAP_ATTRIBUTION", None, "Credit line for your own tile URL."),
 )

@@ -58,3 +58,22 @@ def app(database_url: str):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def tokens_by_role(database_url: str) -> dict[str, str]:
+    """A committed token per role in the test database (and ``all`` holding every role)."""
+    from stations import tokens
+
+    made = {}
+    with db.connect(database_url) as connection:
+        for role in tokens.ROLES:
+            made[role] = tokens.create(connection, [role], f"test {role}")[1]
+        made["all"] = tokens.create(connection, tokens.ROLES, "test all")[1]
+    return made
+
+
+@pytest.fixture
+def planner(tokens_by_role: dict[str, str]) -> dict[str, str]:
+    """Headers that sign a request in as a planner."""
+    return {"Authorization": f"Bearer {tokens_by_role['planner']}"}
