@@ -127,6 +127,8 @@ class Layer:
     area_plane: BaseGeometry
     stations_xy: np.ndarray
     opening_hours: list[str | None]
+    station_ids: list[int]
+    station_names: list[str]
     demand_xy: np.ndarray
     weights: np.ndarray
 
@@ -139,6 +141,11 @@ class Layer:
             if expr not in states:
                 states[expr] = hours.state_or_closed(expr, at)[0]
         return np.array([states[e] for e in self.opening_hours], dtype=bool)
+
+    def open_by_hour(self, day: dt.date) -> np.ndarray:
+        """(stations, 24): open at the start of each hour of ``day`` (Asia/Shanghai)."""
+        hours_ = [dt.datetime.combine(day, dt.time(h), hours.SHANGHAI) for h in range(24)]
+        return np.column_stack([self.open_at(at) for at in hours_]).reshape(-1, 24)
 
 
 def check_radius(radius_m: float, name: str = "radius_m") -> float:
@@ -160,7 +167,7 @@ def load(
     plane = plane_for(area.geometry)
     wkb = shapely.to_wkb(area.geometry)
     rows = conn.execute(
-        """SELECT ST_X(geom), ST_Y(geom), opening_hours FROM stations
+        """SELECT ST_X(geom), ST_Y(geom), opening_hours, id, name FROM stations
            WHERE status = 'active' AND amenities @> %s::text[]
              AND ST_DWithin(geom, ST_GeomFromWKB(%s, 4326), %s)
            ORDER BY id""",
@@ -181,6 +188,8 @@ def load(
         area_plane=plane.forward(area.geometry),
         stations_xy=plane.points([r[0] for r in rows], [r[1] for r in rows]),
         opening_hours=[r[2] for r in rows],
+        station_ids=[r[3] for r in rows],
+        station_names=[r[4] for r in rows],
         demand_xy=plane.points([d[0] for d in demand], [d[1] for d in demand]),
         weights=np.array([d[2] for d in demand], dtype=float),
     )
@@ -229,8 +238,9 @@ def hourly(
     layer = load(conn, area, reach_m=radius_m, amenities=amenities)
     done: dict[bytes, Coverage] = {}
     out = []
+    by_hour = layer.open_by_hour(day)
     for hour in range(24):
-        mask = layer.open_at(dt.datetime.combine(day, dt.time(hour), hours.SHANGHAI))
+        mask = by_hour[:, hour]
         key = np.packbits(mask).tobytes()
         if key not in done:
             done[key] = coverage_ratios(

@@ -12,6 +12,9 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+
+# the browser tests' fixtures: the served app, loopback tiles, Chromium
+from browser import base_url, page, tile_url  # noqa: F401
 from sqlalchemy.engine import make_url
 
 from stations import db

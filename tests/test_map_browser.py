@@ -13,145 +13,19 @@ from the database, geodesic distance with pyproj ``Geod``, open-ness with
 from __future__ import annotations
 
 import datetime as dt
-import http.server
-import os
-import struct
-import threading
-import zlib
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from live_server import serving
-from playwright import sync_api as playwright_api
+from browser import PHONE, assert_clean, screenshot
 from pyproj import Geod
 
 from geo import datums
 from stations import hours
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 # Near Taiyuan's Xiaodian district, on a Monday (a working day) at 10:00 Beijing time.
 POSITION = (37.7360, 112.5650)  # lat, lon, WGS-84
 AT = "2025-11-24T10:00:00+08:00"
 WITHIN_M = 50000  # what the page asks the API for (web.pages.NEAREST_WITHIN_M)
-PHONE = {"width": 390, "height": 844}
-
-
-def _tile_png() -> bytes:
-    """A 256 px light-grey tile with a darker border, so the grid shows in screenshots."""
-    size = 256
-    edge_row = b"\x00" + b"\xc8" * size  # filter byte, then grey values
-    inner_row = b"\x00\xc8" + b"\xec" * (size - 2) + b"\xc8"
-    raw = zlib.compress(edge_row + inner_row * (size - 2) + edge_row)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)  # 8-bit greyscale
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
-
-
-@pytest.fixture(scope="module")
-def tile_url() -> Iterator[str]:
-    """A loopback tile server answering every tile with the same PNG."""
-    png = _tile_png()
-
-    class Tiles(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(png)))
-            self.end_headers()
-            self.wfile.write(png)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    class Server(http.server.ThreadingHTTPServer):
-        def handle_error(self, request, client_address) -> None:
-            pass  # the browser hung up on a tile it no longer needs
-
-    server = Server(("127.0.0.1", 0), Tiles)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/{{z}}/{{x}}/{{y}}.png"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture(scope="module")
-def base_url(database_url: str, tile_url: str) -> Iterator[str]:
-    """``stations serve`` on a free loopback port, against the test database."""
-    env = {
-        "DATABASE_URL": database_url,
-        "STATIONS_MAP_TILES": tile_url,
-        "STATIONS_MAP_ATTRIBUTION": "test tiles",
-    }
-    with serving(env) as (url, _log):
-        yield url
-
-
-class Watch:
-    """Everything the page asked for, and everything that went wrong."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        self.blocked: list[str] = []
-        self.failed: list[str] = []
-        self.errors: list[str] = []
-
-    def request_failed(self, request, tile_url: str) -> None:
-        """Record a failed request; Leaflet cancelling a tile on zoom is not a failure."""
-        tile_server = tile_url.split("/{z}")[0]
-        if request.url.startswith(tile_server) and request.failure == "net::ERR_ABORTED":
-            return
-        self.failed.append(f"{request.url}: {request.failure}")
-
-
-@pytest.fixture
-def page(base_url: str, tile_url: str, tmp_path: Path):
-    """A phone-sized page in a fresh Chromium profile; only 127.0.0.1 is reachable."""
-    # Fail, never skip: a missing browser must not pass CI unnoticed.
-    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} missing: apt-get install chromium"
-    watch = Watch()
-    with playwright_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            viewport=PHONE,
-            device_scale_factor=1,
-            is_mobile=True,
-            has_touch=True,
-            locale="zh-CN",
-        )
-
-        def route(route_, request) -> None:
-            if urlsplit(request.url).hostname == "127.0.0.1":
-                route_.continue_()
-            else:
-                watch.blocked.append(request.url)
-                route_.abort()
-
-        context.route("**/*", route)
-        page_ = context.pages[0] if context.pages else context.new_page()
-        page_.on("request", lambda r: watch.requests.append(r.url))
-        page_.on("requestfailed", lambda r: watch.request_failed(r, tile_url))
-        page_.on(
-            "response",
-            lambda r: r.status >= 400 and watch.failed.append(f"{r.url}: HTTP {r.status}"),
-        )
-        page_.on("console", lambda m: m.type == "error" and watch.errors.append(m.text))
-        page_.on("pageerror", lambda e: watch.errors.append(str(e)))
-        page_.watch = watch
-        try:
-            yield page_
-        finally:
-            context.close()
 
 
 def _active_stations(conn) -> list[dict]:
@@ -190,20 +64,6 @@ def _open_map(page, base_url: str, query: str) -> None:
     )
 
 
-def _screenshot(page, name: str) -> None:
-    """Save a phone-sized screenshot once the map has stopped moving (popup auto-pan)."""
-    page.wait_for_function("!document.querySelector('.leaflet-zoom-anim, .leaflet-pan-anim')")
-    page.wait_for_timeout(400)  # Leaflet's pan animation is 0.25 s and leaves no class
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name))
-
-
-def _assert_clean(watch: Watch) -> None:
-    assert not watch.blocked, f"requests to outside 127.0.0.1: {watch.blocked[:5]}"
-    assert not watch.failed, f"failed requests: {watch.failed[:5]}"
-    assert not watch.errors, f"console errors: {watch.errors[:5]}"
-
-
 def test_map_loads_offline_and_popups_show_stations(page, base_url, conn):
     stations = _active_stations(conn)
     _open_map(page, base_url, f"at={AT}&lat={POSITION[0]}&lon={POSITION[1]}")
@@ -239,7 +99,7 @@ def test_map_loads_offline_and_popups_show_stations(page, base_url, conn):
     lat, lon = (float(v) for v in baidu["location"][0].split(","))
     assert abs(lon - bd[0]) < 1e-6 and abs(lat - bd[1]) < 1e-6
     assert baidu["coord_type"] == ["bd09ll"]
-    _assert_clean(page.watch)
+    assert_clean(page.watch)
 
 
 def _beside_a_closed_station(stations: list[dict]) -> tuple[tuple[float, float], dict]:
@@ -285,8 +145,8 @@ def test_nearest_open_station_is_highlighted(page, base_url, conn, where):
     assert (float(query["lat"][0]), float(query["lon"][0])) == position
 
     if where == "xiaodian":
-        _screenshot(page, "map.png")
-    _assert_clean(page.watch)
+        screenshot(page, "map.png")
+    assert_clean(page.watch)
 
 
 def test_amenity_filter_hides_markers_and_narrows_nearest(page, base_url, conn):
@@ -316,8 +176,8 @@ def test_amenity_filter_hides_markers_and_narrows_nearest(page, base_url, conn):
     popup = page.locator(f'.leaflet-popup .st-popup[data-station-id="{expected["id"]}"]')
     popup.wait_for()
     assert "Open now" in popup.locator(".st-state").inner_text()
-    _screenshot(page, "map-en-filter.png")
-    _assert_clean(page.watch)
+    screenshot(page, "map-en-filter.png")
+    assert_clean(page.watch)
 
 
 def test_page_fits_a_phone_screen(page, base_url):
@@ -330,8 +190,8 @@ def test_page_fits_a_phone_screen(page, base_url):
         assert box is not None and box["height"] >= 44 and box["width"] >= 44, selector
         assert 0 <= box["x"] and box["x"] + box["width"] <= PHONE["width"], selector
         assert 0 <= box["y"] and box["y"] + box["height"] <= PHONE["height"], selector
-    _screenshot(page, "map-overview.png")
-    _assert_clean(page.watch)
+    screenshot(page, "map-overview.png")
+    assert_clean(page.watch)
 
 
 def test_locate_me_then_nearest_uses_the_phones_position(page, base_url, conn):
@@ -345,7 +205,7 @@ def test_locate_me_then_nearest_uses_the_phones_position(page, base_url, conn):
     highlighted.wait_for()
     expected = expected_nearest_open(_active_stations(conn))
     assert int(highlighted.get_attribute("data-station-id")) == expected["id"]
-    _assert_clean(page.watch)
+    assert_clean(page.watch)
 
 
 def test_script_gcj02_agrees_with_geo_datums(page, base_url):

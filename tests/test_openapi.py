@@ -7,6 +7,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from web import api as api_module
+from web import planning_api
 
 PREFIX = "/api/v1"
 
@@ -67,3 +68,51 @@ def _check(spec, path, response):
 def test_real_responses_match_the_schemas(app, spec, path, url):
     response = app.test_client().get(PREFIX + url)
     _check(spec, path, response)
+
+
+@pytest.mark.parametrize(
+    ("path", "schema", "accepted"),
+    [
+        ("/coverage/gaps", "GapsRequest", planning_api.COMMON),
+        ("/coverage/hourly", "HourlyRequest", planning_api.HOURLY),
+        ("/coverage/suggest", "SuggestRequest", planning_api.SUGGEST),
+        ("/coverage/access", "AccessRequest", planning_api.COMMON),
+    ],
+)
+def test_documented_bodies_are_the_accepted_ones(spec, path, schema, accepted):
+    body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["$ref"].endswith(schema)
+    assert set(spec["components"]["schemas"][schema]["properties"]) == set(accepted)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/coverage/gaps", {"district": "140106", "at": "2025-11-19T03:00"}),
+        ("/coverage/gaps", {"district": "140106", "radius_m": -1}),
+        ("/coverage/hourly", {"bbox": [112.5, 37.8, 112.6, 37.9], "date": "2025-11-19"}),
+        ("/coverage/suggest", {"district": "140106", "count": 3}),
+        ("/coverage/access", {"district": "140100"}),
+    ],
+)
+def test_planner_responses_match_the_schemas(app, spec, planner, path, body):
+    response = app.test_client().post(PREFIX + path, json=body, headers=planner)
+    op = spec["paths"][path]["post"]["responses"][str(response.status_code)]
+    schema = op["content"][response.mimetype]["schema"]
+    jsonschema.validate(response.get_json(), {**schema, "components": spec["components"]})
+    request_schema = spec["components"]["schemas"][
+        spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"][
+            "$ref"
+        ].rsplit("/", 1)[1]
+    ]
+    if response.status_code == 200:
+        jsonschema.validate(body, {**request_schema, "components": spec["components"]})
+
+
+def test_planner_calls_without_a_token_match_the_401_schema(app, spec):
+    response = app.test_client().post(PREFIX + "/coverage/gaps", json={"district": "140106"})
+    op = spec["paths"]["/coverage/gaps"]["post"]["responses"]["401"]
+    jsonschema.validate(
+        response.get_json(),
+        op["content"]["application/problem+json"]["schema"] | {"components": spec["components"]},
+    )

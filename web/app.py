@@ -11,10 +11,12 @@ from typing import Any
 from flask import Flask
 
 from stations import db, settings
-from web import database, errors
+from web import auth, database, errors
 from web.api import api
 from web.json_provider import OrjsonProvider
 from web.pages import pages
+from web.planner_pages import planner
+from web.planning_api import planning
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -27,9 +29,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         PAGE_LIMIT_MAX=settings.get_int("STATIONS_PAGE_LIMIT_MAX"),
     )
     app.config.update(config or {})
+    auth.init_app(app)
     errors.register(app)
     app.register_blueprint(api, url_prefix="/api/v1")
+    app.register_blueprint(planning, url_prefix="/api/v1/coverage")
     app.register_blueprint(pages)
+    app.register_blueprint(planner)
 
     database.init_app(app)
     return app

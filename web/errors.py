@@ -36,7 +36,10 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(StationsError)
     def _domain(exc: StationsError) -> Response:
-        return problem(exc.http_status, exc.title, exc.message, exc.code, **exc.details)
+        response = problem(exc.http_status, exc.title, exc.message, exc.code, **exc.details)
+        if exc.http_status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="stations"'
+        return response
 
     @app.errorhandler(psycopg.OperationalError)
     def _database_down(exc: psycopg.OperationalError) -> Response:

@@ -38,7 +38,10 @@ _PROBLEM_REF = "#/components/schemas/Problem"
 def _problem_responses(*statuses: int) -> dict[str, Any]:
     text = {
         400: "A parameter is missing or bad; `param` names it.",
+        401: "No token, or an unknown or revoked one (`WWW-Authenticate: Bearer`).",
+        403: "The token lacks the role this needs.",
         404: "No such station.",
+        415: "The body is not application/json.",
         503: "The database is unreachable; retry after `Retry-After` seconds.",
     }
     return {
@@ -211,6 +214,205 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+_GEOMETRY = {
+    "type": "object",
+    "required": ["type", "coordinates"],
+    "properties": {"type": {"enum": ["Polygon", "MultiPolygon"]}, "coordinates": {}},
+    "description": "A GeoJSON Polygon or MultiPolygon in lon/lat.",
+}
+_FEATURES = {"type": "object", "required": ["type", "features"]}
+_RATIO = {"type": "number", "minimum": 0, "maximum": 1}
+
+
+def _area_request(**extra: Any) -> dict[str, Any]:
+    """A planner request body: exactly one area member, the common options, ``extra``."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Give exactly one of district, bbox or geometry.",
+        "properties": {
+            "district": {"type": "string", "description": "Admin code (140105) or name."},
+            "bbox": {
+                "type": "array",
+                "items": {"type": "number"},
+                "minItems": 4,
+                "maxItems": 4,
+                "description": "[min_lon, min_lat, max_lon, max_lat] in WGS-84 degrees.",
+            },
+            "geometry": _GEOMETRY,
+            "radius_m": {
+                "type": "number",
+                "minimum": 1,
+                "maximum": 50000,
+                "default": 1000,
+                "description": "Service radius (for access: the catchment) in metres.",
+            },
+            "amenities": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Amenity codes every counted station must have.",
+            },
+            **extra,
+        },
+    }
+
+
+_AT_MEMBER = {"at": {**_AT, "description": "Only stations open then (no offset: Beijing)."}}
+
+PLANNER_SCHEMAS: dict[str, Any] = {
+    "GapsRequest": _area_request(**_AT_MEMBER),
+    "HourlyRequest": {
+        **_area_request(date={"type": "string", "format": "date"}),
+        "required": ["date"],
+    },
+    "SuggestRequest": {
+        **_area_request(
+            **_AT_MEMBER,
+            count={"type": "integer", "minimum": 1, "maximum": 1000},
+            candidates={**_FEATURES, "description": "FeatureCollection of candidate Points."},
+        ),
+        "required": ["count"],
+    },
+    "AccessRequest": _area_request(**_AT_MEMBER),
+    "GapReport": {
+        "type": "object",
+        "required": [
+            "area_km2",
+            "covered_km2",
+            "gap_km2",
+            "coverage_ratio",
+            "demand_total",
+            "demand_covered",
+            "demand_coverage_ratio",
+            "stations_counted",
+            "gaps",
+        ],
+        "properties": {
+            "area": {"type": "string"},
+            "radius_m": {"type": "number"},
+            "area_km2": {"type": "number"},
+            "covered_km2": {"type": "number"},
+            "gap_km2": {"type": "number"},
+            "coverage_ratio": _RATIO,
+            "demand_total": {"type": "number"},
+            "demand_covered": {"type": "number"},
+            "demand_coverage_ratio": _RATIO,
+            "stations_counted": {"type": "integer"},
+            "gaps": {
+                **_FEATURES,
+                "description": "Uncovered pieces, most demand first; each feature's properties "
+                "carry rank, area_km2, demand and point (lon, lat inside the piece).",
+            },
+        },
+    },
+    "HourlyProfile": {
+        "type": "object",
+        "required": ["hours"],
+        "properties": {
+            "area": {"type": "string"},
+            "date": {"type": "string", "format": "date"},
+            "hours": {
+                "type": "array",
+                "minItems": 24,
+                "maxItems": 24,
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "hour",
+                        "coverage_ratio",
+                        "demand_coverage_ratio",
+                        "stations_open",
+                    ],
+                    "properties": {
+                        "hour": {"type": "integer", "minimum": 0, "maximum": 23},
+                        "coverage_ratio": _RATIO,
+                        "demand_coverage_ratio": _RATIO,
+                        "stations_open": {"type": "integer"},
+                    },
+                },
+            },
+        },
+    },
+    "Suggestions": {
+        "type": "object",
+        "required": ["sites", "demand_total", "demand_covered_before", "demand_covered_after"],
+        "properties": {
+            "area": {"type": "string"},
+            "radius_m": {"type": "number"},
+            "requested": {"type": "integer"},
+            "candidates": {"type": "integer"},
+            "demand_total": {"type": "number"},
+            "demand_covered_before": {"type": "number"},
+            "demand_covered_after": {"type": "number"},
+            "sites": {
+                **_FEATURES,
+                "description": "Points best first; properties rank, demand_newly_covered, "
+                "cumulative_demand_covered, cumulative_demand_coverage_ratio. Fewer than "
+                "asked when nothing more can be covered.",
+            },
+        },
+    },
+    "AccessScores": {
+        **_FEATURES,
+        "description": "County-level districts with properties code, name, score (stations "
+        "per 1,000 weighted outdoor workers, 2SFCA), demand, demand_with_access_ratio, "
+        "stations.",
+    },
+}
+SCHEMAS.update(PLANNER_SCHEMAS)
+
+
+def _planner_op(summary: str, op_id: str, request: str, response: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "operationId": op_id,
+            "security": [{"token": []}, {"session": []}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{request}"}}
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": summary,
+                    "content": {
+                        "application/json": {"schema": {"$ref": f"#/components/schemas/{response}"}}
+                    },
+                },
+                **_problem_responses(400, 401, 403, 415, 503),
+            },
+        }
+    }
+
+
+def _planner_paths() -> dict[str, Any]:
+    return {
+        "/coverage/gaps": _planner_op(
+            "Coverage gaps of an area (planner)", "coverageGaps", "GapsRequest", "GapReport"
+        ),
+        "/coverage/hourly": _planner_op(
+            "Coverage at each hour of a day (planner)",
+            "coverageHourly",
+            "HourlyRequest",
+            "HourlyProfile",
+        ),
+        "/coverage/suggest": _planner_op(
+            "Sites for new stations, best first (planner)",
+            "coverageSuggest",
+            "SuggestRequest",
+            "Suggestions",
+        ),
+        "/coverage/access": _planner_op(
+            "2SFCA accessibility per county-level district (planner)",
+            "coverageAccess",
+            "AccessRequest",
+            "AccessScores",
+        ),
+    }
+
+
 def _paths() -> dict[str, Any]:
     bbox = _param("bbox", {"type": "string"}, "min_lon,min_lat,max_lon,max_lat in WGS-84 degrees.")
     return {
@@ -356,6 +558,21 @@ def build_spec() -> dict[str, Any]:
             "GeoJSON lon, lat.",
         },
         "servers": [{"url": "/api/v1"}],
-        "paths": _paths(),
-        "components": {"schemas": SCHEMAS},
+        "paths": {**_paths(), **_planner_paths()},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "token": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `stations token create --role ROLE`.",
+                },
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "stations_session",
+                    "description": "The planner map's session, from signing in at /planner.",
+                },
+            },
+        },
     }

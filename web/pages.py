@@ -155,7 +155,7 @@ def render_map(
         amenities=amenities,
         selected=set(preselected),
         total=len(stations),
-        config=_json_for_script(config),
+        config=json_for_script(config),
     )
     figure.html.add_child(_Raw(controls), name="station_controls")
     html = figure.render()
@@ -238,7 +238,7 @@ def _other_lang_url(lang: str) -> str:
     return url_for(request.endpoint or "pages.station_map", **args)
 
 
-def _json_for_script(value: Any) -> Markup:
+def json_for_script(value: Any) -> Markup:
     """JSON safe inside ``<script>``; UTF-8 kept, so Chinese text costs 3 bytes, not 6."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):

@@ -10,6 +10,10 @@ import datetime as dt
 import math
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flask import request
+from werkzeug.exceptions import UnsupportedMediaType
 
 from stations import hours, vocabulary
 from stations.errors import InvalidParameter, UnknownAmenity
@@ -135,3 +139,61 @@ def instant(args: Mapping[str, str], name: str) -> dt.datetime | None:
     # an unencoded "+08:00" in a query string arrives as " 08:00"
     raw = re.sub(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$", r"\1+\2", raw)
     return hours.parse_instant(raw, name)
+
+
+def json_body(allowed: Iterable[str]) -> dict[str, Any]:
+    """The request's JSON object, refusing other media types and unknown members.
+
+    Only ``application/json`` is accepted: a cross-site HTML form cannot send it, which
+    keeps a signed-in planner's cookie from being used by another site (see web.auth).
+    """
+    if not request.is_json:
+        raise UnsupportedMediaType("send the request body as JSON (Content-Type: application/json)")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidParameter("body", "the request body must be a JSON object")
+    reject_unknown(body, allowed)
+    return body
+
+
+def body_amenities(body: Mapping[str, Any], name: str = "amenities") -> list[str]:
+    """Amenity codes given as a JSON list (or a comma string), all known."""
+    value = body.get(name)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return amenities({name: value}, name)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidParameter(name, f"{name} must be a list of amenity codes")
+    return amenities({name: ",".join(value)}, name)
+
+
+def body_number(
+    body: Mapping[str, Any], name: str, lo: float, hi: float, default: float | None = None
+) -> float:
+    """A JSON number in [lo, hi]; required when there is no default."""
+    value = body.get(name)
+    if value is None:
+        if default is None:
+            raise InvalidParameter(name, f"{name} is required: a number from {lo:g} to {hi:g}")
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidParameter(name, f"{name} must be a number from {lo:g} to {hi:g}")
+    if not lo <= value <= hi:
+        raise InvalidParameter(name, f"{name} must be a number from {lo:g} to {hi:g}, got {value}")
+    return float(value)
+
+
+def body_instant(body: Mapping[str, Any], name: str) -> dt.datetime | None:
+    """An ISO 8601 date-time string; without an offset it is Asia/Shanghai local time."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidParameter(name, f"{name} must be an ISO 8601 date-time string")
+    return hours.parse_instant(value.strip(), name)
+
+
+def body_date(body: Mapping[str, Any], name: str) -> dt.date:
+    """A required ISO 8601 calendar date, YYYY-MM-DD."""
+    return hours.parse_date(body.get(name), name)

@@ -99,6 +99,14 @@ PACKAGES: tuple[Package, ...] = (
         "pinned: 0.87 and later use optional chaining (`?.`), which older Android "
         "WebViews (Chrome < 80) cannot parse",
     ),
+    Package(
+        "leaflet.heat",
+        "0.2.0",
+        "BSD-2-Clause",
+        "https://github.com/Leaflet/Leaflet.heat",
+        ("dist/leaflet-heat.js", "LICENSE"),
+        "the planner map's demand heat map",
+    ),
 )
 
 # What each Folium element links, as (Folium resource name, path under static/): the
@@ -118,6 +126,11 @@ LINKS: dict[str, tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
     "locatecontrol": (
         (("Control_locate_min_js", "vendor/leaflet.locatecontrol/L.Control.Locate.min.js"),),
         (("Control_locate_min_css", "vendor/leaflet.locatecontrol/L.Control.Locate.min.css"),),
+    ),
+    "heat": ((("leaflet_heat", "vendor/leaflet.heat/leaflet-heat.js"),), ()),
+    "planner": (  # the planner map's own script and style
+        (("planner_js", "planner/planner.js"),),
+        (("planner_css", "planner/planner.css"),),
     ),
     "stations": (  # the page's own script and style, after Leaflet and the plugins
         (("stations_js", "map/stations.js"),),

@@ -1,0 +1,85 @@
+"""The planner map in a real browser: sign in with a token, move the hour, ask for sites.
+
+Same offline Chromium and served app as the public map's test (``browser.py``). What the
+page shows is held to the database: the stations drawn and open at the hour are counted
+here with ``stations.hours.is_open``; the summary must equal the planner API's answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from browser import assert_clean, screenshot
+
+from stations import coverage, hours
+
+DAY = "2025-11-19"  # a Wednesday
+DESKTOP = {"width": 1280, "height": 860}
+
+
+def _sign_in(page, base_url: str, token: str) -> None:
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{base_url}/planner?district=140106&date={DAY}", wait_until="load")
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/planner")
+    page.goto(f"{base_url}/planner?district=140106&date={DAY}", wait_until="load")
+    page.wait_for_function("window.Planner && Planner.state.gapsShown === 12")
+
+
+def test_planner_signs_in_and_switches_hours_and_sites(page, base_url, tokens_by_role, conn):
+    page.goto(f"{base_url}/planner", wait_until="load")
+    assert page.locator("#token").is_visible()  # the sign-in form, no data
+    _sign_in(page, base_url, tokens_by_role["planner"])
+
+    labels = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+    assert [x.strip() for x in labels] == [
+        "区划 Districts",
+        "可达性 2SFCA access",
+        "需求热力 Demand",
+        "覆盖圈 Coverage",
+        "缺口 Gaps",
+        "驿站 Stations",
+        "建议选址 Suggested sites",
+    ]
+    area = coverage.resolve_area(conn, {"district": "140106"})
+    layer = coverage.load(conn, area, reach_m=1000)
+    noon = dt.datetime(2025, 11, 19, 12, tzinfo=hours.SHANGHAI)
+    night = dt.datetime(2025, 11, 19, 3, tzinfo=hours.SHANGHAI)
+    open_noon = sum(1 for e in layer.opening_hours if e and hours.is_open(e, noon))
+    open_night = sum(1 for e in layer.opening_hours if e and hours.is_open(e, night))
+    assert page.locator("path.pl-open").count() == open_noon
+    assert page.locator("path.pl-open, path.pl-closed").count() == len(layer.opening_hours)
+    summary = page.evaluate("Planner.state.summary")
+    expected = coverage.payload(coverage.gaps(conn, area, radius_m=1000, at=noon))
+    assert summary["stations_counted"] == open_noon
+    assert summary["coverage_ratio"] == expected["coverage_ratio"]
+    assert len(summary["gaps"]["features"]) == len(expected["gaps"]["features"])
+    assert "需求覆盖" in page.inner_text("#pl-summary-body")
+    screenshot(page, "planner-noon.png")
+
+    page.evaluate(
+        "(() => { const s = document.getElementById('pl-hour'); s.value = 3;"
+        " s.dispatchEvent(new Event('input')); })()"
+    )
+    page.wait_for_function("Planner.state.gapsShown === 3")
+    assert page.locator("path.pl-open").count() == open_night < open_noon
+    at_night = page.evaluate("Planner.state.summary")
+    assert at_night["coverage_ratio"] < summary["coverage_ratio"]
+    assert "03:00" in page.inner_text("#pl-summary-body")
+
+    page.fill("#pl-count", "5")
+    page.click("#pl-suggest button")
+    page.wait_for_function("Planner.state.sites === 5")
+    assert page.locator(".pl-site").all_inner_texts() == ["1", "2", "3", "4", "5"]
+    screenshot(page, "planner-night-sites.png")
+    assert_clean(page.watch)
+
+
+def test_a_token_without_the_planner_role_sees_only_the_form(page, base_url, tokens_by_role):
+    page.goto(f"{base_url}/planner", wait_until="load")
+    page.fill("#token", tokens_by_role["union"])
+    page.click("button[type=submit]")
+    page.wait_for_selector(".pl-error")
+    assert "planner" in page.inner_text(".pl-error")
+    assert page.locator("#pl-map").count() == 0

@@ -1,0 +1,114 @@
+"""Who is calling: an API token (``Authorization: Bearer …``) or a signed-in session.
+
+Scripts send the token on each call. The planner map's sign-in form exchanges a token
+for Flask's signed session cookie, which holds only the token's id, so revoking the token
+ends the session on its next request. The cookie is HttpOnly and SameSite=Lax, and the
+JSON endpoints accept only ``application/json`` bodies, which a cross-site form cannot
+send: together they keep another site from calling the API with a planner's cookie.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from flask import Flask, g, request, session
+
+from stations import settings, tokens
+from stations.errors import Forbidden, NotSignedIn
+from web.database import get_conn
+
+F = TypeVar("F", bound=Callable[..., Any])
+SESSION_KEY = "token_id"
+
+
+def init_app(app: Flask) -> None:
+    """Session cookie settings and the signing key."""
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = settings.get("STATIONS_SECRET_KEY") or _key_file()
+    app.config.update(
+        SESSION_COOKIE_NAME="stations_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.get("STATIONS_COOKIE_SECURE") == "true",
+        PERMANENT_SESSION_LIFETIME=8 * 3600,  # a working day
+    )
+
+
+def _key_file() -> str:
+    """A random key kept in the var folder, made on first use; shared by the workers."""
+    path = Path(settings.path("STATIONS_VAR_DIR")) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another worker made it first
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def principal() -> tokens.Principal | None:
+    """The caller, from the bearer token or else the session; None when anonymous."""
+    if "principal" in g:
+        return g.principal
+    found = None
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if header:
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotSignedIn("the Authorization header must be: Bearer <token>")
+        found = tokens.authenticate(get_conn(), token.strip())
+        if found is None:
+            raise NotSignedIn("the token is unknown or revoked; ask for a new one")
+    elif isinstance(session.get(SESSION_KEY), int):
+        found = tokens.by_id(get_conn(), session[SESSION_KEY])
+        if found is None:
+            session.clear()
+    g.principal = found
+    return found
+
+
+def require(role: str) -> Callable[[F], F]:
+    """Let only callers holding ``role`` through: 401 when anonymous, 403 without it."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            who = principal()
+            if who is None:
+                raise NotSignedIn(
+                    f"this needs a token with the {role} role: send Authorization: Bearer "
+                    "<token> (made with `stations token create`)"
+                )
+            if not who.has(role):
+                raise Forbidden(
+                    f"the token of {who.owner} has the role(s) {', '.join(who.roles)}; "
+                    f"this needs {role}"
+                )
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def sign_in(token: str) -> tokens.Principal | None:
+    """Start a session for ``token``; None (and no session) when it is not valid."""
+    session.clear()
+    found = tokens.authenticate(get_conn(), token.strip())
+    if found is not None:
+        session[SESSION_KEY] = found.token_id
+        session.permanent = True
+    return found
+
+
+def sign_out() -> None:
+    """End the session."""
+    session.clear()
