@@ -30,17 +30,38 @@ from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
 
-def within(sites: ArrayLike, points: ArrayLike, radius_m: float) -> scipy.sparse.csr_matrix:
-    """A boolean sites × points matrix: True where a point lies within ``radius_m``."""
+class TooManyPairs(ValueError):
+    """The sites reach more (site, point) pairs than the budget allows."""
+
+
+def within(
+    sites: ArrayLike, points: ArrayLike, radius_m: float, max_pairs: int | None = None
+) -> scipy.sparse.csr_matrix:
+    """A boolean sites × points matrix: True where a point lies within ``radius_m``.
+
+    The pairs are counted first, so a request that would need gigabytes fails with
+    :class:`TooManyPairs` (when ``max_pairs`` is given) before anything is built.
+    """
     sites = np.asarray(sites, dtype=float).reshape(-1, 2)
     points = np.asarray(points, dtype=float).reshape(-1, 2)
     if not len(sites) or not len(points):
         return scipy.sparse.csr_matrix((len(sites), len(points)), dtype=bool)
-    hits = cKDTree(points).query_ball_point(sites, r=radius_m, return_sorted=True)
-    lengths = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(sites))
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    indices = np.fromiter((i for h in hits for i in h), dtype=np.int64, count=int(indptr[-1]))
-    data = np.ones(len(indices), dtype=bool)
+    tree = cKDTree(points)
+    lengths = tree.query_ball_point(sites, r=radius_m, return_length=True)
+    total = int(lengths.sum())
+    if max_pairs is not None and total > max_pairs:
+        raise TooManyPairs(f"{total:,} site-point pairs is more than {max_pairs:,}")
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    indices = np.empty(total, dtype=np.int64)
+    for start in range(0, len(sites), 4096):  # in chunks: lists of lists are memory-hungry
+        hits = tree.query_ball_point(sites[start : start + 4096], r=radius_m, return_sorted=True)
+        chunk = np.fromiter(
+            (i for h in hits for i in h),
+            dtype=np.int64,
+            count=int(indptr[min(start + 4096, len(sites))] - indptr[start]),
+        )
+        indices[indptr[start] : indptr[start] + len(chunk)] = chunk
+    data = np.ones(total, dtype=bool)
     return scipy.sparse.csr_matrix((data, indices, indptr), shape=(len(sites), len(points)))
 
 

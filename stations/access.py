@@ -34,7 +34,7 @@ class DistrictAccess:
     code: str
     name: str
     geometry: shapely.Geometry
-    score: float  # stations per 1,000 weighted workers, demand-weighted mean
+    score: float | None  # stations per 1,000 weighted workers; None: no demand here
     demand: float
     demand_with_access: float  # weight of points with at least one station in reach
     stations: int  # counted stations inside the district
@@ -74,7 +74,7 @@ def by_district(
         inside = shapely.contains_xy(plane_geom, stations[:, 0], stations[:, 1])
         w = layer.weights[points]
         demand = float(w.sum())
-        score = float((w * access[points]).sum() / demand * PER_WORKERS) if demand else 0.0
+        score = float((w * access[points]).sum() / demand * PER_WORKERS) if demand else None
         out.append(
             DistrictAccess(
                 code=code,
@@ -93,7 +93,7 @@ def _properties(d: DistrictAccess) -> dict[str, Any]:
     return {
         "code": d.code,
         "name": d.name,
-        "score": round(d.score, 4),
+        "score": round(d.score, 4) if d.score is not None else None,
         "demand": round(d.demand, 1),
         "demand_with_access_ratio": round(d.demand_with_access / d.demand, 5) if d.demand else None,
         "stations": d.stations,
@@ -124,10 +124,13 @@ def payload(
 
 
 def table(districts: list[DistrictAccess]) -> str:
-    """The scores as CSV for a spreadsheet, lowest score first (where help is needed)."""
+    """The scores as CSV for a spreadsheet, lowest score first (where help is needed).
+
+    Districts without demand (no score) come last, with the score cell empty.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["code", "name", "score", "demand", "demand_with_access_ratio", "stations"])
-    for d in sorted(districts, key=lambda d: (d.score, d.code)):
+    for d in sorted(districts, key=lambda d: (d.score is None, d.score or 0.0, d.code)):
         writer.writerow(_properties(d).values())
     return out.getvalue()

@@ -26,6 +26,10 @@ from stations import hours
 from stations.errors import InvalidParameter
 
 MAX_RADIUS_M = 50_000
+MAX_VERTICES = 20_000  # a county outline has ~100-1,000; a drawn polygon far fewer
+# The plane is accurate for a province; much wider and circles stop being circles.
+MAX_SPAN_DEG = 25.0
+_SEGMENT_DEG = 0.02  # long bbox/polygon edges are densified so the plane keeps their shape
 _AREA_KINDS = ("district", "bbox", "geometry")
 
 
@@ -63,10 +67,27 @@ def resolve_area(conn: psycopg.Connection, spec: Mapping[str, Any]) -> Area:
     kind = given[0]
     value = spec[kind]
     if kind == "district":
-        return _district(conn, str(value))
+        return _district(conn, _district_text(value))
     if kind == "bbox":
-        return Area(_bbox(value), "bbox " + ",".join(f"{v:g}" for v in value))
-    return Area(_polygon(value), "geometry")
+        area = Area(_bbox(value), "bbox " + ",".join(f"{v:g}" for v in value))
+    else:
+        area = Area(_polygon(value), "geometry")
+    x0, y0, x1, y1 = area.geometry.bounds
+    if x1 - x0 > MAX_SPAN_DEG or y1 - y0 > MAX_SPAN_DEG:
+        raise InvalidParameter(
+            kind, f"the area spans more than {MAX_SPAN_DEG:g} degrees; analyse a province or "
+            "less at a time"
+        )
+    return Area(shapely.segmentize(area.geometry, _SEGMENT_DEG), area.label)
+
+
+def _district_text(value: Any) -> str:
+    text = str(value).strip() if isinstance(value, str) or _is_number(value) else ""
+    if not 1 <= len(text) <= 100 or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise InvalidParameter(
+            "district", "district must be an admin code such as 140105 or a district name"
+        )
+    return text
 
 
 def _district(conn: psycopg.Connection, code_or_name: str) -> Area:
@@ -87,7 +108,7 @@ def _district(conn: psycopg.Connection, code_or_name: str) -> Area:
 
 def _bbox(value: Any) -> BaseGeometry:
     ok = isinstance(value, Sequence) and len(value) == 4
-    ok = ok and all(isinstance(v, int | float) and math.isfinite(v) for v in value)
+    ok = ok and all(_is_number(v) and math.isfinite(v) for v in value)
     if ok:
         x0, y0, x1, y1 = value
         ok = -180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90
@@ -98,19 +119,50 @@ def _bbox(value: Any) -> BaseGeometry:
     return shapely.box(*value)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _numbers_only(coords: Any) -> bool:
+    """Nested lists whose leaves are all numbers (no strings or booleans)."""
+    if isinstance(coords, list | tuple):
+        return all(_numbers_only(c) for c in coords)
+    return _is_number(coords)
+
+
 def _polygon(value: Any) -> BaseGeometry:
+    hint = "geometry must be a GeoJSON Polygon or MultiPolygon in lon/lat"
+    coords = value.get("coordinates") if isinstance(value, dict) else None
+    if not _numbers_only(coords):
+        raise InvalidParameter("geometry", hint)
     try:
         geom = shape(value)
-    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException):
+    except (
+        AttributeError,
+        IndexError,
+        KeyError,
+        TypeError,
+        ValueError,
+        shapely.errors.GEOSException,
+    ):
         geom = None
     if geom is None or geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
+        raise InvalidParameter("geometry", hint)
+    if shapely.get_num_coordinates(geom) > MAX_VERTICES:
         raise InvalidParameter(
-            "geometry", "geometry must be a GeoJSON Polygon or MultiPolygon in lon/lat"
+            "geometry", f"geometry has more than {MAX_VERTICES:,} vertices; simplify it"
         )
     x0, y0, x1, y1 = geom.bounds
     if not (-180 <= x0 and x1 <= 180 and -90 <= y0 and y1 <= 90):
         raise InvalidParameter("geometry", "geometry coordinates must be lon/lat degrees")
-    return geom if geom.is_valid else shapely.make_valid(geom)
+    if not geom.is_valid:  # keep only the polygonal parts of the repair
+        parts = [
+            p for p in shapely.get_parts(shapely.make_valid(geom)) if p.geom_type == "Polygon"
+        ]
+        geom = shapely.MultiPolygon(parts) if parts else shapely.Polygon()
+    if geom.is_empty or geom.area < 1e-9:  # square degrees: about 10 m²
+        raise InvalidParameter("geometry", "geometry encloses no area")
+    return geom
 
 
 @dataclass(frozen=True)
@@ -182,16 +234,27 @@ def load(
         f"SELECT ST_X(geom), ST_Y(geom), weight FROM demand_points WHERE {where} ORDER BY id",
         args,
     ).fetchall()
+    area_plane = plane.forward(area.geometry)
+    shapely.prepare(area_plane)
+    # the database's degree search is generous north-south; keep what is truly in reach
+    xy = plane.points([r[0] for r in rows], [r[1] for r in rows])
+    near = shapely.dwithin(area_plane, shapely.points(xy), reach_m) if len(xy) else []
+    rows = [r for r, keep in zip(rows, near, strict=True) if keep]
+    demand_xy = plane.points([d[0] for d in demand], [d[1] for d in demand])
+    if demand_reach_m > 0:
+        inside = shapely.dwithin(area_plane, shapely.points(demand_xy), demand_reach_m)
+    else:  # inside on the plane, as coverage() decides it, so every analysis agrees
+        inside = shapely.contains_xy(area_plane, demand_xy[:, 0], demand_xy[:, 1])
     return Layer(
         area=area,
         plane=plane,
-        area_plane=plane.forward(area.geometry),
-        stations_xy=plane.points([r[0] for r in rows], [r[1] for r in rows]),
+        area_plane=area_plane,
+        stations_xy=xy[np.asarray(near, dtype=bool)].reshape(-1, 2),
         opening_hours=[r[2] for r in rows],
         station_ids=[r[3] for r in rows],
         station_names=[r[4] for r in rows],
-        demand_xy=plane.points([d[0] for d in demand], [d[1] for d in demand]),
-        weights=np.array([d[2] for d in demand], dtype=float),
+        demand_xy=demand_xy[inside].reshape(-1, 2),
+        weights=np.array([d[2] for d in demand], dtype=float)[inside],
     )
 
 
@@ -271,6 +334,12 @@ def hourly_payload(area: Area, day: dt.date, found: Sequence[Hour]) -> dict[str,
     }
 
 
+def _lon_lat_polygon(plane: Plane, geom: BaseGeometry) -> BaseGeometry:
+    """A plane polygon back in lon/lat, rounded to 1e-6 degrees (~0.1 m), kept valid."""
+    back = plane.inverse(geom)
+    return shapely.set_precision(back if back.is_valid else shapely.make_valid(back), 1e-6)
+
+
 def _degrees_for(radius_m: float, area: BaseGeometry) -> float:
     """Degrees that surely span ``radius_m`` anywhere in ``area`` (east-west is shortest)."""
     lat = max(abs(area.bounds[1]), abs(area.bounds[3]))
@@ -286,7 +355,7 @@ def payload(report: GapReport) -> dict[str, Any]:
         features.append(
             {
                 "type": "Feature",
-                "geometry": mapping(shapely.set_precision(plane.inverse(gap.geometry), 1e-6)),
+                "geometry": mapping(_lon_lat_polygon(plane, gap.geometry)),
                 "properties": {
                     "rank": rank,
                     "area_km2": round(gap.area_m2 / 1e6, 4),

@@ -24,6 +24,9 @@ from stations.errors import InvalidParameter
 
 MAX_COUNT = 1000
 MAX_CANDIDATES = 100_000
+# Candidate-to-worker pairs within the radius: ~200 MB at most. Shanxi's own grid at 1 km
+# is 177,000 pairs.
+MAX_PAIRS = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,10 @@ def candidates_from_geojson(value: Any) -> list[tuple[float, float]]:
         coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
         ok = isinstance(geometry, dict) and geometry.get("type") == "Point"
         ok = ok and isinstance(coords, list) and len(coords) in (2, 3)
-        ok = ok and all(isinstance(c, int | float) and math.isfinite(c) for c in coords)
+        ok = ok and all(
+            isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c)
+            for c in coords
+        )
         if not ok or not (-180 <= coords[0] <= 180 and -90 <= coords[1] <= 90):
             raise InvalidParameter(
                 "candidates", f"candidate feature {i} must be a Point with lon/lat coordinates"
@@ -87,7 +93,14 @@ def suggest(
     else:
         cell = cell_m or radius_m / 4
         sites = siting.candidate_grid(layer.area_plane, layer.demand_xy, covered, radius_m, cell)
-    cover = siting.within(sites, layer.demand_xy, radius_m)
+    try:
+        cover = siting.within(sites, layer.demand_xy, radius_m, max_pairs=MAX_PAIRS)
+    except siting.TooManyPairs as exc:
+        raise InvalidParameter(
+            "candidates" if candidates is not None else "radius_m",
+            f"the candidates reach too many workers at once ({exc}); use a smaller radius, "
+            "a smaller area or fewer candidates",
+        ) from None
     picks = siting.greedy(cover, layer.weights, covered, count)
     return Suggestion(
         layer=layer,

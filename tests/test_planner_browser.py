@@ -72,6 +72,14 @@ def test_planner_signs_in_and_switches_hours_and_sites(page, base_url, tokens_by
     page.click("#pl-suggest button")
     page.wait_for_function("Planner.state.sites === 5")
     assert page.locator(".pl-site").all_inner_texts() == ["1", "2", "3", "4", "5"]
+    all_day = page.evaluate("Planner.state.suggestion")
+    # counting only the stations open at 03:00 leaves more demand for new sites to take
+    page.check("#pl-at-hour")
+    page.evaluate("Planner.state.sites = 0")
+    page.click("#pl-suggest button")
+    page.wait_for_function("Planner.state.sites === 5")
+    at_night = page.evaluate("Planner.state.suggestion")
+    assert at_night["demand_covered_before"] < all_day["demand_covered_before"]
     screenshot(page, "planner-night-sites.png")
     assert_clean(page.watch)
 

@@ -144,3 +144,14 @@ def test_access_table_puts_the_worst_served_first(conn):
     assert lines[0] == "code,name,score,demand,demand_with_access_ratio,stations"
     scores = [float(line.split(",")[2]) for line in lines[1:]]
     assert scores == sorted(scores) and len(scores) == 10
+
+
+def test_districts_without_demand_have_no_score_and_come_last():
+    rows = [
+        access.DistrictAccess("140001", "甲", None, None, 0.0, 0.0, 2),
+        access.DistrictAccess("140002", "乙", None, 1.5, 100.0, 80.0, 3),
+        access.DistrictAccess("140003", "丙", None, 0.0, 50.0, 0.0, 0),
+    ]
+    lines = access.table(rows).splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["140003", "140002", "140001"]
+    assert lines[3].split(",")[2] == ""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
-from stations import coverage, db, tokens
+from stations import coverage, db, siting, tokens
 from stations.cli import main
 
 PLANNER_ROUTES = [
@@ -129,10 +130,6 @@ def test_bodies_must_be_json_objects(client, planner):
     assert form.status_code == 415 and form.mimetype == "application/problem+json"
     array = client.post("/api/v1/coverage/gaps", json=[1, 2], headers=planner)
     assert array.status_code == 400 and array.json["param"] == "body"
-    broken = client.post(
-        "/api/v1/coverage/gaps", data="{", content_type="application/json", headers=planner
-    )
-    assert broken.status_code == 400
 
 
 def test_sign_in_gives_a_session_that_revoking_ends(client, database_url):
@@ -221,3 +218,116 @@ def test_planning_commands_write_their_payloads(run, tmp_path):
     assert len(json.loads(geojson.read_text())["features"]) == 10
     bad = run("suggest", "--district", "140106", "--count", "0", "--output", str(sites))
     assert bad.exit_code == 2
+
+
+def _star(vertices: int) -> dict:
+    """A valid star polygon around Taiyuan whose lon/lat edges cross once projected back."""
+    ring = []
+    for i in range(vertices):
+        angle = 2 * math.pi * i / vertices
+        radius = 1.5 if i % 2 else 2.0
+        ring.append([112.3 + radius * math.cos(angle), 37.7 + radius * math.sin(angle)])
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"district": "\u0000"}, "district"),
+        ({"district": True}, "district"),
+        ({"bbox": [False, False, True, True]}, "bbox"),
+        ({"bbox": [70, 10, 140, 55]}, "bbox"),  # wider than a province
+        ({"geometry": _star(20_002)}, "geometry"),  # too many vertices
+        (
+            {
+                "geometry": {
+                    "type": "MultiPolygon",
+                    "coordinates": [
+                        [[[112.5, 37.8], [112.6, 37.8], [112.6, 37.9], [112.5, 37.8]]],
+                        [],
+                    ],
+                }
+            },
+            "geometry",
+        ),
+        (
+            {
+                "geometry": {  # all corners on one line: no area
+                    "type": "Polygon",
+                    "coordinates": [[[112.5, 37.8], [112.6, 37.9], [112.7, 38.0], [112.5, 37.8]]],
+                }
+            },
+            "geometry",
+        ),
+        (
+            {
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[["112.5", 37.8], [112.6, 37.8], [112.6, 37.9], [112.5, 37.8]]],
+                }
+            },
+            "geometry",
+        ),
+    ],
+)
+def test_hostile_areas_get_400(client, planner, body, param):
+    response = client.post("/api/v1/coverage/gaps", json=body, headers=planner)
+    assert response.status_code == 400 and response.json["param"] == param
+
+
+def test_a_polygon_that_turns_invalid_in_lon_lat_still_answers(client, planner):
+    response = client.post("/api/v1/coverage/gaps", json={"geometry": _star(4000)}, headers=planner)
+    assert response.status_code == 200
+    assert response.json["gap_km2"] > 0 and response.json["gaps"]["features"]
+
+
+def test_suggest_refuses_work_past_the_pair_budget(client, planner, monkeypatch):
+    monkeypatch.setattr(siting, "MAX_PAIRS", 1000)
+    body = {"district": "140000", "radius_m": 20000, "count": 5}
+    response = client.post("/api/v1/coverage/suggest", json=body, headers=planner)
+    assert response.status_code == 400 and response.json["param"] == "radius_m"
+    assert "too many" in response.json["detail"]
+
+
+def test_counted_stations_are_truly_within_the_radius(client, planner, conn):
+    body = {"district": "140106", "radius_m": 1000}
+    counted = client.post("/api/v1/coverage/gaps", json=body, headers=planner).json
+    geodesic = conn.execute(
+        """SELECT count(*) FROM stations s, districts d
+           WHERE d.code = '140106' AND s.status = 'active'
+             AND ST_DWithin(s.geom::geography, d.geom::geography, 1000)"""
+    ).fetchone()[0]
+    assert abs(counted["stations_counted"] - geodesic) <= 1  # plane vs spheroid at the edge
+
+
+def test_another_sites_form_cannot_sign_in(client, tokens_by_role):
+    form = {"token": tokens_by_role["planner"]}
+    refused = client.post("/planner/sign-in", data=form, headers={"Origin": "https://evil.example"})
+    assert refused.status_code == 403
+    assert client.post("/api/v1/coverage/gaps", json={"district": "140106"}).status_code == 401
+    same = client.post("/planner/sign-in", data=form, headers={"Origin": "http://localhost"})
+    assert same.status_code == 303
+
+
+def test_a_proxys_basic_auth_header_leaves_the_session_alone(client, tokens_by_role):
+    client.post("/planner/sign-in", data={"token": tokens_by_role["planner"]})
+    response = client.post(
+        "/api/v1/coverage/gaps",
+        json={"district": "140106"},
+        headers={"Authorization": "Basic dXNlcjpwdw=="},
+    )
+    assert response.status_code == 200
+
+
+def test_json_like_media_types_and_broken_json_are_refused(client, planner):
+    other = client.post(
+        "/api/v1/coverage/gaps",
+        data='{"district": "140106"}',
+        content_type="application/merge-patch+json",
+        headers=planner,
+    )
+    assert other.status_code == 415
+    broken = client.post(
+        "/api/v1/coverage/gaps", data="{", content_type="application/json", headers=planner
+    )
+    assert broken.status_code == 400 and "not valid JSON" in broken.json["detail"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import secrets
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,22 +36,29 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.get("STATIONS_COOKIE_SECURE") == "true",
-        PERMANENT_SESSION_LIFETIME=8 * 3600,  # a working day
+        PERMANENT_SESSION_LIFETIME=8 * 3600,  # a working day from signing in
+        SESSION_REFRESH_EACH_REQUEST=False,  # ...not sliding while the page stays open
     )
 
 
 def _key_file() -> str:
-    """A random key kept in the var folder, made on first use; shared by the workers."""
+    """A random key kept in the var folder, made on first use; shared by the workers.
+
+    Written to a private temporary file and linked into place, so a worker starting at
+    the same moment sees either no key file or a complete one, and all share one key.
+    """
     path = Path(settings.path("STATIONS_VAR_DIR")) / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # mode 0600
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another worker made it first
-            pass
-        else:
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_hex(32))
+            os.link(tmp, path)
+        except FileExistsError:  # another worker linked its key first: use that one
+            pass
+        finally:
+            os.unlink(tmp)
     return path.read_text().strip()
 
 
@@ -59,10 +67,10 @@ def principal() -> tokens.Principal | None:
     if "principal" in g:
         return g.principal
     found = None
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if header:
-        if scheme.lower() != "bearer" or not token.strip():
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    # other schemes (a proxy's Basic auth) are not ours: fall through to the session
+    if scheme.lower() == "bearer":
+        if not token.strip():
             raise NotSignedIn("the Authorization header must be: Bearer <token>")
         found = tokens.authenticate(get_conn(), token.strip())
         if found is None:
@@ -97,6 +105,13 @@ def require(role: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def same_origin_form() -> None:
+    """Refuse a form post sent from another site (login CSRF); browsers send ``Origin``."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.rstrip("/") != request.host_url.rstrip("/"):
+        raise Forbidden("this form can only be sent from this site's own pages")
 
 
 def sign_in(token: str) -> tokens.Principal | None:

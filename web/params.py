@@ -7,6 +7,7 @@ what to change.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -147,9 +148,12 @@ def json_body(allowed: Iterable[str]) -> dict[str, Any]:
     Only ``application/json`` is accepted: a cross-site HTML form cannot send it, which
     keeps a signed-in planner's cookie from being used by another site (see web.auth).
     """
-    if not request.is_json:
+    if request.mimetype != "application/json":
         raise UnsupportedMediaType("send the request body as JSON (Content-Type: application/json)")
-    body = request.get_json(silent=True)
+    try:
+        body = json.loads(request.get_data(cache=True))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidParameter("body", f"the request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise InvalidParameter("body", "the request body must be a JSON object")
     reject_unknown(body, allowed)

@@ -125,6 +125,7 @@ def _assets() -> dict[str, list[str]]:
 @planner.post("/planner/sign-in")
 def sign_in() -> Response:
     """Exchange a token for a session cookie; the form again (401) when it is not valid."""
+    auth.same_origin_form()
     token = (request.form.get("token") or "").strip()
     if auth.sign_in(token) is None:
         return _sign_in_form("令牌无效或已撤销 (the token is unknown or revoked)", 401)
@@ -134,5 +135,6 @@ def sign_in() -> Response:
 @planner.post("/planner/sign-out")
 def sign_out() -> Response:
     """End the session."""
+    auth.same_origin_form()
     auth.sign_out()
     return redirect(url_for("planner.planner_map"), code=303)

@@ -9,7 +9,8 @@
   "use strict";
 
   var cfg = JSON.parse(document.getElementById("pl-data").textContent);
-  var state = {hour: 12, gapRequests: 0, gapsShown: null, summary: null, sites: 0, error: null};
+  var state = {hour: 12, gapRequests: 0, gapsShown: null, summary: null, sites: 0,
+               suggestion: null, error: null};
   var map = L.map("pl-map");  // SVG: each station is an element the page can find
   cfg.tiles.forEach(function (url) {
     L.tileLayer(url, {attribution: cfg.attribution, subdomains: cfg.subdomains,
@@ -32,7 +33,9 @@
   });
   var palette = ["#f7f7f7", "#fdd49e", "#fc8d59", "#d7301f", "#7f0000"].reverse();
   // low access is the concern: darkest red for no access, pale for the best served
+  var NO_DEMAND = "#bdbdbd";  // no workers counted here: neither well nor badly served
   function scoreColour(s) {
+    if (s === null) return NO_DEMAND;
     if (!(s > 0)) return palette[0];
     if (s <= breaks[0]) return palette[1];
     if (s <= breaks[1]) return palette[2];
@@ -41,8 +44,10 @@
   }
   function districtPopup(f) {
     var p = f.properties;
-    return "<b>" + esc(p.name) + "</b> " + esc(p.code) + "<br>2SFCA: " + p.score.toFixed(3) +
-      " 站/千人 (stations per 1,000 workers)<br>需求 demand " + p.demand.toLocaleString() +
+    var score = p.score === null ? "无需求 no demand" :
+      p.score.toFixed(3) + " 站/千人 (stations per 1,000 workers)";
+    return "<b>" + esc(p.name) + "</b> " + esc(p.code) + "<br>2SFCA: " + score +
+      "<br>需求 demand " + p.demand.toLocaleString() +
       "<br>驿站 stations " + p.stations;
   }
   var outlines = L.geoJSON(cfg.access, {
@@ -137,7 +142,10 @@
   document.getElementById("pl-suggest").addEventListener("submit", function (event) {
     event.preventDefault();
     var count = parseInt(document.getElementById("pl-count").value, 10);
-    post(cfg.api.suggest, {district: cfg.district, radius_m: cfg.radiusM, count: count})
+    var body = {district: cfg.district, radius_m: cfg.radiusM, count: count};
+    // ticked: only stations open at the slider's hour count as existing (延时/错峰 service)
+    if (document.getElementById("pl-at-hour").checked) body.at = cfg.date + "T" + hh(state.hour);
+    post(cfg.api.suggest, body)
       .then(function (data) {
         siteLayer.clearLayers();
         data.sites.features.forEach(function (f) {
@@ -150,6 +158,7 @@
                        pct(p.cumulative_demand_coverage_ratio)).addTo(siteLayer);
         });
         state.sites = data.sites.features.length;
+        state.suggestion = data;
         if (!map.hasLayer(siteLayer)) siteLayer.addTo(map);
       }).catch(showError);
   });
@@ -180,6 +189,7 @@
   labels.forEach(function (text, i) {
     legend.push('<div><i style="background:' + palette[i] + '"></i>' + text + "</div>");
   });
+  legend.push('<div><i style="background:' + NO_DEMAND + '"></i>无需求 no demand</div>');
   document.getElementById("pl-legend").innerHTML = legend.join("");
 
   var slider = document.getElementById("pl-hour");
