@@ -7,7 +7,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from web import api as api_module
-from web import planning_api
+from web import planning_api, subsidy_api
 
 PREFIX = "/api/v1"
 
@@ -37,6 +37,7 @@ def test_every_route_is_documented(app, spec):
     [
         ("/stations", api_module.LIST_PARAMS),
         ("/stations/nearest", api_module.NEAREST_PARAMS),
+        ("/subsidy/report", subsidy_api.REPORT_PARAMS),
     ],
 )
 def test_documented_parameters_are_the_accepted_ones(spec, path, accepted):
@@ -116,3 +117,23 @@ def test_planner_calls_without_a_token_match_the_401_schema(app, spec):
         response.get_json(),
         op["content"]["application/problem+json"]["schema"] | {"components": spec["components"]},
     )
+
+
+def test_what_if_body_is_documented(spec):
+    schema = spec["components"]["schemas"]["WhatIfRequest"]
+    assert set(schema["properties"]) == set(subsidy_api.WHAT_IF)
+
+
+@pytest.mark.parametrize(
+    ("path", "url"),
+    [
+        ("/subsidy/report", "/subsidy/report?programme=taiyuan-upkeep&period=2025"),
+        ("/subsidy/report", "/subsidy/report?programme=taiyuan-upkeep&period=1999"),
+        ("/subsidy/programmes", "/subsidy/programmes"),
+        ("/stations/{id}/history", "/stations/1/history"),
+    ],
+)
+def test_union_responses_match_the_schemas(app, spec, tokens_by_role, path, url):
+    headers = {"Authorization": f"Bearer {tokens_by_role['all']}"}
+    response = app.test_client().get(PREFIX + url, headers=headers)
+    _check(spec, path, response)

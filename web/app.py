@@ -17,6 +17,7 @@ from web.json_provider import OrjsonProvider
 from web.pages import pages
 from web.planner_pages import planner
 from web.planning_api import planning
+from web.subsidy_api import subsidy
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -33,6 +34,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     app.register_blueprint(api, url_prefix="/api/v1")
     app.register_blueprint(planning, url_prefix="/api/v1/coverage")
+    app.register_blueprint(subsidy, url_prefix="/api/v1")
     app.register_blueprint(pages)
     app.register_blueprint(planner)
 

@@ -83,8 +83,9 @@ def principal() -> tokens.Principal | None:
     return found
 
 
-def require(role: str) -> Callable[[F], F]:
-    """Let only callers holding ``role`` through: 401 when anonymous, 403 without it."""
+def require(*roles: str) -> Callable[[F], F]:
+    """Let only callers holding one of ``roles`` through: 401 when anonymous, else 403."""
+    wanted = " or ".join(roles)
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
@@ -92,13 +93,13 @@ def require(role: str) -> Callable[[F], F]:
             who = principal()
             if who is None:
                 raise NotSignedIn(
-                    f"this needs a token with the {role} role: send Authorization: Bearer "
+                    f"this needs a token with the {wanted} role: send Authorization: Bearer "
                     "<token> (made with `stations token create`)"
                 )
-            if not who.has(role):
+            if not any(who.has(role) for role in roles):
                 raise Forbidden(
                     f"the token of {who.owner} has the role(s) {', '.join(who.roles)}; "
-                    f"this needs {role}"
+                    f"this needs {wanted}"
                 )
             return view(*args, **kwargs)
 

@@ -40,7 +40,7 @@ def _problem_responses(*statuses: int) -> dict[str, Any]:
         400: "A parameter is missing or bad; `param` names it.",
         401: "No token, or an unknown or revoked one (`WWW-Authenticate: Bearer`).",
         403: "The token lacks the role this needs.",
-        404: "No such station.",
+        404: "No such station or programme.",
         415: "The body is not application/json.",
         503: "The database is unreachable; retry after `Retry-After` seconds.",
     }
@@ -361,6 +361,258 @@ PLANNER_SCHEMAS: dict[str, Any] = {
 }
 SCHEMAS.update(PLANNER_SCHEMAS)
 
+_REASON = {
+    "type": "object",
+    "required": ["criterion", "required", "actual", "passed"],
+    "properties": {
+        "criterion": {"type": "string"},
+        "label": {"type": "string"},
+        "required": {"type": "string"},
+        "actual": {"type": "string"},
+        "passed": {"type": "boolean"},
+        "message": {"type": "string", "description": "Why it failed, in words."},
+    },
+}
+_GROUP_TOTALS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["code", "stations", "eligible", "amount_cny"],
+        "properties": {
+            "code": {"type": "string"},
+            "name": {"type": "string"},
+            "stations": {"type": "integer"},
+            "eligible": {"type": "integer"},
+            "amount_cny": {"type": "number"},
+        },
+    },
+}
+UNION_SCHEMAS: dict[str, Any] = {
+    "Programmes": {
+        "type": "object",
+        "required": ["programmes"],
+        "properties": {
+            "programmes": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "name", "amount_cny", "accrual", "period", "criteria"],
+                    "description": "A programme file as parsed, with its file name and SHA-256.",
+                },
+            }
+        },
+    },
+    "SubsidyReport": {
+        "type": "object",
+        "required": [
+            "programme",
+            "period",
+            "programme_sha256",
+            "snapshot_at",
+            "totals",
+            "stations",
+        ],
+        "properties": {
+            "programme": {"type": "string"},
+            "programme_name": {"type": "string"},
+            "period": {"type": "string"},
+            "programme_sha256": {"type": "string"},
+            "snapshot_at": _STRING_OR_NULL,
+            "totals": {
+                "type": "object",
+                "required": ["stations", "eligible", "amount_cny"],
+                "properties": {
+                    "stations": {"type": "integer"},
+                    "eligible": {"type": "integer"},
+                    "amount_cny": {"type": "number"},
+                    "cap": {"type": "object"},
+                    "budget_used_cny": {"type": "number"},
+                    "by_city": _GROUP_TOTALS,
+                    "by_district": _GROUP_TOTALS,
+                },
+            },
+            "stations": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "code", "name", "eligible", "amount_cny", "reasons"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "code": {"type": "string"},
+                        "name": {"type": "string"},
+                        "district_code": {"type": "string"},
+                        "district_name": {"type": "string"},
+                        "eligible": {"type": "boolean"},
+                        "amount_cny": {"type": "number"},
+                        "place": {"type": ["integer", "null"]},
+                        "reasons": {"type": "array", "items": _REASON},
+                    },
+                },
+            },
+        },
+    },
+    "WhatIfRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["programme", "period"],
+        "description": "Give exactly one of overrides or programme_toml.",
+        "properties": {
+            "programme": {"type": "string"},
+            "period": {"type": "string", "description": "YYYY, YYYY-MM or YYYY-MM..YYYY-MM."},
+            "overrides": {
+                "type": "object",
+                "description": "Dotted keys into the programme file, criteria by id: "
+                '{"criteria.floor_area.threshold": 10, "cap.count": 250}.',
+            },
+            "programme_toml": {"type": "string", "description": "A changed programme file."},
+        },
+    },
+    "WhatIf": {
+        "type": "object",
+        "required": [
+            "eligible_before",
+            "eligible_after",
+            "budget_change_cny",
+            "newly_eligible",
+            "newly_ineligible",
+        ],
+        "properties": {
+            "eligible_before": {"type": "integer"},
+            "eligible_after": {"type": "integer"},
+            "amount_before_cny": {"type": "number"},
+            "amount_after_cny": {"type": "number"},
+            "budget_change_cny": {"type": "number"},
+            "newly_eligible": {"type": "array", "items": {"type": "object"}},
+            "newly_ineligible": {"type": "array", "items": {"type": "object"}},
+            "amount_changed": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "History": {
+        "type": "object",
+        "required": ["id", "code", "history"],
+        "properties": {
+            "id": {"type": "integer"},
+            "code": {"type": "string"},
+            "history": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["version", "action", "changed_at", "changed_by", "changes"],
+                    "properties": {
+                        "version": {"type": "integer"},
+                        "action": {"enum": ["create", "update", "delete"]},
+                        "changed_at": _AT,
+                        "changed_by": {"type": "string"},
+                        "changes": {
+                            "type": "object",
+                            "description": "field -> {before, after}, for fields that changed.",
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+SCHEMAS.update(UNION_SCHEMAS)
+_SECURITY = [{"token": []}, {"session": []}]
+
+
+def _json_response(ref: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+
+
+def _union_paths() -> dict[str, Any]:
+    return {
+        "/subsidy/programmes": {
+            "get": {
+                "summary": "Subsidy programmes and their rules (union)",
+                "operationId": "subsidyProgrammes",
+                "security": _SECURITY,
+                "responses": {
+                    "200": _json_response("Programmes", "Every programme."),
+                    **_problem_responses(400, 401, 403, 503),
+                },
+            }
+        },
+        "/subsidy/report": {
+            "get": {
+                "summary": "Per-station verdicts, amounts and reasons, with totals (union)",
+                "operationId": "subsidyReport",
+                "security": _SECURITY,
+                "parameters": [
+                    _param("programme", {"type": "string"}, "Programme id.", required=True),
+                    _param(
+                        "period",
+                        {"type": "string"},
+                        "YYYY, YYYY-MM or YYYY-MM..YYYY-MM.",
+                        required=True,
+                    ),
+                    _param(
+                        "format",
+                        {"type": "string", "enum": ["json", "csv", "xlsx"], "default": "json"},
+                        "JSON, or CSV/XLSX with Chinese headers for a finance office.",
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The report; byte-identical for the same inputs.",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/SubsidyReport"}
+                            },
+                            "text/csv": {"schema": {"type": "string"}},
+                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                                "schema": {"type": "string", "format": "binary"}
+                            },
+                        },
+                    },
+                    **_problem_responses(400, 401, 403, 404, 503),
+                },
+            }
+        },
+        "/subsidy/what-if": {
+            "post": {
+                "summary": "The report's difference under changed rules (union)",
+                "operationId": "subsidyWhatIf",
+                "security": _SECURITY,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/WhatIfRequest"}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json_response("WhatIf", "Newly (in)eligible stations, budget change."),
+                    **_problem_responses(400, 401, 403, 404, 415, 503),
+                },
+            }
+        },
+        "/stations/{id}/history": {
+            "get": {
+                "summary": "Every change to a station (union, editor)",
+                "operationId": "stationHistory",
+                "security": _SECURITY,
+                "parameters": [
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                ],
+                "responses": {
+                    "200": _json_response("History", "Oldest first."),
+                    **_problem_responses(400, 401, 403, 404, 503),
+                },
+            }
+        },
+    }
+
 
 def _planner_op(summary: str, op_id: str, request: str, response: str) -> dict[str, Any]:
     return {
@@ -558,7 +810,7 @@ def build_spec() -> dict[str, Any]:
             "GeoJSON lon, lat.",
         },
         "servers": [{"url": "/api/v1"}],
-        "paths": {**_paths(), **_planner_paths()},
+        "paths": {**_paths(), **_planner_paths(), **_union_paths()},
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

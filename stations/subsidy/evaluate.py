@@ -1,0 +1,450 @@
+"""Every station's verdict under a programme: eligible or not, the amount, and why.
+
+Each criterion gives every station a reason (criterion, required, actual, passed), so a
+finance officer sees exactly what a station lacks. Spacing and caps depend on the other
+stations: stations that pass every other criterion are taken in the programme's order
+(for example those that bring the most new coverage first); each is checked against the
+stations already subsidised, and places are given until the count or budget runs out.
+Stations already active before the period count as subsidised for spacing: a new station
+must not sit on the existing network. Distances for spacing are geodesic metres on the
+WGS-84 ellipsoid (pyproj ``Geod``).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import psycopg
+import shapely
+from pyproj import Geod
+
+from geo import siting
+from geo.coverage import plane_for
+from stations import vocabulary
+from stations.errors import InvalidParameter
+from stations.subsidy.programmes import Criterion, InvalidProgramme, Loaded, Period
+
+GEOD = Geod(ellps="WGS84")
+FACT_TEXT = {"has_sign": "unified sign", "has_rules": "management rules", "has_staff": "staff"}
+_PREFIX = {"province": 2, "city": 4, "county": 6}
+
+_SELECT = """
+SELECT id, code, name, district_code, district_name, ST_X(geom), ST_Y(geom), opening_hours,
+       amenities, floor_area_m2, built_by, host_type, status, opened_on,
+       has_sign, has_rules, has_staff
+FROM stations WHERE district_code LIKE %s ORDER BY code
+"""
+_NAMES = (
+    "id", "code", "name", "district_code", "district_name", "lon", "lat", "opening_hours",
+    "amenities", "floor_area_m2", "built_by", "host_type", "status", "opened_on",
+    "has_sign", "has_rules", "has_staff",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One criterion for one station."""
+
+    criterion: str
+    label: str
+    required: str
+    actual: str
+    passed: bool
+    message: str = ""  # for a failure: the sentence a person reads
+
+
+@dataclass
+class Verdict:
+    """A station's result."""
+
+    station: dict[str, Any]
+    reasons: list[Reason] = field(default_factory=list)
+    base_amount: float = 0.0
+    eligible: bool = False
+    amount_cny: float = 0.0
+    place: int | None = None  # its place in the programme's order, when it got that far
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A programme evaluated over a period."""
+
+    loaded: Loaded
+    period: Period
+    snapshot_at: dt.datetime | None
+    verdicts: list[Verdict]
+    cap: dict[str, Any]
+    budget_used_cny: float
+
+
+def parse_period(text: str) -> Period:
+    """``2021``, ``2021-03`` or ``2021-01..2021-06`` (whole months, both ends included)."""
+    one = r"(\d{4})(?:-(\d{2}))?"
+    match = re.fullmatch(rf"{one}(?:\.\.{one})?", (text or "").strip())
+    try:
+        if match is None:
+            raise ValueError
+        y0, m0, y1, m1 = match.groups()
+        start = dt.date(int(y0), int(m0 or 1), 1)
+        if y1 is None:
+            y1, m1 = y0, m0 or "12"
+        end_month = dt.date(int(y1), int(m1 or 12), 1)
+        end = end_month.replace(day=calendar.monthrange(end_month.year, end_month.month)[1])
+        return Period(start=start, end=end)
+    except ValueError:
+        raise InvalidParameter(
+            "period",
+            "period must be YYYY, YYYY-MM or YYYY-MM..YYYY-MM, e.g. 2021 or 2025-01..2025-06",
+        ) from None
+
+
+def evaluate(conn: psycopg.Connection, loaded: Loaded, period: Period) -> Evaluation:
+    """Verdicts for every station in the programme's region (see the module doc)."""
+    programme = loaded.programme
+    start = max(period.start, programme.period.start)
+    end = min(period.end, programme.period.end)
+    if start > end:
+        raise InvalidParameter(
+            "period",
+            f"{programme.id} runs from {programme.period.start} to {programme.period.end}; "
+            f"the period {period.start}..{period.end} is outside it",
+        )
+    effective = Period(start=start, end=end)
+    stations = _stations(conn, programme.region)
+    verdicts = [Verdict(s) for s in stations]
+    spacing = programme.criterion("min_spacing_m")
+    for verdict in verdicts:
+        for criterion in programme.criteria:
+            if criterion is not spacing:
+                verdict.reasons.append(_check(criterion, verdict.station, effective))
+        verdict.base_amount = _accrued(programme.accrual, programme.amount_cny, verdict, effective)
+    cap_info, used = _allocate(conn, loaded, verdicts, spacing, effective)
+    return Evaluation(loaded, effective, _snapshot(conn), verdicts, cap_info, used)
+
+
+def _stations(conn: psycopg.Connection, region: str) -> list[dict[str, Any]]:
+    row = conn.execute("SELECT level FROM districts WHERE code = %s", [region]).fetchone()
+    if row is None:
+        raise InvalidProgramme(f"region {region} is not a known district code")
+    prefix = region[: _PREFIX[row[0]]]
+    return [dict(zip(_NAMES, r, strict=True)) for r in conn.execute(_SELECT, [prefix + "%"])]
+
+
+def _snapshot(conn: psycopg.Connection) -> dt.datetime | None:
+    """When the data last changed: the newest station edit or history entry."""
+    return conn.execute(
+        """SELECT greatest((SELECT max(updated_at) FROM stations),
+                           (SELECT max(changed_at) FROM station_history))"""
+    ).fetchone()[0]
+
+
+# --- criteria ----------------------------------------------------------------------------
+
+
+def _check(criterion: Criterion, s: dict[str, Any], period: Period) -> Reason:
+    kind, value = criterion.kind, criterion.value_on(period.end)
+
+    def reason(required: str, actual: str, passed: bool, message: str = "") -> Reason:
+        return Reason(criterion.id, criterion.label, required, actual, passed,
+                      "" if passed else message)  # fmt: skip
+
+    if kind in ("status_in", "built_by_in", "host_type_in"):
+        column = {"status_in": "status", "built_by_in": "built_by", "host_type_in": "host_type"}
+        actual = s[column[kind]]
+        allowed = " or ".join(value)
+        return reason(allowed, actual or "not recorded", actual in value,
+                      f"{column[kind].replace('_', ' ')} is {actual}, not {allowed}")  # fmt: skip
+    if kind == "opened_in_period":
+        opened = s["opened_on"]
+        required = f"opened {period.start}..{period.end}"
+        if opened is None:
+            return reason(required, "not recorded", False, "opening date not recorded")
+        ok = period.start <= opened <= period.end
+        return reason(required, str(opened), ok, f"opened {opened}, outside {required[7:]}")
+    if kind == "hours_published":
+        hours = s["opening_hours"]
+        return reason("published", hours or "not published", bool(hours), "hours not published")
+    if kind == "min_floor_area_m2":
+        area = s["floor_area_m2"]
+        if value is None:
+            return reason("no threshold in force", _m2(area), True)
+        required = f"≥ {value:g} m²"
+        if area is None:
+            return reason(required, "not recorded", False, "floor area not recorded")
+        ok = float(area) >= value
+        return reason(required, _m2(area), ok, f"floor area {_m2(area)} < {value:g} m²")
+    if kind == "amenities_all":
+        missing = [c for c in value if c not in (s["amenities"] or ())]
+        labels = vocabulary.terms("amenities")
+        return reason(
+            ", ".join(value),
+            "all present" if not missing else "missing " + ", ".join(missing),
+            not missing,
+            "; ".join(f"no {labels[c].en.lower()} ({c})" for c in missing),
+        )
+    if kind == "fact_true":
+        fact = s[value]
+        text = FACT_TEXT[value]
+        actual = "not recorded" if fact is None else ("yes" if fact else "no")
+        return reason(f"{text}: yes", actual, fact is True, f"no {text} ({value} {actual})")
+    raise AssertionError(kind)  # min_spacing_m is checked in _allocate
+
+
+def _m2(area: Any) -> str:
+    return "not recorded" if area is None else f"{float(area):g} m²"
+
+
+def _accrued(accrual: str, amount: float, verdict: Verdict, period: Period) -> float:
+    """What the station would get for the period before caps: once, or per month open."""
+    if accrual == "once":
+        return amount
+    opened = verdict.station["opened_on"]
+    months = 0.0
+    month = period.start.replace(day=1)
+    while month <= period.end:
+        days = calendar.monthrange(month.year, month.month)[1]
+        first, last = max(month, period.start), min(month.replace(day=days), period.end)
+        if accrual == "monthly":
+            months += 1 if opened is not None and opened <= month and first == month else 0
+        elif opened is not None and opened <= last:
+            months += ((last - max(first, opened)).days + 1) / days
+        month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    rule = "open by the 1st of a month" if accrual == "monthly" else "days open"
+    verdict.reasons.append(
+        Reason(
+            "months",
+            "运营月数",
+            f"≥ 1 month in period ({rule})",
+            f"{months:.2f}".rstrip("0").rstrip("."),
+            months > 0,
+            "" if months > 0 else "no month of operation in the period",
+        )
+    )
+    return round(amount * months, 2)
+
+
+# --- spacing and caps ----------------------------------------------------------------------
+
+
+def _allocate(
+    conn: psycopg.Connection,
+    loaded: Loaded,
+    verdicts: list[Verdict],
+    spacing: Criterion | None,
+    period: Period,
+) -> tuple[dict[str, Any], float]:
+    """Take the stations passing everything else in order; spacing first, then the cap."""
+    programme = loaded.programme
+    cap = programme.cap
+    order = cap.order if cap else ["code asc"]
+    running = [i for i, v in enumerate(verdicts) if all(r.passed for r in v.reasons)]
+    lon = np.array([v.station["lon"] for v in verdicts], dtype=float)
+    lat = np.array([v.station["lat"] for v in verdicts], dtype=float)
+    ranked = _ordered(conn, verdicts, running, order, lon, lat, cap.gap_radius_m if cap else 0)
+    min_gap = spacing.value_on(period.end) if spacing else None
+    near = neighbours(lon, lat, min_gap) if min_gap else None
+    # the network already there counts as subsidised: a new station must not sit on it
+    accepted = np.array(
+        [
+            v.station["status"] == "active"
+            and v.station["opened_on"] is not None
+            and v.station["opened_on"] < period.start
+            for v in verdicts
+        ],
+        dtype=bool,
+    )
+    existing = accepted.copy()
+    used = 0.0
+    count = 0
+    for place, i in enumerate(ranked, start=1):
+        verdict = verdicts[i]
+        verdict.place = place
+        if near is not None:
+            reason = _spacing_reason(spacing, min_gap, i, near, accepted, existing, verdicts)
+            verdict.reasons.append(reason)
+            if not reason.passed:
+                continue
+        if cap is not None:
+            full = (cap.count is not None and count >= cap.count) or (
+                cap.budget_cny is not None and used + verdict.base_amount > cap.budget_cny + 1e-9
+            )
+            verdict.reasons.append(_cap_reason(cap, place, count, used, not full))
+            if full:
+                continue
+        accepted[i] = True
+        verdict.eligible = True
+        verdict.amount_cny = verdict.base_amount
+        used += verdict.base_amount
+        count += 1
+    if near is not None:  # the others still learn how far they are from subsidised stations
+        for i in set(range(len(verdicts))) - set(ranked):
+            verdicts[i].reasons.append(
+                _spacing_reason(spacing, min_gap, i, near, accepted, existing, verdicts)
+            )
+    info = {
+        "count": cap.count if cap else None,
+        "budget_cny": cap.budget_cny if cap else None,
+        "order": order,
+        "in_the_running": len(ranked),
+        "places_given": count,
+    }
+    return info, round(used, 2)
+
+
+def neighbours(lon: np.ndarray, lat: np.ndarray, radius_m: float) -> list[list[tuple[int, float]]]:
+    """For each station, the others within ``radius_m`` geodesic metres, with the distance.
+
+    Candidates come from a KD-tree on an equal-area plane (0.2 % wide of the radius, so
+    none is missed); the geodesic distance decides.
+    """
+    if not len(lon):
+        return []
+    box = shapely.box(lon.min(), lat.min(), lon.max(), lat.max())
+    plane = plane_for(box)
+    xy = plane.points(lon, lat)
+    pairs = siting.within(xy, xy, radius_m * 1.003).tocoo()
+    keep = pairs.row != pairs.col
+    rows, cols = pairs.row[keep], pairs.col[keep]
+    _, _, dist = GEOD.inv(lon[rows], lat[rows], lon[cols], lat[cols])
+    out: list[list[tuple[int, float]]] = [[] for _ in range(len(lon))]
+    for r, c, d in zip(rows.tolist(), cols.tolist(), np.atleast_1d(dist).tolist(), strict=True):
+        if d <= radius_m:
+            out[r].append((c, d))
+    return out
+
+
+def _spacing_reason(
+    spacing: Criterion,
+    min_gap: float,
+    i: int,
+    near: list[list[tuple[int, float]]],
+    accepted: np.ndarray,
+    existing: np.ndarray,
+    verdicts: list[Verdict],
+) -> Reason:
+    blocking = [(d, j) for j, d in near[i] if accepted[j] and j != i]
+    required = f"≥ {min_gap:g} m from subsidised and existing stations"
+    if not blocking:
+        return Reason(spacing.id, spacing.label, required, "none closer", True)
+    distance, j = min(blocking, key=lambda b: (b[0], verdicts[b[1]].station["code"]))
+    code = verdicts[j].station["code"]
+    which = "existing" if existing[j] else "subsidised"
+    return Reason(
+        spacing.id,
+        spacing.label,
+        required,
+        f"{distance:.0f} m from {code}",
+        False,
+        f"{distance:.0f} m from {which} station {code}",
+    )
+
+
+def _cap_reason(cap: Any, place: int, count: int, used: float, passed: bool) -> Reason:
+    if cap.count is not None and (cap.budget_cny is None or count >= cap.count):
+        required = f"one of the first {cap.count} places"
+        actual = f"place {count + 1}" if passed else f"all {cap.count} places given"
+    else:
+        required = f"within the budget of {cap.budget_cny:,.2f} yuan"
+        actual = f"{used:,.2f} yuan used before it"
+    message = "" if passed else f"not funded: {actual} (in order: {', '.join(cap.order)})"
+    return Reason("cap", "名额/预算", required, actual, passed, message)
+
+
+def _ordered(
+    conn: psycopg.Connection,
+    verdicts: list[Verdict],
+    running: Sequence[int],
+    order: Sequence[str],
+    lon: np.ndarray,
+    lat: np.ndarray,
+    gap_radius_m: float,
+) -> list[int]:
+    """``running`` sorted by the programme's order keys (code last, so ties are stable)."""
+    gap = _gap_demand(conn, verdicts, lon, lat, gap_radius_m) if any(
+        o.startswith("gap_demand") for o in order
+    ) else None
+    keys = [*order, "code asc"]
+
+    def key(i: int) -> tuple[Any, ...]:
+        s = verdicts[i].station
+        out: list[Any] = []
+        for item in keys:
+            name, _, direction = item.partition(" ")
+            if name == "gap_demand":
+                value: Any = float(gap[i]) if gap is not None else 0.0
+            elif name == "floor_area_m2":
+                value = float(s["floor_area_m2"] or 0)
+            elif name == "opened_on":
+                value = s["opened_on"].toordinal() if s["opened_on"] else 10**7
+            else:
+                value = s["code"]
+            if direction == "desc":
+                value = -value if not isinstance(value, str) else _Desc(value)
+            out.append(value)
+        return tuple(out)
+
+    return sorted(running, key=key)
+
+
+class _Desc(str):
+    """A string that sorts backwards."""
+
+    def __lt__(self, other: str) -> bool:
+        return str.__gt__(self, other)
+
+
+def _gap_demand(
+    conn: psycopg.Connection,
+    verdicts: list[Verdict],
+    lon: np.ndarray,
+    lat: np.ndarray,
+    radius_m: float,
+) -> np.ndarray:
+    """Per station, the demand within ``radius_m`` that no earlier-opened station covers.
+
+    "Earlier" is by opening date, then code, over every station in the region, so each
+    worker is credited to the station that first brought them within reach.
+    """
+    n = len(verdicts)
+    if not n:
+        return np.zeros(0)
+    box = shapely.box(lon.min(), lat.min(), lon.max(), lat.max())
+    plane = plane_for(box)
+    wkb = shapely.to_wkb(box.buffer(0.05))
+    demand = conn.execute(
+        "SELECT ST_X(geom), ST_Y(geom), weight FROM demand_points "
+        "WHERE ST_Intersects(geom, ST_GeomFromWKB(%s, 4326)) ORDER BY id",
+        [wkb],
+    ).fetchall()
+    if not demand:
+        return np.zeros(n)
+    demand_xy = plane.points([d[0] for d in demand], [d[1] for d in demand])
+    weights = np.array([d[2] for d in demand], dtype=float)
+    rank = _ranks(verdicts)
+    cover = siting.within(plane.points(lon, lat), demand_xy, radius_m).tocoo()
+    first = np.full(len(weights), n, dtype=np.int64)
+    np.minimum.at(first, cover.col, rank[cover.row])
+    credited = np.zeros(n)
+    hit = first < n
+    by_rank = np.empty(n, dtype=np.int64)
+    by_rank[rank] = np.arange(n)
+    np.add.at(credited, by_rank[first[hit]], weights[hit])
+    return credited
+
+
+def _ranks(verdicts: list[Verdict]) -> np.ndarray:
+    """Each station's place by (opening date, code), 0 first."""
+    stations = [v.station for v in verdicts]
+    order = sorted(
+        range(len(stations)),
+        key=lambda i: (stations[i]["opened_on"] or dt.date.max, stations[i]["code"]),
+    )
+    rank = np.empty(len(verdicts), dtype=np.int64)
+    rank[order] = np.arange(len(verdicts))
+    return rank

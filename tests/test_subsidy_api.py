@@ -1,0 +1,155 @@
+"""The union API over HTTP: roles, formats, what-if and a station's history."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from openpyxl import load_workbook
+
+from stations.cli import main
+
+REPORT = "/api/v1/subsidy/report?programme=shanxi-construction&period=2021"
+
+
+def _as(tokens_by_role, role):
+    return {"Authorization": f"Bearer {tokens_by_role[role]}"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("get", "/api/v1/subsidy/programmes", {"union", "all"}),
+        ("get", REPORT, {"union", "all"}),
+        ("get", "/api/v1/stations/1/history", {"union", "editor", "all"}),
+    ],
+)
+def test_only_the_right_roles_get_in(client, tokens_by_role, method, path, allowed):
+    assert getattr(client, method)(path).status_code == 401
+    for role in ("planner", "union", "editor", "all"):
+        response = getattr(client, method)(path, headers=_as(tokens_by_role, role))
+        assert response.status_code == (200 if role in allowed else 403), role
+        if role not in allowed:
+            assert response.mimetype == "application/problem+json"
+
+
+def test_programmes_list_their_rules(client, tokens_by_role):
+    body = client.get("/api/v1/subsidy/programmes", headers=_as(tokens_by_role, "union")).json
+    construction = next(p for p in body["programmes"] if p["id"] == "shanxi-construction")
+    assert construction["amount_cny"] == 20000 and construction["cap"]["count"] == 200
+    area = next(c for c in construction["criteria"] if c["id"] == "floor_area")
+    assert area["threshold"] == [{"from": "2019-01-01", "value": 12.0}]
+    assert len(construction["sha256"]) == 64
+
+
+def test_json_report_has_the_designed_shape(client, tokens_by_role):
+    body = client.get(REPORT, headers=_as(tokens_by_role, "union")).json
+    assert {"programme", "period", "programme_sha256", "snapshot_at", "totals", "stations"} <= set(
+        body
+    )
+    assert {"stations", "eligible", "amount_cny"} <= set(body["totals"])
+    station = body["stations"][0]
+    assert {"id", "code", "name", "eligible", "amount_cny", "reasons"} <= set(station)
+    assert {"criterion", "required", "actual", "passed"} <= set(station["reasons"][0])
+
+
+def test_csv_and_xlsx_are_ready_for_a_finance_office(client, tokens_by_role):
+    headers = _as(tokens_by_role, "union")
+    csv_response = client.get(REPORT + "&format=csv", headers=headers)
+    assert (
+        csv_response.mimetype == "text/csv"
+        and "attachment" in csv_response.headers["Content-Disposition"]
+    )
+    rows = list(csv.reader(io.StringIO(csv_response.data.decode("utf-8-sig"))))
+    assert rows[0][0] == "编码 code" and len(rows) == 1714
+    xlsx = client.get(REPORT + "&format=xlsx", headers=headers)
+    book = load_workbook(io.BytesIO(xlsx.data))
+    assert book.sheetnames == ["站点 stations", "汇总 totals", "说明 about"]
+    json_body = client.get(REPORT, headers=headers).json
+    assert book["汇总 totals"]["F2"].value == json_body["totals"]["amount_cny"]
+    assert book["说明 about"]["B6"].value == json_body["programme_sha256"]
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "param"),
+    [
+        ("programme=nope&period=2021", 404, None),
+        ("programme=shanxi-construction", 400, "period"),
+        ("programme=shanxi-construction&period=2019", 400, "period"),
+        ("programme=shanxi-construction&period=2021&format=pdf", 400, "format"),
+        ("programme=Bad!&period=2021", 400, "programme"),
+        ("programme=shanxi-construction&period=2021&colour=red", 400, "colour"),
+    ],
+)
+def test_bad_report_queries(client, tokens_by_role, query, status, param):
+    response = client.get(f"/api/v1/subsidy/report?{query}", headers=_as(tokens_by_role, "union"))
+    assert response.status_code == status
+    if param:
+        assert response.json["param"] == param
+
+
+def test_what_if_over_http(client, tokens_by_role):
+    body = {
+        "programme": "shanxi-construction",
+        "period": "2021",
+        "overrides": {"criteria.floor_area.threshold": 6},
+    }
+    response = client.post(
+        "/api/v1/subsidy/what-if", json=body, headers=_as(tokens_by_role, "union")
+    )
+    assert response.status_code == 200
+    diff = response.json
+    assert diff["eligible_after"] - diff["eligible_before"] == len(diff["newly_eligible"]) > 0
+    assert diff["budget_change_cny"] == 20000 * len(diff["newly_eligible"])
+    bad = {**body, "overrides": {"cap.cont": 3}}
+    refused = client.post("/api/v1/subsidy/what-if", json=bad, headers=_as(tokens_by_role, "union"))
+    assert refused.status_code == 400 and "cap.cont: unknown key" in refused.json["detail"]
+    both = {**body, "programme_toml": "x"}
+    refused = client.post(
+        "/api/v1/subsidy/what-if", json=both, headers=_as(tokens_by_role, "union")
+    )
+    assert refused.status_code == 400
+
+
+def test_history_shows_each_change(client, tokens_by_role):
+    body = client.get("/api/v1/stations/1/history", headers=_as(tokens_by_role, "editor")).json
+    first = body["history"][0]
+    assert first["action"] == "create" and first["version"] == 1
+    assert first["changes"]["code"]["after"] == body["code"]
+    assert (
+        client.get(
+            "/api/v1/stations/99999999/history", headers=_as(tokens_by_role, "union")
+        ).status_code
+        == 404
+    )
+
+
+@pytest.fixture
+def run(database_url, monkeypatch):
+    from click.testing import CliRunner
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    return lambda *args: CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_subsidy_commands(run, tmp_path):
+    listed = run("subsidy", "programmes")
+    assert listed.exit_code == 0 and "taiyuan-upkeep" in listed.stdout
+    out = tmp_path / "report.xlsx"
+    made = run("subsidy", "report", "--programme", "taiyuan-upkeep", "--period", "2025",
+               "--format", "xlsx", "--output", str(out))  # fmt: skip
+    assert made.exit_code == 0 and "eligible" in made.stderr and out.stat().st_size > 1000
+    again = tmp_path / "again.xlsx"
+    run("subsidy", "report", "--programme", "taiyuan-upkeep", "--period", "2025",
+        "--format", "xlsx", "--output", str(again))  # fmt: skip
+    assert again.read_bytes() == out.read_bytes()
+    diff = tmp_path / "diff.json"
+    result = run("subsidy", "what-if", "--programme", "shanxi-construction", "--period", "2021",
+                 "--set", "criteria.floor_area.threshold=6", "--output", str(diff))  # fmt: skip
+    assert result.exit_code == 0 and json.loads(diff.read_text())["newly_eligible"]
+    bad = run("subsidy", "what-if", "--programme", "shanxi-construction", "--period", "2021",
+              "--set", "accrual=weekly", "--output", str(diff))  # fmt: skip
+    assert bad.exit_code == 1 and "accrual" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

@@ -1,0 +1,124 @@
+"""The union API (v1): subsidy programmes, reports, what-if; and a station's history.
+
+Programme files are read on every call, so an officer's edit to ``data/subsidy/`` takes
+effect without a restart; a broken file is refused with its name, key and problem.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from stations import registry
+from stations.errors import InvalidParameter
+from stations.subsidy import evaluate, programmes, report
+from web import auth, params
+from web.database import get_conn
+
+subsidy = Blueprint("subsidy", __name__)
+REPORT_PARAMS = ("programme", "period", "format")
+WHAT_IF = ("programme", "period", "overrides", "programme_toml")
+
+
+def describe(loaded: programmes.Loaded) -> dict[str, Any]:
+    """A programme and its rules as JSON."""
+    body = loaded.programme.model_dump(mode="json", by_alias=True)
+    return {**body, "file": loaded.source, "sha256": loaded.sha256}
+
+
+@subsidy.get("/subsidy/programmes")
+@auth.require("union")
+def list_programmes() -> Response:
+    """Every programme with its rules."""
+    params.reject_unknown(request.args, ())
+    return jsonify({"programmes": [describe(p) for p in programmes.load_all()]})
+
+
+def _programme(value: Any) -> programmes.Loaded:
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z0-9-]{0,59}", value):
+        raise InvalidParameter("programme", "programme must be a programme id, e.g. taiyuan-upkeep")
+    return programmes.load(value)
+
+
+def _period(value: Any) -> evaluate.Period:
+    if not isinstance(value, str):
+        raise InvalidParameter("period", "period is required: YYYY, YYYY-MM or YYYY-MM..YYYY-MM")
+    return evaluate.parse_period(value)
+
+
+@subsidy.get("/subsidy/report")
+@auth.require("union")
+def subsidy_report() -> Response:
+    """Every station's verdict, amount and reasons, with totals; JSON, CSV or XLSX."""
+    args = request.args
+    params.reject_unknown(args, REPORT_PARAMS)
+    loaded = _programme(args.get("programme"))
+    period = _period(args.get("period"))
+    fmt = params.choice(args, "format", report.FORMATS, "json")
+    result = evaluate.evaluate(get_conn(), loaded, period)
+    response = Response(report.render(result, fmt), mimetype=report.MEDIA_TYPES[fmt])
+    if fmt != "json":
+        name = f"{loaded.programme.id}_{args.get('period')}.{fmt}".replace("..", "_")
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@subsidy.post("/subsidy/what-if")
+@auth.require("union")
+def what_if() -> Response:
+    """The report's difference when thresholds, amounts or caps change."""
+    body = params.json_body(WHAT_IF)
+    loaded = _programme(body.get("programme"))
+    period = _period(body.get("period"))
+    overrides, text = body.get("overrides"), body.get("programme_toml")
+    if (overrides is None) == (text is None):
+        raise InvalidParameter("overrides", "give exactly one of overrides or programme_toml")
+    if overrides is not None:
+        if not isinstance(overrides, dict) or not overrides:
+            raise InvalidParameter(
+                "overrides",
+                'overrides must be an object such as {"criteria.floor_area.threshold": 10}',
+            )
+        changed = programmes.with_overrides(loaded, overrides)
+    else:
+        if not isinstance(text, str):
+            raise InvalidParameter("programme_toml", "programme_toml must be the file's text")
+        changed = programmes.parse(text.encode("utf-8"), "programme_toml")
+    conn = get_conn()
+    before = evaluate.evaluate(conn, loaded, period)
+    after = evaluate.evaluate(conn, changed, period)
+    return jsonify(report.what_if(before, after))
+
+
+@subsidy.get("/stations/<station_id>/history")
+@auth.require("union", "editor")
+def station_history(station_id: str) -> Response:
+    """Every change to a station, oldest first, with the fields each one changed."""
+    params.reject_unknown(request.args, ())
+    if not re.fullmatch(r"[0-9]{1,18}", station_id):
+        raise InvalidParameter(
+            "id", f"station id must be a positive whole number, got {station_id!r}"
+        )
+    conn = get_conn()
+    record = registry.get_station(conn, int(station_id))  # 404 when unknown
+    entries = []
+    for h in registry.history(conn, int(station_id)):
+        before, after = h["before"] or {}, h["after"] or {}
+        changes = {
+            k: {"before": before.get(k), "after": after.get(k)}
+            for k in sorted(set(before) | set(after))
+            if before.get(k) != after.get(k)
+        }
+        entries.append(
+            {
+                "version": h["version"],
+                "action": h["action"],
+                "changed_at": h["changed_at"].isoformat(),
+                "changed_by": h["changed_by"],
+                "changes": changes,
+            }
+        )
+    return jsonify({"id": record["id"], "code": record["code"], "history": entries})
