@@ -47,22 +47,29 @@ def within(
     if not len(sites) or not len(points):
         return scipy.sparse.csr_matrix((len(sites), len(points)), dtype=bool)
     tree = cKDTree(points)
-    lengths = tree.query_ball_point(sites, r=radius_m, return_length=True)
-    total = int(lengths.sum())
-    if max_pairs is not None and total > max_pairs:
-        raise TooManyPairs(f"{total:,} site-point pairs is more than {max_pairs:,}")
-    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    indices = np.empty(total, dtype=np.int64)
-    for start in range(0, len(sites), 4096):  # in chunks: lists of lists are memory-hungry
-        hits = tree.query_ball_point(sites[start : start + 4096], r=radius_m, return_sorted=True)
-        chunk = np.fromiter(
-            (i for h in hits for i in h),
-            dtype=np.int64,
-            count=int(indptr[min(start + 4096, len(sites))] - indptr[start]),
-        )
-        indices[indptr[start] : indptr[start] + len(chunk)] = chunk
-    data = np.ones(total, dtype=bool)
-    return scipy.sparse.csr_matrix((data, indices, indptr), shape=(len(sites), len(points)))
+    if max_pairs is not None:
+        total = int(tree.query_ball_point(sites, r=radius_m, return_length=True).sum())
+        if total > max_pairs:
+            raise TooManyPairs(f"{total:,} site-point pairs is more than {max_pairs:,}")
+    found = cKDTree(sites).sparse_distance_matrix(tree, radius_m, output_type="ndarray")
+    rows, cols = found["i"].astype(np.int64), found["j"].astype(np.int64)
+    order = np.lexsort((cols, rows))
+    return scipy.sparse.csr_matrix(
+        (np.ones(len(order), dtype=bool), (rows[order], cols[order])),
+        shape=(len(sites), len(points)),
+    )
+
+
+def pairs_within(points: ArrayLike, radius_m: float) -> tuple[NDArray[np.int64], ...]:
+    """Every ordered pair (i, j), i != j, of points within ``radius_m`` of each other."""
+    xy = np.asarray(points, dtype=float).reshape(-1, 2)
+    if len(xy) < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    pairs = cKDTree(xy).query_pairs(radius_m, output_type="ndarray").astype(np.int64)
+    return (
+        np.concatenate([pairs[:, 0], pairs[:, 1]]),
+        np.concatenate([pairs[:, 1], pairs[:, 0]]),
+    )
 
 
 def covered_by(stations: ArrayLike, points: ArrayLike, radius_m: float) -> NDArray[np.bool_]:

@@ -462,9 +462,10 @@ def _write_bytes(output: Path, data: bytes) -> None:
 def subsidy_report(programme: str, period: str, output: Path, fmt: str) -> None:
     """Every station's verdict, amount and reasons, with totals by city and district."""
     loaded = programmes.load(programme)
-    with db.connect() as conn:
+    with db.connect() as conn, evaluate.gc_paused():
         result = evaluate.evaluate(conn, loaded, evaluate.parse_period(period))
-    _write_bytes(output, report.render(result, fmt))
+        data = report.render(result, fmt)
+    _write_bytes(output, data)
     body = report.payload(result)["totals"]
     click.echo(
         f"{programme} {result.period.start}..{result.period.end}: {body['eligible']} of "

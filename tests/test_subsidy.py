@@ -324,18 +324,34 @@ def test_what_if_area_threshold_12_to_10(conn):
     before = evaluate.evaluate(conn, loaded, YEAR_2021)
     after = evaluate.evaluate(conn, changed, YEAR_2021)
     diff = report.what_if(before, after)
+    assert diff["programme_sha256_before"] != diff["programme_sha256_after"]
+    # with 200 places, stations let in by the lower threshold push others past the cap
+    for gained in diff["newly_eligible"]:
+        assert all(m.startswith("floor area") or m.startswith("not funded") for m in
+                   gained["was_failing"])  # fmt: skip
+    for lost in diff["newly_ineligible"]:
+        assert [m.split(":")[0] for m in lost["now_failing"]] == ["not funded"]
+    net = len(diff["newly_eligible"]) - len(diff["newly_ineligible"])
+    assert diff["eligible_after"] - diff["eligible_before"] == net
+    assert diff["budget_change_cny"] == 20000 * net
+    after_zz = {v.station["code"]: v for v in after.verdicts}
+    assert next(r for r in after_zz["ZZ-0001"].reasons if r.criterion == "floor_area").passed
+    assert not next(r for r in after_zz["ZZ-0002"].reasons if r.criterion == "floor_area").passed
+    # without the cap, exactly the stations of 10-12 m² passing everything else come in
+    uncapped = programmes.with_overrides(loaded, {"cap.count": 10_000})
+    lowered = programmes.with_overrides(uncapped, {"criteria.floor_area.threshold": 10})
+    diff = report.what_if(
+        evaluate.evaluate(conn, uncapped, YEAR_2021), evaluate.evaluate(conn, lowered, YEAR_2021)
+    )
     small = {
         v.station["code"]
         for v in before.verdicts
         if v.station["floor_area_m2"] is not None and 10 <= float(v.station["floor_area_m2"]) < 12
-        and not v.eligible
-        and all(r.passed for r in v.reasons if r.criterion not in ("floor_area", "spacing", "cap"))
+        and all(r.passed for r in v.reasons if r.criterion not in ("floor_area", "cap"))
     }  # fmt: skip
     assert "ZZ-0001" in small
     assert {d["code"] for d in diff["newly_eligible"]} == small
-    assert diff["newly_ineligible"] == []
-    assert diff["budget_change_cny"] == 20000 * len(small)
-    assert diff["programme_sha256_before"] != diff["programme_sha256_after"]
+    assert diff["newly_ineligible"] == [] and diff["budget_change_cny"] == 20000 * len(small)
     gained = next(d for d in diff["newly_eligible"] if d["code"] == "ZZ-0001")
     assert gained["was_failing"] == ["floor area 11 m² < 12 m²"]
 
@@ -421,3 +437,16 @@ def test_periods_are_checked():
 
 def test_shipped_files_are_in_the_data_folder():
     assert programmes.folder() == Path(demo_dir()).parent / "subsidy"
+
+
+def test_the_construction_report_finds_the_planted_stations_and_only_those(construction):
+    planted = {c[0] if isinstance(c, list) else c for codes in PLANTED.values() for c in codes}
+    # the demo's standard: every other station meets each quality criterion
+    failing = {
+        v.station["code"]
+        for v in construction.verdicts
+        for r in v.reasons
+        if not r.passed and r.criterion not in ("new_in_period", "active", "cap")
+    }
+    assert failing == planted
+    assert sum(v.eligible for v in construction.verdicts) == 200  # the cap binds

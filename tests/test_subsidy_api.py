@@ -101,8 +101,9 @@ def test_what_if_over_http(client, tokens_by_role):
     )
     assert response.status_code == 200
     diff = response.json
-    assert diff["eligible_after"] - diff["eligible_before"] == len(diff["newly_eligible"]) > 0
-    assert diff["budget_change_cny"] == 20000 * len(diff["newly_eligible"])
+    net = len(diff["newly_eligible"]) - len(diff["newly_ineligible"])
+    assert diff["newly_eligible"] and diff["eligible_after"] - diff["eligible_before"] == net
+    assert diff["budget_change_cny"] == 20000 * net
     bad = {**body, "overrides": {"cap.cont": 3}}
     refused = client.post("/api/v1/subsidy/what-if", json=bad, headers=_as(tokens_by_role, "union"))
     assert refused.status_code == 400 and "cap.cont: unknown key" in refused.json["detail"]

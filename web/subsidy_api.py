@@ -57,8 +57,10 @@ def subsidy_report() -> Response:
     loaded = _programme(args.get("programme"))
     period = _period(args.get("period"))
     fmt = params.choice(args, "format", report.FORMATS, "json")
-    result = evaluate.evaluate(get_conn(), loaded, period)
-    response = Response(report.render(result, fmt), mimetype=report.MEDIA_TYPES[fmt])
+    with evaluate.gc_paused():
+        result = evaluate.evaluate(get_conn(), loaded, period)
+        body = report.render(result, fmt)
+    response = Response(body, mimetype=report.MEDIA_TYPES[fmt])
     if fmt != "json":
         name = f"{loaded.programme.id}_{args.get('period')}.{fmt}".replace("..", "_")
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -13,9 +13,11 @@ WGS-84 ellipsoid (pyproj ``Geod``).
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
+import gc
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +38,7 @@ _PREFIX = {"province": 2, "city": 4, "county": 6}
 
 _SELECT = """
 SELECT id, code, name, district_code, district_name, ST_X(geom), ST_Y(geom), opening_hours,
-       amenities, floor_area_m2, built_by, host_type, status, opened_on,
+       amenities, floor_area_m2::float8, built_by, host_type, status, opened_on,
        has_sign, has_rules, has_staff
 FROM stations WHERE district_code LIKE %s ORDER BY code
 """
@@ -47,9 +49,9 @@ _NAMES = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Reason:
-    """One criterion for one station."""
+    """One criterion for one station; shared by stations with the same value, never changed."""
 
     criterion: str
     label: str
@@ -57,6 +59,20 @@ class Reason:
     actual: str
     passed: bool
     message: str = ""  # for a failure: the sentence a person reads
+    json: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # built once: stations share reasons, and a report writes a million of them
+        body = {
+            "criterion": self.criterion,
+            "label": self.label,
+            "required": self.required,
+            "actual": self.actual,
+            "passed": self.passed,
+        }
+        if self.message:
+            body["message"] = self.message
+        self.json = body
 
 
 @dataclass
@@ -104,8 +120,29 @@ def parse_period(text: str) -> Period:
         ) from None
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building a report's many small objects.
+
+    A 100,000-station report allocates millions of objects and no cycles; the collector
+    would otherwise walk them again and again (a third of the time).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def evaluate(conn: psycopg.Connection, loaded: Loaded, period: Period) -> Evaluation:
     """Verdicts for every station in the programme's region (see the module doc)."""
+    with gc_paused():
+        return _evaluate(conn, loaded, period)
+
+
+def _evaluate(conn: psycopg.Connection, loaded: Loaded, period: Period) -> Evaluation:
     programme = loaded.programme
     start = max(period.start, programme.period.start)
     end = min(period.end, programme.period.end)
@@ -119,10 +156,10 @@ def evaluate(conn: psycopg.Connection, loaded: Loaded, period: Period) -> Evalua
     stations = _stations(conn, programme.region)
     verdicts = [Verdict(s) for s in stations]
     spacing = programme.criterion("min_spacing_m")
+    columns = [checker(c, effective)(stations) for c in programme.criteria if c is not spacing]
+    for verdict, reasons in zip(verdicts, zip(*columns, strict=True), strict=True):
+        verdict.reasons = list(reasons)
     for verdict in verdicts:
-        for criterion in programme.criteria:
-            if criterion is not spacing:
-                verdict.reasons.append(_check(criterion, verdict.station, effective))
         verdict.base_amount = _accrued(programme.accrual, programme.amount_cny, verdict, effective)
     cap_info, used = _allocate(conn, loaded, verdicts, spacing, effective)
     return Evaluation(loaded, effective, _snapshot(conn), verdicts, cap_info, used)
@@ -133,7 +170,8 @@ def _stations(conn: psycopg.Connection, region: str) -> list[dict[str, Any]]:
     if row is None:
         raise InvalidProgramme(f"region {region} is not a known district code")
     prefix = region[: _PREFIX[row[0]]]
-    return [dict(zip(_NAMES, r, strict=True)) for r in conn.execute(_SELECT, [prefix + "%"])]
+    rows = conn.cursor(binary=True).execute(_SELECT, [prefix + "%"]).fetchall()
+    return [dict(zip(_NAMES, r, strict=True)) for r in rows]
 
 
 def _snapshot(conn: psycopg.Connection) -> dt.datetime | None:
@@ -148,51 +186,95 @@ def _snapshot(conn: psycopg.Connection) -> dt.datetime | None:
 
 
 def _check(criterion: Criterion, s: dict[str, Any], period: Period) -> Reason:
+    """One criterion for one station (tests use this; :func:`checker` is the fast path)."""
+    return checker(criterion, period)([s])[0]
+
+
+Judge = Callable[[Sequence[dict[str, Any]]], list[Reason]]
+
+
+def checker(criterion: Criterion, period: Period) -> Judge:
+    """A function judging a list of stations by ``criterion`` as of ``period``.
+
+    Stations share few distinct values per criterion, so each reason is built once per
+    value and shared: a 100,000-station report makes thousands of reasons, not a million.
+    """
     kind, value = criterion.kind, criterion.value_on(period.end)
+    memo: dict[Any, Reason] = {}
 
     def reason(required: str, actual: str, passed: bool, message: str = "") -> Reason:
         return Reason(criterion.id, criterion.label, required, actual, passed,
                       "" if passed else message)  # fmt: skip
 
+    def memoised(key_of: Callable[[dict[str, Any]], Any], build: Callable[[Any], Reason]) -> Judge:
+        def judge(stations: Sequence[dict[str, Any]]) -> list[Reason]:
+            keys = [key_of(s) for s in stations]
+            for key in set(keys) - memo.keys():
+                memo[key] = build(key)
+            return [memo[k] for k in keys]
+
+        return judge
+
     if kind in ("status_in", "built_by_in", "host_type_in"):
-        column = {"status_in": "status", "built_by_in": "built_by", "host_type_in": "host_type"}
-        actual = s[column[kind]]
+        column = {"status_in": "status", "built_by_in": "built_by", "host_type_in": "host_type"}[
+            kind
+        ]
         allowed = " or ".join(value)
-        return reason(allowed, actual or "not recorded", actual in value,
-                      f"{column[kind].replace('_', ' ')} is {actual}, not {allowed}")  # fmt: skip
+        return memoised(
+            lambda s: s[column],
+            lambda actual: reason(allowed, actual or "not recorded", actual in value,
+                                  f"{column.replace('_', ' ')} is {actual}, not {allowed}"),
+        )  # fmt: skip
     if kind == "opened_in_period":
-        opened = s["opened_on"]
         required = f"opened {period.start}..{period.end}"
-        if opened is None:
-            return reason(required, "not recorded", False, "opening date not recorded")
-        ok = period.start <= opened <= period.end
-        return reason(required, str(opened), ok, f"opened {opened}, outside {required[7:]}")
+
+        def opened(day: dt.date | None) -> Reason:
+            if day is None:
+                return reason(required, "not recorded", False, "opening date not recorded")
+            ok = period.start <= day <= period.end
+            return reason(required, str(day), ok, f"opened {day}, outside {required[7:]}")
+
+        return memoised(lambda s: s["opened_on"], opened)
     if kind == "hours_published":
-        hours = s["opening_hours"]
-        return reason("published", hours or "not published", bool(hours), "hours not published")
+        return memoised(
+            lambda s: s["opening_hours"],
+            lambda hours: reason("published", hours or "not published", bool(hours),
+                                 "hours not published"),
+        )  # fmt: skip
     if kind == "min_floor_area_m2":
-        area = s["floor_area_m2"]
-        if value is None:
-            return reason("no threshold in force", _m2(area), True)
-        required = f"≥ {value:g} m²"
-        if area is None:
-            return reason(required, "not recorded", False, "floor area not recorded")
-        ok = float(area) >= value
-        return reason(required, _m2(area), ok, f"floor area {_m2(area)} < {value:g} m²")
+
+        def area(value_m2: Any) -> Reason:
+            if value is None:
+                return reason("no threshold in force", _m2(value_m2), True)
+            required = f"≥ {value:g} m²"
+            if value_m2 is None:
+                return reason(required, "not recorded", False, "floor area not recorded")
+            ok = float(value_m2) >= value
+            return reason(required, _m2(value_m2), ok, f"floor area {_m2(value_m2)} < {value:g} m²")
+
+        return memoised(lambda s: s["floor_area_m2"], area)
     if kind == "amenities_all":
-        missing = [c for c in value if c not in (s["amenities"] or ())]
         labels = vocabulary.terms("amenities")
-        return reason(
-            ", ".join(value),
-            "all present" if not missing else "missing " + ", ".join(missing),
-            not missing,
-            "; ".join(f"no {labels[c].en.lower()} ({c})" for c in missing),
-        )
+        required = ", ".join(value)
+
+        def kit(have: tuple[str, ...]) -> Reason:
+            missing = [c for c in value if c not in have]
+            return reason(
+                required,
+                "all present" if not missing else "missing " + ", ".join(missing),
+                not missing,
+                "; ".join(f"no {labels[c].en.lower()} ({c})" for c in missing),
+            )
+
+        return memoised(lambda s: tuple(s["amenities"] or ()), kit)
     if kind == "fact_true":
-        fact = s[value]
         text = FACT_TEXT[value]
-        actual = "not recorded" if fact is None else ("yes" if fact else "no")
-        return reason(f"{text}: yes", actual, fact is True, f"no {text} ({value} {actual})")
+
+        def fact(known: bool | None) -> Reason:
+            actual = "not recorded" if known is None else ("yes" if known else "no")
+            return reason(f"{text}: yes", actual, known is True, f"no {text} ({value} {actual})")
+
+        return memoised(lambda s: s[value], fact)
     raise AssertionError(kind)  # min_spacing_m is checked in _allocate
 
 
@@ -249,24 +331,31 @@ def _allocate(
     ranked = _ordered(conn, verdicts, running, order, lon, lat, cap.gap_radius_m if cap else 0)
     min_gap = spacing.value_on(period.end) if spacing else None
     near = neighbours(lon, lat, min_gap) if min_gap else None
-    # the network already there counts as subsidised: a new station must not sit on it
-    accepted = np.array(
-        [
-            v.station["status"] == "active"
-            and v.station["opened_on"] is not None
-            and v.station["opened_on"] < period.start
-            for v in verdicts
-        ],
-        dtype=bool,
+    clear = (
+        Reason(spacing.id, spacing.label, _spacing_required(min_gap), "none closer", True)
+        if spacing and min_gap
+        else None
     )
-    existing = accepted.copy()
+    # For a programme funding new stations, the network already there counts as subsidised:
+    # a new station must not sit on it. Otherwise spacing is among funded stations only.
+    older = np.array(
+        [v.station["opened_on"] is not None and v.station["opened_on"] < period.start
+         for v in verdicts],
+        dtype=bool,
+    )  # fmt: skip
+    active = np.array([v.station["status"] == "active" for v in verdicts], dtype=bool)
+    funds_new = programme.criterion("opened_in_period") is not None
+    existing = older & active if funds_new else np.zeros(len(verdicts), dtype=bool)
+    accepted = existing.copy()
     used = 0.0
     count = 0
     for place, i in enumerate(ranked, start=1):
         verdict = verdicts[i]
         verdict.place = place
         if near is not None:
-            reason = _spacing_reason(spacing, min_gap, i, near, accepted, existing, verdicts)
+            reason = _spacing_reason(
+                spacing, min_gap, i, near, accepted, existing, verdicts, clear
+            )
             verdict.reasons.append(reason)
             if not reason.passed:
                 continue
@@ -283,10 +372,9 @@ def _allocate(
         used += verdict.base_amount
         count += 1
     if near is not None:  # the others still learn how far they are from subsidised stations
-        for i in set(range(len(verdicts))) - set(ranked):
-            verdicts[i].reasons.append(
-                _spacing_reason(spacing, min_gap, i, near, accepted, existing, verdicts)
-            )
+        _spacing_for_the_rest(
+            spacing, min_gap, near, accepted, existing, ~older, verdicts, ranked, clear
+        )
     info = {
         "count": cap.count if cap else None,
         "budget_cny": cap.budget_cny if cap else None,
@@ -297,52 +385,120 @@ def _allocate(
     return info, round(used, 2)
 
 
-def neighbours(lon: np.ndarray, lat: np.ndarray, radius_m: float) -> list[list[tuple[int, float]]]:
-    """For each station, the others within ``radius_m`` geodesic metres, with the distance.
+@dataclass(frozen=True)
+class Neighbours:
+    """Pairs of stations within a radius, grouped by station, nearest first.
 
-    Candidates come from a KD-tree on an equal-area plane (0.2 % wide of the radius, so
-    none is missed); the geodesic distance decides.
+    ``others[start[i]:start[i + 1]]`` are the stations near station ``i`` and
+    ``metres`` their geodesic distances, sorted by distance then code.
     """
-    if not len(lon):
-        return []
-    box = shapely.box(lon.min(), lat.min(), lon.max(), lat.max())
-    plane = plane_for(box)
+
+    start: np.ndarray
+    others: np.ndarray
+    metres: np.ndarray
+
+
+def neighbours(lon: np.ndarray, lat: np.ndarray, radius_m: float) -> Neighbours:
+    """For each station, the others within ``radius_m`` geodesic metres.
+
+    Equal distances are ordered by index: stations come in code order (see ``_SELECT``).
+    Pairs come from a KD-tree on an equal-area plane, which is within 0.3 % of the ground
+    across a province; pairs that close to the radius are decided by geodesic distance.
+    ``metres`` orders the neighbours; the distance a reason shows is always geodesic.
+    """
+    n = len(lon)
+    if not n:
+        return Neighbours(np.zeros(1, dtype=np.int64), np.empty(0, np.int64), np.empty(0))
+    plane = plane_for(shapely.box(lon.min(), lat.min(), lon.max(), lat.max()))
     xy = plane.points(lon, lat)
-    pairs = siting.within(xy, xy, radius_m * 1.003).tocoo()
-    keep = pairs.row != pairs.col
-    rows, cols = pairs.row[keep], pairs.col[keep]
-    _, _, dist = GEOD.inv(lon[rows], lat[rows], lon[cols], lat[cols])
-    out: list[list[tuple[int, float]]] = [[] for _ in range(len(lon))]
-    for r, c, d in zip(rows.tolist(), cols.tolist(), np.atleast_1d(dist).tolist(), strict=True):
-        if d <= radius_m:
-            out[r].append((c, d))
-    return out
+    rows, cols = siting.pairs_within(xy, radius_m * 1.003)
+    dist = np.hypot(xy[rows, 0] - xy[cols, 0], xy[rows, 1] - xy[cols, 1])
+    band = np.flatnonzero(dist > radius_m * 0.997)  # within the plane's 0.3 %: ask Geod
+    if len(band):
+        _, _, exact = GEOD.inv(lon[rows[band]], lat[rows[band]], lon[cols[band]], lat[cols[band]])
+        dist[band] = exact
+    near = dist <= radius_m
+    rows, cols, dist = rows[near], cols[near], dist[near]
+    order = np.lexsort((cols, dist, rows))
+    rows, cols, dist = rows[order], cols[order], dist[order]
+    start = np.searchsorted(rows, np.arange(n + 1))
+    return Neighbours(start, cols, dist)
+
+
+def _spacing_for_the_rest(
+    spacing: Criterion,
+    min_gap: float,
+    near: Neighbours,
+    accepted: np.ndarray,
+    existing: np.ndarray,
+    new: np.ndarray,
+    verdicts: list[Verdict],
+    ranked: Sequence[int],
+    clear: Reason,
+) -> None:
+    """Spacing reasons for stations not in the running, against the final funded set.
+
+    A station of the existing network is not held to its own neighbours: only a new one
+    (opened in or after the period) is held to the existing network.
+    """
+    rest = np.ones(len(verdicts), dtype=bool)
+    rest[list(ranked)] = False
+    rows = np.repeat(np.arange(len(verdicts)), np.diff(near.start))
+    funded = accepted & ~existing
+    blocking = (funded[near.others] | (existing[near.others] & new[rows])) & rest[rows]
+    first_rows, first = np.unique(rows[blocking], return_index=True)
+    hit = np.flatnonzero(blocking)[first]  # nearest blocking pair per station
+    others = near.others[hit]
+    lon = np.array([verdicts[i].station["lon"] for i in range(len(verdicts))])
+    lat = np.array([verdicts[i].station["lat"] for i in range(len(verdicts))])
+    _, _, metres = GEOD.inv(lon[first_rows], lat[first_rows], lon[others], lat[others])
+    found = {
+        i: _too_close(spacing, min_gap, verdicts[j].station["code"], d, bool(existing[j]))
+        for i, j, d in zip(
+            first_rows.tolist(), others.tolist(), np.atleast_1d(metres).tolist(), strict=True
+        )
+    }
+    for i in np.flatnonzero(rest).tolist():
+        verdicts[i].reasons.append(found.get(i, clear))
 
 
 def _spacing_reason(
     spacing: Criterion,
     min_gap: float,
     i: int,
-    near: list[list[tuple[int, float]]],
+    near: Neighbours,
     accepted: np.ndarray,
     existing: np.ndarray,
     verdicts: list[Verdict],
+    clear: Reason,
 ) -> Reason:
-    blocking = [(d, j) for j, d in near[i] if accepted[j] and j != i]
-    required = f"≥ {min_gap:g} m from subsidised and existing stations"
-    if not blocking:
-        return Reason(spacing.id, spacing.label, required, "none closer", True)
-    distance, j = min(blocking, key=lambda b: (b[0], verdicts[b[1]].station["code"]))
-    code = verdicts[j].station["code"]
-    which = "existing" if existing[j] else "subsidised"
+    lo, hi = near.start[i], near.start[i + 1]
+    blocking = np.flatnonzero(accepted[near.others[lo:hi]])
+    if not len(blocking):
+        return clear
+    j = int(near.others[lo + blocking[0]])  # nearest first, ties by code
+    here, there = verdicts[i].station, verdicts[j].station
+    metres = float(GEOD.inv(here["lon"], here["lat"], there["lon"], there["lat"])[2])
+    return _too_close(spacing, min_gap, there["code"], metres, bool(existing[j]))
+
+
+def _too_close(
+    spacing: Criterion, min_gap: float, code: str, metres: float, existing: bool
+) -> Reason:
+    """The failed spacing reason: how far, from which station, and whether it is new."""
+    which = "existing" if existing else "subsidised"
     return Reason(
         spacing.id,
         spacing.label,
-        required,
-        f"{distance:.0f} m from {code}",
+        _spacing_required(min_gap),
+        f"{metres:.0f} m from {code}",
         False,
-        f"{distance:.0f} m from {which} station {code}",
+        f"{metres:.0f} m from {which} station {code}",
     )
+
+
+def _spacing_required(min_gap: float) -> str:
+    return f"≥ {min_gap:g} m from subsidised and existing stations"
 
 
 def _cap_reason(cap: Any, place: int, count: int, used: float, passed: bool) -> Reason:
@@ -439,12 +595,13 @@ def _gap_demand(
 
 
 def _ranks(verdicts: list[Verdict]) -> np.ndarray:
-    """Each station's place by (opening date, code), 0 first."""
-    stations = [v.station for v in verdicts]
-    order = sorted(
-        range(len(stations)),
-        key=lambda i: (stations[i]["opened_on"] or dt.date.max, stations[i]["code"]),
+    """Each station's place by (opening date, code), 0 first; unknown dates last.
+
+    Stations come in code order, so a stable sort by date breaks ties by code.
+    """
+    opened = np.array(
+        [v.station["opened_on"].toordinal() if v.station["opened_on"] else 10**7 for v in verdicts]
     )
     rank = np.empty(len(verdicts), dtype=np.int64)
-    rank[order] = np.arange(len(verdicts))
+    rank[np.argsort(opened, kind="stable")] = np.arange(len(verdicts))
     return rank

@@ -16,10 +16,11 @@ import zipfile
 from collections import defaultdict
 from typing import Any
 
+import orjson
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from stations.subsidy.evaluate import Evaluation, Verdict
+from stations.subsidy.evaluate import Evaluation, Verdict, gc_paused
 
 FORMATS = ("json", "csv", "xlsx")
 MEDIA_TYPES = {
@@ -77,17 +78,7 @@ def _station(v: Verdict) -> dict[str, Any]:
         "eligible": v.eligible,
         "amount_cny": _fen(v.amount_cny),
         "place": v.place,
-        "reasons": [
-            {
-                "criterion": r.criterion,
-                "label": r.label,
-                "required": r.required,
-                "actual": r.actual,
-                "passed": r.passed,
-                **({"message": r.message} if r.message else {}),
-            }
-            for r in v.reasons
-        ],
+        "reasons": [r.json for r in v.reasons],
     }
 
 
@@ -116,8 +107,12 @@ def _totals(verdicts: list[Verdict], *, city: bool) -> list[dict[str, Any]]:
 
 
 def to_json(evaluation: Evaluation) -> bytes:
-    """The report as UTF-8 JSON, keys in a fixed order."""
-    return (json.dumps(payload(evaluation), ensure_ascii=False, indent=1) + "\n").encode()
+    """The report as compact UTF-8 JSON, keys in a fixed order.
+
+    orjson: 100,000 stations make about 140 MB, which the standard library takes ten
+    seconds to write.
+    """
+    return orjson.dumps(payload(evaluation)) + b"\n"
 
 
 def _station_rows(evaluation: Evaluation) -> list[list[Any]]:
@@ -228,7 +223,8 @@ def _failing(v: Verdict) -> list[str]:
 
 def render(evaluation: Evaluation, fmt: str) -> bytes:
     """The report in ``fmt`` (json, csv or xlsx)."""
-    return {"json": to_json, "csv": to_csv, "xlsx": to_xlsx}[fmt](evaluation)
+    with gc_paused():
+        return {"json": to_json, "csv": to_csv, "xlsx": to_xlsx}[fmt](evaluation)
 
 
 def what_if(before: Evaluation, after: Evaluation) -> dict[str, Any]:
