@@ -31,6 +31,7 @@ from stations import (
     tokens,
     vocabulary,
 )
+from stations.bulk import gc_paused
 from stations.cluster import Cluster
 from stations.demo import load_demo
 from stations.errors import InvalidParameter, StationsError
@@ -462,7 +463,7 @@ def _write_bytes(output: Path, data: bytes) -> None:
 def subsidy_report(programme: str, period: str, output: Path, fmt: str) -> None:
     """Every station's verdict, amount and reasons, with totals by city and district."""
     loaded = programmes.load(programme)
-    with db.connect() as conn, evaluate.gc_paused():
+    with db.connect() as conn, gc_paused():
         result = evaluate.evaluate(conn, loaded, evaluate.parse_period(period))
         data = report.render(result, fmt)
     _write_bytes(output, data)

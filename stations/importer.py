@@ -11,8 +11,6 @@ CSV and XLSX, feature numbers (from 1) for GeoJSON.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from tqdm import tqdm
 
 from geo.crs import geodesic_distance_m
 from stations import readers
+from stations.bulk import gc_paused
 from stations.errors import ImportRejected
 from stations.records import COLUMNS, parse_row
 
@@ -111,7 +110,7 @@ def import_rows(
     codes: dict[str, int] = {}
     present: set[str] = set()
     try:
-        with _gc_paused(), conn.transaction():
+        with gc_paused(), conn.transaction():
             # ON COMMIT DROP does not fire when the caller's transaction goes on (a savepoint)
             conn.execute("DROP TABLE IF EXISTS pg_temp.import_rows")
             conn.execute(_STAGE_SQL)
@@ -143,18 +142,6 @@ def import_rows(
         " (dry run)" if dry_run else "",
     )
     return result
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic collector: rows are acyclic, and its passes cost a fifth of the time."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class _DryRun(Exception):

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from stations import registry
+from stations.bulk import gc_paused
 from stations.errors import InvalidParameter
 from stations.subsidy import evaluate, programmes, report
 from web import auth, params
@@ -57,7 +58,7 @@ def subsidy_report() -> Response:
     loaded = _programme(args.get("programme"))
     period = _period(args.get("period"))
     fmt = params.choice(args, "format", report.FORMATS, "json")
-    with evaluate.gc_paused():
+    with gc_paused():
         result = evaluate.evaluate(get_conn(), loaded, period)
         body = report.render(result, fmt)
     response = Response(body, mimetype=report.MEDIA_TYPES[fmt])

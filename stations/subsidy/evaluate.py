@@ -13,11 +13,9 @@ WGS-84 ellipsoid (pyproj ``Geod``).
 from __future__ import annotations
 
 import calendar
-import contextlib
 import datetime as dt
-import gc
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +27,7 @@ from pyproj import Geod
 from geo import siting
 from geo.coverage import plane_for
 from stations import vocabulary
+from stations.bulk import gc_paused
 from stations.errors import InvalidParameter
 from stations.subsidy.programmes import Criterion, InvalidProgramme, Loaded, Period
 
@@ -118,22 +117,6 @@ def parse_period(text: str) -> Period:
             "period",
             "period must be YYYY, YYYY-MM or YYYY-MM..YYYY-MM, e.g. 2021 or 2025-01..2025-06",
         ) from None
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building a report's many small objects.
-
-    A 100,000-station report allocates millions of objects and no cycles; the collector
-    would otherwise walk them again and again (a third of the time).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def evaluate(conn: psycopg.Connection, loaded: Loaded, period: Period) -> Evaluation:

@@ -20,7 +20,8 @@ import orjson
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from stations.subsidy.evaluate import Evaluation, Verdict, gc_paused
+from stations.bulk import gc_paused
+from stations.subsidy.evaluate import Evaluation, Verdict
 
 FORMATS = ("json", "csv", "xlsx")
 MEDIA_TYPES = {
