@@ -463,8 +463,10 @@ def _write_bytes(output: Path, data: bytes) -> None:
 def subsidy_report(programme: str, period: str, output: Path, fmt: str) -> None:
     """Every station's verdict, amount and reasons, with totals by city and district."""
     loaded = programmes.load(programme)
-    with db.connect() as conn, gc_paused():
-        result = evaluate.evaluate(conn, loaded, evaluate.parse_period(period))
+    span = evaluate.parse_period(period)
+    with db.connect(autocommit=True) as conn, gc_paused():
+        with evaluate.one_snapshot(conn):
+            result = evaluate.evaluate(conn, loaded, span)
         data = report.render(result, fmt)
     _write_bytes(output, data)
     body = report.payload(result)["totals"]
@@ -511,7 +513,7 @@ def subsidy_what_if(
         else programmes.with_overrides(loaded, dict(_override(s) for s in sets))
     )
     span = evaluate.parse_period(period)
-    with db.connect() as conn:
+    with db.connect(autocommit=True) as conn, evaluate.one_snapshot(conn):
         diff = report.what_if(
             evaluate.evaluate(conn, loaded, span), evaluate.evaluate(conn, changed, span)
         )

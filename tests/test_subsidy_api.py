@@ -154,3 +154,45 @@ def test_subsidy_commands(run, tmp_path):
               "--set", "accrual=weekly", "--output", str(diff))  # fmt: skip
     assert bad.exit_code == 1 and "accrual" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_report_periods_and_downloads_are_checked(client, tokens_by_role):
+    headers = _as(tokens_by_role, "union")
+    base = "/api/v1/subsidy/report?programme=taiyuan-upkeep&format=csv&period="
+    spaced = client.get(base + "2025%0A", headers=headers)
+    assert spaced.status_code == 200
+    assert spaced.headers["Content-Disposition"] == (
+        'attachment; filename="taiyuan-upkeep_202501-202512.csv"'
+    )
+    for bad in ("1999", "2101", "２０２５", "2025-00"):
+        assert client.get(base + bad, headers=headers).status_code == 400, bad
+
+
+def test_what_if_refuses_text_that_is_not_unicode(client, tokens_by_role):
+    # sent as raw JSON text: a lone surrogate escape that no UTF-8 encoder would produce
+    body = '{"programme": "taiyuan-upkeep", "period": "2025", "programme_toml": "\\ud800"}'
+    response = client.post(
+        "/api/v1/subsidy/what-if",
+        data=body,
+        content_type="application/json",
+        headers=_as(tokens_by_role, "union"),
+    )
+    assert response.status_code == 400
+
+
+def test_a_deleted_stations_history_stays_readable(client, tokens_by_role, database_url):
+    from stations import db
+
+    with db.connect(database_url) as connection:
+        station_id = connection.execute(
+            """INSERT INTO stations (code, name, district_code, district_name, geom, host_type,
+                   built_by, level) VALUES ('ZZ-DEL', '删除测试', '140105', '小店区',
+                   ST_SetSRID(ST_MakePoint(112.9, 37.45), 4326), 'community', 'union',
+                   'district') RETURNING id"""
+        ).fetchone()[0]
+        connection.execute("DELETE FROM stations WHERE id = %s", [station_id])
+    body = client.get(
+        f"/api/v1/stations/{station_id}/history", headers=_as(tokens_by_role, "union")
+    ).json
+    assert body["code"] == "ZZ-DEL"
+    assert [h["action"] for h in body["history"]] == ["create", "delete"]

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from stations import registry
 from stations.bulk import gc_paused
-from stations.errors import InvalidParameter
+from stations.errors import InvalidParameter, NotFound
 from stations.subsidy import evaluate, programmes, report
 from web import auth, params
 from web.database import get_conn
@@ -58,12 +58,14 @@ def subsidy_report() -> Response:
     loaded = _programme(args.get("programme"))
     period = _period(args.get("period"))
     fmt = params.choice(args, "format", report.FORMATS, "json")
+    conn = get_conn()
     with gc_paused():
-        result = evaluate.evaluate(get_conn(), loaded, period)
+        with evaluate.one_snapshot(conn):
+            result = evaluate.evaluate(conn, loaded, period)
         body = report.render(result, fmt)
     response = Response(body, mimetype=report.MEDIA_TYPES[fmt])
     if fmt != "json":
-        name = f"{loaded.programme.id}_{args.get('period')}.{fmt}".replace("..", "_")
+        name = f"{loaded.programme.id}_{result.period.start:%Y%m}-{result.period.end:%Y%m}.{fmt}"
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -89,11 +91,13 @@ def what_if() -> Response:
     else:
         if not isinstance(text, str):
             raise InvalidParameter("programme_toml", "programme_toml must be the file's text")
-        changed = programmes.parse(text.encode("utf-8"), "programme_toml")
+        changed = programmes.parse_text(text, "programme_toml")
     conn = get_conn()
-    before = evaluate.evaluate(conn, loaded, period)
-    after = evaluate.evaluate(conn, changed, period)
-    return jsonify(report.what_if(before, after))
+    with gc_paused():
+        with evaluate.one_snapshot(conn):  # both sides see the same data
+            before = evaluate.evaluate(conn, loaded, period)
+            after = evaluate.evaluate(conn, changed, period)
+        return jsonify(report.what_if(before, after))
 
 
 @subsidy.get("/stations/<station_id>/history")
@@ -106,9 +110,12 @@ def station_history(station_id: str) -> Response:
             "id", f"station id must be a positive whole number, got {station_id!r}"
         )
     conn = get_conn()
-    record = registry.get_station(conn, int(station_id))  # 404 when unknown
+    found = registry.history(conn, int(station_id))  # kept after a station is deleted
+    if not found:
+        raise NotFound(f"no station has the id {station_id}, now or in the history")
+    last = found[-1]["after"] or found[-1]["before"] or {}
     entries = []
-    for h in registry.history(conn, int(station_id)):
+    for h in found:
         before, after = h["before"] or {}, h["after"] or {}
         changes = {
             k: {"before": before.get(k), "after": after.get(k)}
@@ -124,4 +131,4 @@ def station_history(station_id: str) -> Response:
                 "changes": changes,
             }
         )
-    return jsonify({"id": record["id"], "code": record["code"], "history": entries})
+    return jsonify({"id": int(station_id), "code": last.get("code"), "history": entries})

@@ -13,9 +13,10 @@ WGS-84 ellipsoid (pyproj ``Geod``).
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,7 +101,7 @@ class Evaluation:
 
 def parse_period(text: str) -> Period:
     """``2021``, ``2021-03`` or ``2021-01..2021-06`` (whole months, both ends included)."""
-    one = r"(\d{4})(?:-(\d{2}))?"
+    one = r"([0-9]{4})(?:-([0-9]{2}))?"
     match = re.fullmatch(rf"{one}(?:\.\.{one})?", (text or "").strip())
     try:
         if match is None:
@@ -115,8 +116,25 @@ def parse_period(text: str) -> Period:
     except ValueError:
         raise InvalidParameter(
             "period",
-            "period must be YYYY, YYYY-MM or YYYY-MM..YYYY-MM, e.g. 2021 or 2025-01..2025-06",
+            "period must be YYYY, YYYY-MM or YYYY-MM..YYYY-MM between 2000 and 2100, "
+            "e.g. 2021 or 2025-01..2025-06",
         ) from None
+
+
+@contextlib.contextmanager
+def one_snapshot(conn: psycopg.Connection) -> Iterator[None]:
+    """Read a report (or both sides of a what-if) from one database snapshot.
+
+    On an autocommit connection this is a REPEATABLE READ, READ ONLY transaction, so an
+    edit landing between the reads cannot make a report disagree with its own stamp; a
+    connection already in a transaction keeps the caller's.
+    """
+    if not conn.autocommit:
+        yield
+        return
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 def evaluate(conn: psycopg.Connection, loaded: Loaded, period: Period) -> Evaluation:
@@ -313,6 +331,11 @@ def _allocate(
     lat = np.array([v.station["lat"] for v in verdicts], dtype=float)
     ranked = _ordered(conn, verdicts, running, order, lon, lat, cap.gap_radius_m if cap else 0)
     min_gap = spacing.value_on(period.end) if spacing else None
+    if spacing and min_gap is None:  # a dated threshold not yet in force: say so
+        for verdict in verdicts:
+            verdict.reasons.append(
+                Reason(spacing.id, spacing.label, "no threshold in force", "not checked", True)
+            )
     near = neighbours(lon, lat, min_gap) if min_gap else None
     clear = (
         Reason(spacing.id, spacing.label, _spacing_required(min_gap), "none closer", True)
@@ -330,8 +353,10 @@ def _allocate(
     funds_new = programme.criterion("opened_in_period") is not None
     existing = older & active if funds_new else np.zeros(len(verdicts), dtype=bool)
     accepted = existing.copy()
-    used = 0.0
+    used = 0  # fen: whole numbers, so a budget that fits exactly is not missed by rounding
+    budget = round(cap.budget_cny * 100) if cap and cap.budget_cny is not None else None
     count = 0
+    closed = False  # places are given strictly in order: once one does not fit, none do
     for place, i in enumerate(ranked, start=1):
         verdict = verdicts[i]
         verdict.place = place
@@ -342,17 +367,18 @@ def _allocate(
             verdict.reasons.append(reason)
             if not reason.passed:
                 continue
+        cost = round(verdict.base_amount * 100)
         if cap is not None:
-            full = (cap.count is not None and count >= cap.count) or (
-                cap.budget_cny is not None and used + verdict.base_amount > cap.budget_cny + 1e-9
+            closed = closed or (cap.count is not None and count >= cap.count) or (
+                budget is not None and used + cost > budget
             )
-            verdict.reasons.append(_cap_reason(cap, place, count, used, not full))
-            if full:
+            verdict.reasons.append(_cap_reason(cap, count, used / 100, not closed))
+            if closed:
                 continue
         accepted[i] = True
         verdict.eligible = True
         verdict.amount_cny = verdict.base_amount
-        used += verdict.base_amount
+        used += cost
         count += 1
     if near is not None:  # the others still learn how far they are from subsidised stations
         _spacing_for_the_rest(
@@ -365,7 +391,7 @@ def _allocate(
         "in_the_running": len(ranked),
         "places_given": count,
     }
-    return info, round(used, 2)
+    return info, used / 100
 
 
 @dataclass(frozen=True)
@@ -484,12 +510,13 @@ def _spacing_required(min_gap: float) -> str:
     return f"≥ {min_gap:g} m from subsidised and existing stations"
 
 
-def _cap_reason(cap: Any, place: int, count: int, used: float, passed: bool) -> Reason:
+def _cap_reason(cap: Any, count: int, used: float, passed: bool) -> Reason:
+    """Whether the station got one of the places; they are given strictly in order."""
     if cap.count is not None and (cap.budget_cny is None or count >= cap.count):
         required = f"one of the first {cap.count} places"
-        actual = f"place {count + 1}" if passed else f"all {cap.count} places given"
+        actual = f"funded {count + 1} of {cap.count}" if passed else f"all {cap.count} places given"
     else:
-        required = f"within the budget of {cap.budget_cny:,.2f} yuan"
+        required = f"within the budget of {cap.budget_cny:,.2f} yuan, in order"
         actual = f"{used:,.2f} yuan used before it"
     message = "" if passed else f"not funded: {actual} (in order: {', '.join(cap.order)})"
     return Reason("cap", "名额/预算", required, actual, passed, message)
@@ -520,10 +547,12 @@ def _ordered(
             elif name == "floor_area_m2":
                 value = float(s["floor_area_m2"] or 0)
             elif name == "opened_on":
-                value = s["opened_on"].toordinal() if s["opened_on"] else 10**7
+                value = s["opened_on"].toordinal() if s["opened_on"] else None
             else:
                 value = s["code"]
-            if direction == "desc":
+            if value is None:  # no date: last, whichever the direction
+                value = float("inf")
+            elif direction == "desc":
                 value = -value if not isinstance(value, str) else _Desc(value)
             out.append(value)
         return tuple(out)
@@ -547,8 +576,8 @@ def _gap_demand(
 ) -> np.ndarray:
     """Per station, the demand within ``radius_m`` that no earlier-opened station covers.
 
-    "Earlier" is by opening date, then code, over every station in the region, so each
-    worker is credited to the station that first brought them within reach.
+    "Earlier" is by opening date, then code, over every active station in the region, so
+    each worker is credited to the serving station that first brought them within reach.
     """
     n = len(verdicts)
     if not n:
@@ -567,6 +596,8 @@ def _gap_demand(
     weights = np.array([d[2] for d in demand], dtype=float)
     rank = _ranks(verdicts)
     cover = siting.within(plane.points(lon, lat), demand_xy, radius_m).tocoo()
+    serving = np.array([v.station["status"] == "active" for v in verdicts])[cover.row]
+    cover.row, cover.col = cover.row[serving], cover.col[serving]  # closed ones serve nobody
     first = np.full(len(weights), n, dtype=np.int64)
     np.minimum.at(first, cover.col, rank[cover.row])
     credited = np.zeros(n)

@@ -23,6 +23,8 @@ from stations import settings, vocabulary
 from stations.errors import InvalidInput, NotFound
 
 FACTS = ("has_sign", "has_rules", "has_staff")
+MAX_NUMBER = {"min_floor_area_m2": 10_000, "min_spacing_m": 50_000}  # m², m
+EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
 ORDER_KEYS = ("gap_demand", "opened_on", "floor_area_m2", "code")
 # criterion kind -> what its threshold is
 KINDS: dict[str, str] = {
@@ -46,7 +48,7 @@ class InvalidProgramme(InvalidInput):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DatedValue(_Strict):
@@ -72,7 +74,9 @@ class Criterion(_Strict):
             if value is not None:
                 raise ValueError(f"a {self.kind} criterion takes no threshold")
         elif expected == "number":
-            _dated(value)  # raises with the reason
+            most = MAX_NUMBER[self.kind]
+            if any(item.value > most for item in _dated(value)):  # _dated raises on bad shapes
+                raise ValueError(f"threshold must be at most {most:,}")
         elif expected == "fact":
             if value not in FACTS:
                 raise ValueError(f"threshold must be one of {', '.join(FACTS)}")
@@ -104,8 +108,8 @@ class Criterion(_Strict):
 def _dated(value: Any) -> list[DatedValue]:
     """A number, or dated values in date order: always as a dated list."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValueError("threshold must be greater than 0")
+        if not 0 < value < float("inf"):
+            raise ValueError("threshold must be a number greater than 0")
         return [DatedValue.model_validate({"from": dt.date.min, "value": value})]
     if not isinstance(value, list) or not value:
         raise ValueError("threshold must be a number or a list of {from = DATE, value = N}")
@@ -126,6 +130,8 @@ class Period(_Strict):
     def _ordered(self) -> Period:
         if self.start > self.end:
             raise ValueError("start must not be after end")
+        if self.start < EARLIEST or self.end > LATEST:
+            raise ValueError("dates must be between 2000-01-01 and 2100-12-31")
         return self
 
 
@@ -191,6 +197,15 @@ class Loaded:
 def folder() -> Path:
     """Where the programme files live (``STATIONS_DATA_DIR/subsidy``)."""
     return Path(settings.path("STATIONS_DATA_DIR")) / "subsidy"
+
+
+def parse_text(text: str, source: str) -> Loaded:
+    """A programme from TOML text (a what-if request); refuses text that is not UTF-8-able."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidProgramme(f"{source}: not valid Unicode text") from None
+    return parse(data, source)
 
 
 def parse(data: bytes, source: str) -> Loaded:

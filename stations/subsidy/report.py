@@ -116,6 +116,20 @@ def to_json(evaluation: Evaluation) -> bytes:
     return orjson.dumps(payload(evaluation)) + b"\n"
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: Any) -> Any:
+    """Text a spreadsheet will not run: a leading ``= + - @`` gets an apostrophe (OWASP).
+
+    Station names and codes come from imports, and ``=HYPERLINK(...)`` in a finance
+    office's spreadsheet must stay text.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _station_rows(evaluation: Evaluation) -> list[list[Any]]:
     rows = []
     for v in evaluation.verdicts:
@@ -134,7 +148,7 @@ def _station_rows(evaluation: Evaluation) -> list[list[Any]]:
                 failed,
             ]
         )
-    return rows
+    return [[_inert(cell) for cell in row] for row in rows]
 
 
 def to_csv(evaluation: Evaluation) -> bytes:
@@ -155,6 +169,10 @@ def to_xlsx(evaluation: Evaluation) -> bytes:
     sheet.append(STATION_HEADERS)
     for row in _station_rows(evaluation):
         sheet.append(row)
+    for cells in sheet.iter_rows(min_row=2):
+        for cell in cells:  # never a formula, whatever the text (openpyxl treats "=…" as one)
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
     _header_style(sheet, widths=(10, 34, 10, 12, 12, 16, 14, 8, 80))
     totals = book.create_sheet("汇总 totals")
     totals.append(TOTAL_HEADERS)
@@ -165,7 +183,7 @@ def to_xlsx(evaluation: Evaluation) -> bytes:
         totals.append(["城市 city", group["code"], "", group["stations"], group["eligible"],
                        group["amount_cny"]])  # fmt: skip
     for group in t["by_district"]:
-        totals.append(["区县 district", group["code"], group["name"], group["stations"],
+        totals.append(["区县 district", group["code"], _inert(group["name"]), group["stations"],
                        group["eligible"], group["amount_cny"]])  # fmt: skip
     _header_style(totals, widths=(14, 10, 14, 12, 12, 16))
     about = book.create_sheet("说明 about")
@@ -231,10 +249,20 @@ def render(evaluation: Evaluation, fmt: str) -> bytes:
 def what_if(before: Evaluation, after: Evaluation) -> dict[str, Any]:
     """What changes when the programme changes: stations newly (in)eligible, budget change."""
     old = {v.station["code"]: v for v in before.verdicts}
+    new = {v.station["code"] for v in after.verdicts}
     gained, lost, changed = [], [], []
+    for code, was in old.items():  # a changed region can drop stations altogether
+        if code not in new and was.eligible:
+            lost.append({"code": code, "name": was.station["name"],
+                         "amount_before_cny": _fen(was.amount_cny), "amount_after_cny": 0.0,
+                         "now_failing": ["not in the programme's region"]})  # fmt: skip
     for v in after.verdicts:
         was = old.get(v.station["code"])
         if was is None:
+            if v.eligible:
+                gained.append({"code": v.station["code"], "name": v.station["name"],
+                               "amount_before_cny": 0.0, "amount_after_cny": _fen(v.amount_cny),
+                               "was_failing": ["not in the programme's region"]})  # fmt: skip
             continue
         entry = {
             "code": v.station["code"],
@@ -248,6 +276,8 @@ def what_if(before: Evaluation, after: Evaluation) -> dict[str, Any]:
             lost.append({**entry, "now_failing": _failing(v)})
         elif abs(v.amount_cny - was.amount_cny) > 0.005:
             changed.append(entry)
+    gained.sort(key=lambda d: d["code"])
+    lost.sort(key=lambda d: d["code"])
     b, a = payload(before)["totals"], payload(after)["totals"]
     return {
         "programme": before.loaded.programme.id,
