@@ -21,6 +21,7 @@ import psycopg
 
 from stations import (
     access,
+    backup,
     coverage,
     db,
     exporter,
@@ -137,6 +138,27 @@ def db_migrate() -> None:
     """Create or upgrade the schema to the newest migration."""
     db.migrate()
     click.echo(f"schema at revision {db.current_revision()}")
+
+
+@db_group.command("dump")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_reported
+def db_dump(file: Path) -> None:
+    """Back up the whole database to FILE (pg_dump custom format)."""
+    backup.dump(file)
+    click.echo(f"dumped to {file} ({file.stat().st_size:,} bytes)")
+
+
+@db_group.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Confirm: the database's contents are replaced.")
+@_reported
+def db_restore(file: Path, yes: bool) -> None:
+    """Replace the database's contents with a backup made by `stations db dump`."""
+    if not yes:
+        raise InvalidParameter("yes", "restore replaces every station and its history; add --yes")
+    backup.restore(file)
+    click.echo(f"restored from {file}")
 
 
 @main.command("demo")

@@ -13,6 +13,7 @@ from flask import Flask
 from stations import db, settings
 from web import auth, database, errors
 from web.api import api
+from web.health import health
 from web.json_provider import OrjsonProvider
 from web.pages import pages
 from web.planner_pages import planner
@@ -36,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(planning, url_prefix="/api/v1/coverage")
     app.register_blueprint(subsidy, url_prefix="/api/v1")
     app.register_blueprint(pages)
+    app.register_blueprint(health)
     app.register_blueprint(planner)
 
     database.init_app(app)
