@@ -62,6 +62,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STATIONS_DATA_DIR", str(PROJECT_DIR / "data"), "Vocabulary and demo data folder."),
     Setting("STATIONS_POOL_SIZE", "5", "Database connections kept per web worker process."),
     Setting("STATIONS_WORKERS", "2", "Web worker processes started by `stations serve`."),
+    Setting(
+        "STATIONS_MAX_BODY_MB",
+        "50",
+        "Largest request body in MB; bigger ones get 413 before they are read.",
+    ),
     Setting("STATIONS_PAGE_LIMIT_MAX", "1000", "Largest `limit` a station listing accepts."),
     Setting(
         "STATIONS_MAP_TILES",

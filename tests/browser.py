@@ -99,13 +99,29 @@ class Watch:
 
 @pytest.fixture
 def page(base_url: str, tile_url: str, tmp_path: Path):
-    """A phone-sized page in a fresh Chromium profile; only 127.0.0.1 is reachable."""
+    """A phone-sized page in a fresh Chromium profile; only 127.0.0.1 is reachable.
+
+    The test's own checks are JavaScript strings evaluated in the page, which the app's
+    content security policy rightly forbids ('unsafe-eval'), so this page bypasses the
+    policy; ``strict_page`` enforces it, for the test that the pages keep to it.
+    """
+    yield from _open(tile_url, tmp_path, bypass_csp=True)
+
+
+@pytest.fixture
+def strict_page(base_url: str, tile_url: str, tmp_path: Path):
+    """Like ``page``, with the content security policy enforced."""
+    yield from _open(tile_url, tmp_path, bypass_csp=False)
+
+
+def _open(tile_url: str, tmp_path: Path, *, bypass_csp: bool):
     # Fail, never skip: a missing browser must not pass CI unnoticed.
     assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} missing: apt-get install chromium"
     watch = Watch()
     with playwright_api.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(tmp_path / "profile"),
+            bypass_csp=bypass_csp,
             executable_path=CHROMIUM,
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 # the browser tests' fixtures: the served app, loopback tiles, Chromium
-from browser import base_url, page, tile_url  # noqa: F401
+from browser import base_url, page, strict_page, tile_url  # noqa: F401
 from sqlalchemy.engine import make_url
 
 from stations import db

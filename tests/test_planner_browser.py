@@ -91,3 +91,18 @@ def test_a_token_without_the_planner_role_sees_only_the_form(page, base_url, tok
     page.wait_for_selector(".pl-error")
     assert "planner" in page.inner_text(".pl-error")
     assert page.locator("#pl-map").count() == 0
+
+
+def test_the_pages_keep_to_their_content_security_policy(strict_page, base_url, tokens_by_role):
+    """With the policy enforced, both maps draw and nothing is refused."""
+    page = strict_page
+    page.goto(f"{base_url}/map?at=2025-11-19T10:00", wait_until="load")
+    page.wait_for_selector(".st-cluster, .st-marker")
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{base_url}/planner", wait_until="load")
+    page.fill("#token", tokens_by_role["planner"])
+    page.click("button[type=submit]")
+    page.wait_for_selector("path.pl-open")
+    page.wait_for_selector("#pl-summary-body:has-text('需求覆盖')")
+    assert not [e for e in page.watch.errors if "Content Security Policy" in e]
+    assert_clean(page.watch)

@@ -1,0 +1,67 @@
+"""Response headers that make the pages harder to abuse, and the request size limit.
+
+The content security policy allows scripts, styles and connections from this app only
+(the vendored Leaflet; no CDN can be pulled in), images from the app and the configured
+tile servers, and no framing. Inline scripts stay allowed: Folium writes the map as
+inline script, and the station data rides in inline JSON.
+"""
+
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlsplit
+
+from flask import Flask, Response
+
+from stations import settings
+from web.map_tiles import tiles_from_settings
+
+
+def init_app(app: Flask) -> None:
+    """Install the size limit and the headers."""
+    app.config.setdefault(
+        "MAX_CONTENT_LENGTH", settings.get_int("STATIONS_MAX_BODY_MB") * 1024 * 1024
+    )
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        if response.mimetype == "text/html":
+            headers.setdefault("Content-Security-Policy", policy())
+            headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+
+def policy() -> str:
+    """The page policy for the tile servers configured now."""
+    return _policy(tuple(tiles_from_settings("zh").urls) + tuple(tiles_from_settings("en").urls))
+
+
+@functools.lru_cache(maxsize=8)
+def _policy(tile_urls: tuple[str, ...]) -> str:
+    images = ["'self'", "data:", "blob:", *sorted({_source(u) for u in tile_urls})]
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' 'unsafe-inline'",
+            "style-src 'self' 'unsafe-inline'",
+            f"img-src {' '.join(images)}",
+            "connect-src 'self'",
+            "font-src 'self' data:",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def _source(url: str) -> str:
+    """A CSP source for a tile URL template: its origin, ``{s}`` subdomains as ``*``."""
+    parts = urlsplit(url.replace("{s}", "SUBDOMAIN"))
+    host = parts.netloc
+    if "SUBDOMAIN" in host:
+        host = "*." + host.split(".", 1)[1]
+    return f"{parts.scheme}://{host}"
