@@ -39,3 +39,15 @@ def test_readyz_refuses_an_old_schema(database_url):
     finally:
         close_pool(app)
         db.drop_database(url)
+
+
+def test_an_unreachable_database_gets_503_not_a_hang():
+    app = create_app({"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "TESTING": True})
+    try:
+        client = app.test_client()
+        client.get("/api/v1/stations/1")  # the pool starts
+        response = client.get("/api/v1/stations/1")  # the pool waits 1 s, then gives up
+        assert response.status_code == 503 and response.headers["Retry-After"]
+        assert response.mimetype == "application/problem+json"
+    finally:
+        close_pool(app)

@@ -32,7 +32,9 @@ def get_conn() -> psycopg.Connection:
                 name="stations",
             )
         try:
-            g.conn = pool.getconn(timeout=5)
+            # a sync worker serves one request at a time, so a free connection is there at
+            # once unless the database is gone: then answer 503 within a second, not hang
+            g.conn = pool.getconn(timeout=1)
         except (PoolTimeout, psycopg.OperationalError) as exc:
             raise DatabaseUnavailable("the database is not reachable; try again shortly") from exc
     return g.conn
