@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import shutil
 import sys
 import tomllib
 from collections.abc import Callable
@@ -615,12 +616,15 @@ def serve(host: str, port: int, workers: int | None) -> None:
         f"{host}:{port}",
         "--workers",
         str(workers),
-        "--access-logfile",
-        "-",
         "--timeout",
         "60",
         "web.wsgi:app",
     ]
     click.echo(f"serving on http://{host}:{port}/ with {workers} worker(s)", err=True)
 
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the workers share their metrics
+        shared = Path(settings.path("STATIONS_VAR_DIR")) / "metrics"
+        shutil.rmtree(shared, ignore_errors=True)  # counts start again with the server
+        shared.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
     os.execv(sys.executable, argv)

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 
 from stations import db, settings
-from web import auth, database, errors, security
+from web import auth, database, errors, observability, security
 from web.api import api
 from web.health import health
 from web.json_provider import OrjsonProvider
@@ -33,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     auth.init_app(app)
     security.init_app(app)
+    observability.init_app(app)
     errors.register(app)
     app.register_blueprint(api, url_prefix="/api/v1")
     app.register_blueprint(planning, url_prefix="/api/v1/coverage")

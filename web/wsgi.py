@@ -1,5 +1,7 @@
 """The WSGI entry point gunicorn serves (``web.wsgi:app``)."""
 
 from web.app import create_app
+from web.observability import log_to_stderr
 
+log_to_stderr()
 app = create_app()
