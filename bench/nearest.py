@@ -198,7 +198,7 @@ def serve(url: str) -> tuple[subprocess.Popen, int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": url}
+    env = {**os.environ, "DATABASE_URL": url, "STATIONS_RATE_LIMIT_PUBLIC": "off"}
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("stations")), "serve", "--port", str(port),
          "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

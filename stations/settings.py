@@ -67,6 +67,21 @@ SETTINGS: tuple[Setting, ...] = (
         "50",
         "Largest request body in MB; bigger ones get 413 before they are read.",
     ),
+    Setting(
+        "STATIONS_RATE_LIMIT_PUBLIC",
+        "1200/minute",
+        "Per-address limit on the public API and map (e.g. 1200/minute); off disables.",
+    ),
+    Setting(
+        "STATIONS_RATE_LIMIT_PLANNER",
+        "60/minute",
+        "Per-address limit on the planner and subsidy endpoints; off disables.",
+    ),
+    Setting(
+        "STATIONS_RATE_LIMIT_STORAGE",
+        "memory://",
+        "Where counts live: memory:// (per worker) or redis://host:6379 (shared).",
+    ),
     Setting("STATIONS_PAGE_LIMIT_MAX", "1000", "Largest `limit` a station listing accepts."),
     Setting(
         "STATIONS_MAP_TILES",

@@ -53,7 +53,15 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture(scope="session")
 def app(database_url: str):
-    application = create_app({"DATABASE_URL": database_url, "TESTING": True})
+    # limits off: the suite calls faster than any courier; test_ratelimit turns them on
+    application = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "TESTING": True,
+            "RATE_LIMIT_PUBLIC": "off",
+            "RATE_LIMIT_PLANNER": "off",
+        }
+    )
     yield application
     close_pool(application)
 

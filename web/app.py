@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 
 from stations import db, settings
-from web import auth, database, errors, observability, security
+from web import auth, database, errors, observability, ratelimit, security
 from web.api import api
 from web.health import health
 from web.json_provider import OrjsonProvider
@@ -19,6 +19,13 @@ from web.pages import pages
 from web.planner_pages import planner
 from web.planning_api import planning
 from web.subsidy_api import subsidy
+
+# Once per process: the limits belong to the blueprints, whichever app they serve.
+ratelimit.public(api)
+ratelimit.public(pages)
+ratelimit.planner(planning)
+ratelimit.planner(subsidy)
+ratelimit.planner(planner)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -34,6 +41,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     security.init_app(app)
     observability.init_app(app)
+    ratelimit.init_app(app)
     errors.register(app)
     app.register_blueprint(api, url_prefix="/api/v1")
     app.register_blueprint(planning, url_prefix="/api/v1/coverage")

@@ -42,6 +42,7 @@ def _problem_responses(*statuses: int) -> dict[str, Any]:
         403: "The token lacks the role this needs.",
         404: "No such station or programme.",
         415: "The body is not application/json.",
+        429: "Too many calls from this address; retry after `Retry-After` seconds.",
         503: "The database is unreachable; retry after `Retry-After` seconds.",
     }
     return {
@@ -799,6 +800,15 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _with_rate_limits(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation but the document itself may answer 429 (see web.ratelimit)."""
+    for path, operations in paths.items():
+        if path != "/openapi.json":
+            for operation in operations.values():
+                operation["responses"].update(_problem_responses(429))
+    return paths
+
+
 def build_spec() -> dict[str, Any]:
     """The whole document (paths relative to the ``/api/v1`` server)."""
     return {
@@ -810,7 +820,7 @@ def build_spec() -> dict[str, Any]:
             "GeoJSON lon, lat.",
         },
         "servers": [{"url": "/api/v1"}],
-        "paths": {**_paths(), **_planner_paths(), **_union_paths()},
+        "paths": _with_rate_limits({**_paths(), **_planner_paths(), **_union_paths()}),
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

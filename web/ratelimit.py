@@ -1,0 +1,41 @@
+"""Rate limits: generous for the public endpoints, tighter for the expensive planner ones.
+
+Limits are per client address and per worker process with the default in-memory store;
+set ``STATIONS_RATE_LIMIT_STORAGE`` (``redis://…``) to share them between workers and
+hosts. Couriers on one mobile carrier often share an address (carrier-grade NAT), so
+the public default is high: it stops a scraper or a runaway script, not a busy street.
+``off`` disables a limit (the load benchmark does). A refused call gets 429
+problem+json with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from stations import settings
+
+limiter = Limiter(get_remote_address, headers_enabled=True, storage_uri="memory://")
+
+
+def init_app(app: Flask) -> None:
+    """Read the limits (config overrides the settings) and attach the limiter."""
+    app.config.setdefault("RATE_LIMIT_PUBLIC", settings.get("STATIONS_RATE_LIMIT_PUBLIC"))
+    app.config.setdefault("RATE_LIMIT_PLANNER", settings.get("STATIONS_RATE_LIMIT_PLANNER"))
+    app.config.setdefault("RATELIMIT_STORAGE_URI", settings.get("STATIONS_RATE_LIMIT_STORAGE"))
+    limiter.init_app(app)
+
+
+def _limit(key: str) -> Callable[[Any], Any]:
+    return limiter.limit(
+        lambda: current_app.config[key],
+        exempt_when=lambda: str(current_app.config[key]).strip().lower() == "off",
+    )
+
+
+public = _limit("RATE_LIMIT_PUBLIC")
+planner = _limit("RATE_LIMIT_PLANNER")
