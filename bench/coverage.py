@@ -29,7 +29,6 @@ from typing import Any
 
 import shapely
 from shapely.geometry import mapping
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -60,9 +59,7 @@ def timed(func: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 def scratch_database() -> str:
     if db.uses_embedded():
         Cluster.from_settings().up()
-    url = make_url(db.database_url()).set(database=BENCH_DB).render_as_string(hide_password=False)
-    db.drop_database(url)
-    db.migrate(url)
+    url = db.scratch_database(BENCH_DB)
     with db.connect(url) as conn:
         load_demo(conn)
     return url

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import shapely
 from shapely.geometry import shape
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -120,9 +119,7 @@ def generate(rows: int, folder: Path) -> tuple[Path, Path]:
 
 def fresh_database() -> str:
     """An empty, migrated scratch database with the demo districts."""
-    url = make_url(db.database_url()).set(database=BENCH_DB).render_as_string(hide_password=False)
-    db.drop_database(url)
-    db.migrate(url)
+    url = db.scratch_database(BENCH_DB)
     with db.connect(url) as conn:
         load_districts(conn, demo_dir() / "districts.geojson")
     return url

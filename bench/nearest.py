@@ -25,8 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -61,11 +59,7 @@ JOIN (SELECT row_number() OVER (ORDER BY code) - 1 AS k, district_code, district
 
 def build(n: int) -> str:
     """A scratch database with ``n`` stations; history triggers off (it is scratch)."""
-    url = make_url(db.database_url()).set(database=BENCH_DB).render_as_string(
-        hide_password=False
-    )
-    db.drop_database(url)
-    db.migrate(url)
+    url = db.scratch_database(BENCH_DB)
     with db.connect(url) as conn:
         load_districts(conn, demo_dir() / "districts.geojson")
         conn.execute("CREATE TEMP TABLE centres (code text, district_code text, "

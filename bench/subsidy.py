@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import shapely
 from pyproj import Geod
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -63,9 +62,7 @@ def build(n: int) -> str:
     """A scratch database with ``n`` stations (history triggers off: it is scratch)."""
     if db.uses_embedded():
         Cluster.from_settings().up()
-    url = make_url(db.database_url()).set(database=BENCH_DB).render_as_string(hide_password=False)
-    db.drop_database(url)
-    db.migrate(url)
+    url = db.scratch_database(BENCH_DB)
     with db.connect(url) as conn:
         load_districts(conn, demo_dir() / "districts.geojson")
         load_demand(conn, demo_dir() / "demand.geojson")

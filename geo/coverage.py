@@ -108,6 +108,34 @@ class Coverage:
         return self.demand_covered / self.demand_total if self.demand_total else 1.0
 
 
+@dataclass(frozen=True)
+class _Circles:
+    """What both coverage functions start from: the area, its demand, the circles' union."""
+
+    area: BaseGeometry
+    demand_xy: np.ndarray
+    weights: np.ndarray
+    covered: BaseGeometry
+    any_station: bool
+
+
+def _circles(
+    area: BaseGeometry,
+    stations: ArrayLike,
+    radius_m: float,
+    demand: ArrayLike | None,
+    weights: ArrayLike | None,
+) -> _Circles:
+    area = shapely.make_valid(area) if not area.is_valid else area
+    xy = np.asarray(stations, dtype=float).reshape(-1, 2)
+    demand_xy = np.asarray(demand if demand is not None else [], dtype=float).reshape(-1, 2)
+    w = np.ones(len(demand_xy)) if weights is None else np.asarray(weights, dtype=float)
+    inside = shapely.contains_xy(area, demand_xy[:, 0], demand_xy[:, 1]) if len(w) else w > 0
+    circles = shapely.buffer(shapely.points(xy), radius_m, quad_segs=QUAD_SEGS)
+    covered = shapely.union_all(circles) if len(xy) else shapely.Polygon()
+    return _Circles(area, demand_xy[inside], w[inside], covered, bool(len(xy)))
+
+
 def coverage(
     area: BaseGeometry,
     stations: ArrayLike,
@@ -120,19 +148,11 @@ def coverage(
     ``stations`` and ``demand`` are (n, 2) plane coordinates; ``weights`` the demand
     weights (default 1 each). Gaps are ranked by the demand inside, then by area.
     """
-    area = shapely.make_valid(area) if not area.is_valid else area
-    xy = np.asarray(stations, dtype=float).reshape(-1, 2)
-    demand_xy = np.asarray(demand if demand is not None else [], dtype=float).reshape(-1, 2)
-    w = np.ones(len(demand_xy)) if weights is None else np.asarray(weights, dtype=float)
-    inside = shapely.contains_xy(area, demand_xy[:, 0], demand_xy[:, 1]) if len(w) else w > 0
-    demand_xy, w = demand_xy[inside], w[inside]
-
-    circles = shapely.buffer(shapely.points(xy), radius_m, quad_segs=QUAD_SEGS)
-    covered = shapely.union_all(circles) if len(xy) else shapely.Polygon()
-    uncovered = area.difference(covered)
+    c = _circles(area, stations, radius_m, demand, weights)
+    demand_xy, w = c.demand_xy, c.weights
     demand_gap = np.zeros(len(w), dtype=bool)
     gaps = []
-    for part in shapely.get_parts(uncovered):
+    for part in shapely.get_parts(c.area.difference(c.covered)):
         if part.is_empty or part.area <= 0:
             continue
         shapely.prepare(part)
@@ -142,8 +162,8 @@ def coverage(
     gaps.sort(key=lambda g: (-g.demand, -g.area_m2))
     gap_m2 = sum(g.area_m2 for g in gaps)
     return Coverage(
-        area_m2=area.area,
-        covered_m2=max(0.0, area.area - gap_m2),
+        area_m2=c.area.area,
+        covered_m2=max(0.0, c.area.area - gap_m2),
         demand_total=float(w.sum()),
         demand_covered=float(w[~demand_gap].sum()),
         gaps=gaps,
@@ -161,21 +181,14 @@ def coverage_ratios(
 
     The covered part is measured by the same circles, so the totals equal coverage()'s.
     """
-    area = shapely.make_valid(area) if not area.is_valid else area
-    xy = np.asarray(stations, dtype=float).reshape(-1, 2)
-    demand_xy = np.asarray(demand if demand is not None else [], dtype=float).reshape(-1, 2)
-    w = np.ones(len(demand_xy)) if weights is None else np.asarray(weights, dtype=float)
-    inside = shapely.contains_xy(area, demand_xy[:, 0], demand_xy[:, 1]) if len(w) else w > 0
-    demand_xy, w = demand_xy[inside], w[inside]
-    circles = shapely.buffer(shapely.points(xy), radius_m, quad_segs=QUAD_SEGS)
-    covered = shapely.union_all(circles) if len(xy) else shapely.Polygon()
-    shapely.prepare(covered)
-    hit = shapely.intersects_xy(covered, demand_xy[:, 0], demand_xy[:, 1])
+    c = _circles(area, stations, radius_m, demand, weights)
+    shapely.prepare(c.covered)
+    hit = shapely.intersects_xy(c.covered, c.demand_xy[:, 0], c.demand_xy[:, 1])
     return Coverage(
-        area_m2=area.area,
-        covered_m2=area.intersection(covered).area if len(xy) else 0.0,
-        demand_total=float(w.sum()),
-        demand_covered=float(w[hit].sum()),
+        area_m2=c.area.area,
+        covered_m2=c.area.intersection(c.covered).area if c.any_station else 0.0,
+        demand_total=float(c.weights.sum()),
+        demand_covered=float(c.weights[hit].sum()),
     )
 
 

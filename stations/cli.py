@@ -6,6 +6,7 @@ Every command exits 0 on success and otherwise prints one line saying why on std
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import logging
@@ -285,8 +286,17 @@ def _read_json(path: Path, param: str) -> Any:
         raise InvalidParameter(param, f"{path} is not GeoJSON: {exc}") from None
 
 
-def _amenity_codes(text: str) -> list[str]:
-    return vocabulary.check_amenities(text.split(",")) if text else []
+def _planning_inputs(
+    district: str | None,
+    bbox: str | None,
+    geometry: Path | None,
+    amenities: str,
+    at_text: str | None = None,
+) -> tuple[dict[str, Any], list[str], dt.datetime | None]:
+    """The area spec, amenity codes and instant the planning commands share, checked."""
+    codes = vocabulary.check_amenities(amenities.split(",")) if amenities else []
+    at = hours.parse_instant(at_text.strip(), "at") if at_text else None
+    return _area_spec(district, bbox, geometry), codes, at
 
 
 def _write(output: Path, text: str) -> None:
@@ -310,9 +320,7 @@ def gaps(
     at_text: str | None,
 ) -> None:
     """Coverage gaps of an area: totals and the uncovered pieces as GeoJSON."""
-    spec = _area_spec(district, bbox, geometry)
-    at = hours.parse_instant(at_text.strip(), "at") if at_text else None
-    codes = _amenity_codes(amenities)
+    spec, codes, at = _planning_inputs(district, bbox, geometry, amenities, at_text)
     with db.connect() as conn:
         area = coverage.resolve_area(conn, spec)
         report = coverage.gaps(conn, area, radius_m=radius_m, at=at, amenities=codes)
@@ -340,9 +348,8 @@ def hourly(
     date_text: str,
 ) -> None:
     """Coverage by area and by demand at each hour of a day, as JSON."""
-    spec = _area_spec(district, bbox, geometry)
+    spec, codes, _ = _planning_inputs(district, bbox, geometry, amenities)
     day = hours.parse_date(date_text.strip(), "date")
-    codes = _amenity_codes(amenities)
     with db.connect() as conn:
         area = coverage.resolve_area(conn, spec)
         found = coverage.hourly(conn, area, day, radius_m=radius_m, amenities=codes)
@@ -379,9 +386,7 @@ def suggest(
     candidates: Path | None,
 ) -> None:
     """Sites for new stations, best first, as GeoJSON points with the demand they add."""
-    spec = _area_spec(district, bbox, geometry)
-    at = hours.parse_instant(at_text.strip(), "at") if at_text else None
-    codes = _amenity_codes(amenities)
+    spec, codes, at = _planning_inputs(district, bbox, geometry, amenities, at_text)
     sites = (
         siting.candidates_from_geojson(_read_json(candidates, "candidates")) if candidates else None
     )
@@ -421,9 +426,7 @@ def access_(
     at_text: str | None,
 ) -> None:
     """2SFCA score per county (stations per 1,000 workers): CSV table or GeoJSON by suffix."""
-    spec = _area_spec(district, bbox, geometry)
-    at = hours.parse_instant(at_text.strip(), "at") if at_text else None
-    codes = _amenity_codes(amenities)
+    spec, codes, at = _planning_inputs(district, bbox, geometry, amenities, at_text)
     with db.connect() as conn:
         area = coverage.resolve_area(conn, spec)
         found = access.by_district(conn, area, catchment_m=radius_m, at=at, amenities=codes)
@@ -492,7 +495,7 @@ def subsidy_report(programme: str, period: str, output: Path, fmt: str) -> None:
             result = evaluate.evaluate(conn, loaded, span)
         data = report.render(result, fmt)
     _write_bytes(output, data)
-    body = report.payload(result)["totals"]
+    body = report.header(result)["totals"]
     click.echo(
         f"{programme} {result.period.start}..{result.period.end}: {body['eligible']} of "
         f"{body['stations']} stations eligible, {body['amount_cny']:,.2f} yuan",

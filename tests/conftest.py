@@ -15,7 +15,6 @@ import pytest
 
 # the browser tests' fixtures: the served app, loopback tiles, Chromium
 from browser import base_url, page, strict_page, tile_url  # noqa: F401
-from sqlalchemy.engine import make_url
 
 from stations import db
 from stations.cluster import Cluster
@@ -31,9 +30,7 @@ def database_url() -> Iterator[str]:
     """A freshly migrated test database holding the demo data."""
     if db.uses_embedded():
         Cluster.from_settings().up()
-    url = make_url(db.database_url()).set(database=TEST_DB).render_as_string(hide_password=False)
-    db.drop_database(url)
-    db.migrate(url)
+    url = db.scratch_database(TEST_DB)
     with db.connect(url) as conn:
         load_demo(conn)
     yield url

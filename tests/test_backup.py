@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from stations import backup, db
 from stations.cli import main
@@ -26,10 +25,7 @@ def _contents(url: str) -> dict[str, list[tuple]]:
 
 @pytest.fixture
 def scratch(database_url):
-    url = make_url(database_url).set(database="stations_backup_test")
-    url = url.render_as_string(hide_password=False)
-    db.drop_database(url)
-    db.migrate(url)
+    url = db.scratch_database("stations_backup_test", database_url)
     with db.connect(url) as conn:
         load_demo(conn)
         conn.execute("SELECT set_config('stations.actor', 'editor one', true)")

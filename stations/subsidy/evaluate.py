@@ -405,6 +405,8 @@ class Neighbours:
     start: np.ndarray
     others: np.ndarray
     metres: np.ndarray
+    lon: np.ndarray  # every station's position, for the distances a reason shows
+    lat: np.ndarray
 
 
 def neighbours(lon: np.ndarray, lat: np.ndarray, radius_m: float) -> Neighbours:
@@ -417,7 +419,7 @@ def neighbours(lon: np.ndarray, lat: np.ndarray, radius_m: float) -> Neighbours:
     """
     n = len(lon)
     if not n:
-        return Neighbours(np.zeros(1, dtype=np.int64), np.empty(0, np.int64), np.empty(0))
+        return Neighbours(np.zeros(1, dtype=np.int64), np.empty(0, np.int64), np.empty(0), lon, lat)
     plane = plane_for(shapely.box(lon.min(), lat.min(), lon.max(), lat.max()))
     xy = plane.points(lon, lat)
     rows, cols = siting.pairs_within(xy, radius_m * 1.003)
@@ -431,7 +433,7 @@ def neighbours(lon: np.ndarray, lat: np.ndarray, radius_m: float) -> Neighbours:
     order = np.lexsort((cols, dist, rows))
     rows, cols, dist = rows[order], cols[order], dist[order]
     start = np.searchsorted(rows, np.arange(n + 1))
-    return Neighbours(start, cols, dist)
+    return Neighbours(start, cols, dist, lon, lat)
 
 
 def _spacing_for_the_rest(
@@ -458,8 +460,7 @@ def _spacing_for_the_rest(
     first_rows, first = np.unique(rows[blocking], return_index=True)
     hit = np.flatnonzero(blocking)[first]  # nearest blocking pair per station
     others = near.others[hit]
-    lon = np.array([verdicts[i].station["lon"] for i in range(len(verdicts))])
-    lat = np.array([verdicts[i].station["lat"] for i in range(len(verdicts))])
+    lon, lat = near.lon, near.lat
     _, _, metres = GEOD.inv(lon[first_rows], lat[first_rows], lon[others], lat[others])
     found = {
         i: _too_close(spacing, min_gap, verdicts[j].station["code"], d, bool(existing[j]))
@@ -486,9 +487,8 @@ def _spacing_reason(
     if not len(blocking):
         return clear
     j = int(near.others[lo + blocking[0]])  # nearest first, ties by code
-    here, there = verdicts[i].station, verdicts[j].station
-    metres = float(GEOD.inv(here["lon"], here["lat"], there["lon"], there["lat"])[2])
-    return _too_close(spacing, min_gap, there["code"], metres, bool(existing[j]))
+    metres = float(GEOD.inv(near.lon[i], near.lat[i], near.lon[j], near.lat[j])[2])
+    return _too_close(spacing, min_gap, verdicts[j].station["code"], metres, bool(existing[j]))
 
 
 def _too_close(

@@ -263,10 +263,11 @@ def load_all() -> list[Loaded]:
 
 def load(programme_id: str) -> Loaded:
     """One programme by id."""
-    for loaded in load_all():
+    found = load_all()
+    for loaded in found:
         if loaded.programme.id == programme_id:
             return loaded
-    known = ", ".join(f.programme.id for f in load_all())
+    known = ", ".join(f.programme.id for f in found)
     raise NotFound(f"no subsidy programme {programme_id!r}; known: {known}")
 
 

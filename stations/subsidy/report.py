@@ -39,6 +39,11 @@ TOTAL_HEADERS = ("级别 level", "代码 code", "名称 name", "站点数 statio
 
 def payload(evaluation: Evaluation) -> dict[str, Any]:
     """The JSON report (DESIGN.md, Payloads), with totals by city and district."""
+    return {**header(evaluation), "stations": [_station(v) for v in evaluation.verdicts]}
+
+
+def header(evaluation: Evaluation) -> dict[str, Any]:
+    """Everything in the report but the per-station list: what it is, and the totals."""
     programme = evaluation.loaded.programme
     eligible = [v for v in evaluation.verdicts if v.eligible]
     return {
@@ -56,7 +61,6 @@ def payload(evaluation: Evaluation) -> dict[str, Any]:
             "by_city": _totals(evaluation.verdicts, city=True),
             "by_district": _totals(evaluation.verdicts, city=False),
         },
-        "stations": [_station(v) for v in evaluation.verdicts],
     }
 
 
@@ -162,7 +166,7 @@ def to_csv(evaluation: Evaluation) -> bytes:
 
 def to_xlsx(evaluation: Evaluation) -> bytes:
     """Three sheets: 站点 (stations), 汇总 (totals by city and district), 说明 (about)."""
-    body = payload(evaluation)
+    body = header(evaluation)
     book = Workbook()
     sheet = book.active
     sheet.title = "站点 stations"
@@ -278,7 +282,7 @@ def what_if(before: Evaluation, after: Evaluation) -> dict[str, Any]:
             changed.append(entry)
     gained.sort(key=lambda d: d["code"])
     lost.sort(key=lambda d: d["code"])
-    b, a = payload(before)["totals"], payload(after)["totals"]
+    b, a = header(before)["totals"], header(after)["totals"]
     return {
         "programme": before.loaded.programme.id,
         "period": f"{after.period.start}..{after.period.end}",
