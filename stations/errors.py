@@ -101,3 +101,35 @@ class Forbidden(StationsError):
     http_status = 403
     code = "forbidden"
     title = "Forbidden"
+
+
+class StationRejected(StationsError):
+    """An edit failed the registry's checks; ``errors`` lists each field and why."""
+
+    http_status = 422
+    code = "station-rejected"
+    title = "Station rejected"
+
+
+class Conflict(StationsError):
+    """The edit clashes with what is stored (a code already taken)."""
+
+    http_status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PreconditionRequired(StationsError):
+    """A write came without ``If-Match``: it could overwrite an edit its sender never saw."""
+
+    http_status = 428
+    code = "precondition-required"
+    title = "Precondition required"
+
+
+class PreconditionFailed(StationsError):
+    """The ``If-Match`` version is not the stored one: somebody else edited it first."""
+
+    http_status = 412
+    code = "precondition-failed"
+    title = "Precondition failed"

@@ -134,3 +134,8 @@ def history(conn: psycopg.Connection, station_id: int) -> list[dict[str, Any]]:
                FROM station_history WHERE station_id = %s ORDER BY id""",
             [station_id],
         ).fetchall()
+
+
+def version(conn: psycopg.Connection) -> int:
+    """The number of the last change to any station: the whole registry's version."""
+    return conn.execute("SELECT coalesce(max(id), 0) FROM station_history").fetchone()[0]

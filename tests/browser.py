@@ -156,7 +156,6 @@ def _open(tile_url: str, tmp_path: Path, *, bypass_csp: bool):
             context.close()
 
 
-
 def screenshot(page, name: str) -> None:
     """Save a phone-sized screenshot once the map has stopped moving (popup auto-pan)."""
     page.wait_for_function("!document.querySelector('.leaflet-zoom-anim, .leaflet-pan-anim')")

@@ -48,10 +48,10 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
         connection.close()
 
 
-@pytest.fixture(scope="session")
-def app(database_url: str):
-    # limits off: the suite calls faster than any courier; test_ratelimit turns them on
-    application = create_app(
+def app_for(database_url: str):
+    """The app on ``database_url``, limits off: the suite calls faster than any courier
+    (test_ratelimit turns them on)."""
+    return create_app(
         {
             "DATABASE_URL": database_url,
             "TESTING": True,
@@ -59,6 +59,11 @@ def app(database_url: str):
             "RATE_LIMIT_PLANNER": "off",
         }
     )
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str):
+    application = app_for(database_url)
     yield application
     close_pool(application)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -43,6 +42,8 @@ def station_feature(
     """
     if "open" in record:
         is_open, change = record["open"], record["next_change"]
+    elif record["status"] != "active":  # suspended and closed stations are shut, whatever the hours
+        is_open, change = False, None
     else:
         is_open, change = hours.state_or_closed(record["opening_hours"], at)
     if crs != "wgs84":
@@ -66,9 +67,7 @@ def _amenity_labels(codes: tuple[str, ...], lang: str) -> tuple[dict[str, str], 
     """Amenity codes with labels; stations share few combinations, so each is built once."""
     labels = vocabulary.terms("amenities")
     # a code since removed from the vocabulary still shows, labelled by itself
-    return tuple(
-        {"code": c, "label": labels[c].label(lang) if c in labels else c} for c in codes
-    )
+    return tuple({"code": c, "label": labels[c].label(lang) if c in labels else c} for c in codes)
 
 
 LIST_PARAMS = ("bbox", "district", "amenities", "open_at", "limit", "offset", "lang")
@@ -102,7 +101,7 @@ def list_stations() -> Response:
     matched = registry.count_stations(conn, flt)
     rows = registry.list_stations(conn, flt, limit, offset)
     now = dt.datetime.now(hours.SHANGHAI)
-    return _geojson(
+    response = _geojson(
         {
             "type": "FeatureCollection",
             "numberMatched": matched,
@@ -112,6 +111,8 @@ def list_stations() -> Response:
             "features": [station_feature(r, lang, now) for r in rows],
         }
     )
+    response.set_etag(f"registry.{registry.version(conn)}")  # If-Match for imports
+    return response
 
 
 def _limit_max() -> int:
@@ -176,14 +177,17 @@ def nearest_stations() -> Response:
 def get_station(station_id: str) -> Response:
     """One station as a GeoJSON Feature."""
     params.reject_unknown(request.args, ("lang",))
-    if not re.fullmatch(r"[0-9]{1,18}", station_id):
-        raise InvalidParameter(
-            "id", f"station id must be a positive whole number, got {station_id!r}"
-        )
-    record = registry.get_station(get_conn(), int(station_id))
-    return _geojson(
+    record = registry.get_station(get_conn(), params.station_id(station_id))
+    response = _geojson(
         station_feature(record, params.lang(request.args), dt.datetime.now(hours.SHANGHAI))
     )
+    response.set_etag(station_etag(record))  # the stored version, for If-Match on edits
+    return response
+
+
+def station_etag(record: dict[str, Any]) -> str:
+    """A station's entity tag: its id and version, which every change bumps."""
+    return f"{record['id']}.{record['version']}"
 
 
 @api.get("/openapi.json")

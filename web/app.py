@@ -13,6 +13,7 @@ from flask import Flask
 from stations import db, settings
 from web import auth, database, errors, observability, ratelimit, security
 from web.api import api
+from web.editing_api import editing
 from web.health import health
 from web.json_provider import OrjsonProvider
 from web.pages import pages
@@ -26,6 +27,7 @@ ratelimit.public(pages)
 ratelimit.planner(planning)
 ratelimit.planner(subsidy)
 ratelimit.planner(planner)
+ratelimit.planner(editing)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -44,6 +46,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     ratelimit.init_app(app)
     errors.register(app)
     app.register_blueprint(api, url_prefix="/api/v1")
+    app.register_blueprint(editing, url_prefix="/api/v1")
     app.register_blueprint(planning, url_prefix="/api/v1/coverage")
     app.register_blueprint(subsidy, url_prefix="/api/v1")
     app.register_blueprint(pages)

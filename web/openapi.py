@@ -41,7 +41,12 @@ def _problem_responses(*statuses: int) -> dict[str, Any]:
         401: "No token, or an unknown or revoked one (`WWW-Authenticate: Bearer`).",
         403: "The token lacks the role this needs.",
         404: "No such station or programme.",
-        415: "The body is not application/json.",
+        409: "A station with this code exists (`detail` names its id).",
+        412: "`If-Match` is not the stored version: somebody changed it first; reload.",
+        413: "The body is larger than the configured limit (STATIONS_MAX_BODY_MB).",
+        415: "The body is not of a media type this accepts.",
+        422: "The values fail the registry's checks; `errors` or `rows` says each one.",
+        428: "`If-Match` is missing: send the ETag of your last GET (or `*`).",
         429: "Too many calls from this address; retry after `Retry-After` seconds.",
         503: "The database is unreachable; retry after `Retry-After` seconds.",
     }
@@ -137,26 +142,27 @@ SCHEMAS: dict[str, Any] = {
             "distance_m": {"type": "number", "description": "Geodesic metres (nearest only)."},
         },
     },
+    "Point": {
+        "type": "object",
+        "required": ["type", "coordinates"],
+        "properties": {
+            "type": {"const": "Point"},
+            "coordinates": {
+                "type": "array",
+                "items": {"type": "number"},
+                "minItems": 2,
+                "maxItems": 2,
+                "description": "lon, lat (WGS-84, or the crs asked for).",
+            },
+        },
+    },
     "Station": {
         "type": "object",
         "required": ["type", "id", "geometry", "properties"],
         "properties": {
             "type": {"const": "Feature"},
             "id": {"type": "integer"},
-            "geometry": {
-                "type": "object",
-                "required": ["type", "coordinates"],
-                "properties": {
-                    "type": {"const": "Point"},
-                    "coordinates": {
-                        "type": "array",
-                        "items": {"type": "number"},
-                        "minItems": 2,
-                        "maxItems": 2,
-                        "description": "lon, lat in the requested crs (WGS-84 by default).",
-                    },
-                },
-            },
+            "geometry": {"$ref": "#/components/schemas/Point"},
             "properties": {"$ref": "#/components/schemas/StationProperties"},
         },
     },
@@ -800,12 +806,201 @@ def _paths() -> dict[str, Any]:
     }
 
 
+_STATION_FIELDS = {
+    "code": {"type": "string", "description": "1-40 letters, digits, '-', '_' or '.'."},
+    "name": {"type": "string"},
+    "address": _STRING_OR_NULL,
+    "district_code": {
+        **_STRING_OR_NULL,
+        "description": "6-digit county code; left out, the county holding the point.",
+    },
+    "district_name": _STRING_OR_NULL,
+    "lon": {"type": "number", "minimum": 73, "maximum": 136},
+    "lat": {"type": "number", "minimum": 3, "maximum": 54},
+    "opening_hours": {**_STRING_OR_NULL, "description": "OpenStreetMap opening_hours."},
+    "amenities": {"type": ["array", "null"], "items": {"type": "string"}},
+    "floor_area_m2": {**_NUMBER_OR_NULL, "exclusiveMinimum": 0, "maximum": 100000},
+    "host_type": {"type": "string"},
+    "built_by": {"type": "string"},
+    "level": {"type": "string"},
+    "opened_on": {**_STRING_OR_NULL, "format": "date"},
+    "status": {**_STRING_OR_NULL, "enum": ["active", "suspended", "closed", None]},
+    "contact": _STRING_OR_NULL,
+    "has_sign": _BOOL_OR_NULL,
+    "has_rules": _BOOL_OR_NULL,
+    "has_staff": _BOOL_OR_NULL,
+}
+EDITOR_SCHEMAS: dict[str, Any] = {
+    "StationFields": {
+        "type": "object",
+        "properties": _STATION_FIELDS,
+        "additionalProperties": False,
+        "description": "Station fields; in a PATCH, null clears an optional one.",
+    },
+    "NewStation": {
+        "description": "Flat fields, or a GeoJSON Feature with a Point and the fields as "
+        "properties.",
+        "oneOf": [
+            {
+                "$ref": "#/components/schemas/StationFields",
+                "required": ["code", "name", "lon", "lat", "host_type", "built_by", "level"],
+            },
+            {
+                "type": "object",
+                "required": ["type", "geometry", "properties"],
+                "additionalProperties": False,
+                "properties": {
+                    "type": {"const": "Feature"},
+                    "geometry": {"$ref": "#/components/schemas/Point"},
+                    "properties": {"$ref": "#/components/schemas/StationFields"},
+                },
+            },
+        ],
+    },
+    "ImportResult": {
+        "type": "object",
+        "required": ["file", "rows", "inserted", "updated", "unchanged", "dry_run"],
+        "properties": {
+            "file": {"type": "string"},
+            "rows": {"type": "integer"},
+            "inserted": {"type": "integer"},
+            "updated": {"type": "integer"},
+            "unchanged": {"type": "integer"},
+            "dry_run": {"type": "boolean"},
+        },
+    },
+}
+SCHEMAS.update(EDITOR_SCHEMAS)
+_ETAG = {
+    "ETag": {
+        "description": "The stored version, for If-Match on the next write.",
+        "schema": {"type": "string"},
+    }
+}
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The ETag of your last GET, or * to overwrite whatever is stored.",
+}
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _station_written(status: str, description: str) -> dict[str, Any]:
+    return {status: {**_geojson("Station", description), "headers": _ETAG}}
+
+
+def _editor_paths() -> dict[str, Any]:
+    new_station = {"schema": {"$ref": "#/components/schemas/NewStation"}}
+    fields = {"schema": {"$ref": "#/components/schemas/StationFields"}}
+    return {
+        "/stations": {
+            "post": {
+                "summary": "Add a station (editor)",
+                "operationId": "createStation",
+                "security": _SECURITY,
+                "parameters": [_lang()],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": new_station,
+                        "application/geo+json": new_station,
+                    },
+                },
+                "responses": {
+                    **_station_written("201", "Created; Location names it."),
+                    **_problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
+                },
+            }
+        },
+        "/stations/{id}": {
+            "patch": {
+                "summary": "Change a station's fields (editor; JSON merge patch)",
+                "operationId": "patchStation",
+                "security": _SECURITY,
+                "parameters": [_ID, _IF_MATCH, _lang()],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/merge-patch+json": fields, "application/json": fields},
+                },
+                "responses": {
+                    **_station_written("200", "The station as stored now."),
+                    **_problem_responses(400, 401, 403, 404, 412, 413, 415, 422, 428, 503),
+                },
+            },
+            "delete": {
+                "summary": "Close a station; its record and history stay (editor)",
+                "operationId": "closeStation",
+                "security": _SECURITY,
+                "parameters": [_ID, _IF_MATCH, _lang()],
+                "responses": {
+                    **_station_written("200", "The station, closed."),
+                    **_problem_responses(400, 401, 403, 404, 412, 422, 428, 503),
+                },
+            },
+        },
+        "/stations/import": {
+            "post": {
+                "summary": "Import a CSV, GeoJSON or XLSX file: every row or none (editor)",
+                "operationId": "importStations",
+                "security": _SECURITY,
+                "parameters": [
+                    {**_IF_MATCH, "description": "The ETag of GET /stations, or *."},
+                    _param(
+                        "dry_run",
+                        {"type": "boolean", "default": False},
+                        "Check and count, change nothing.",
+                    ),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                            }
+                        },
+                        "text/csv": {"schema": {"type": "string"}},
+                        "application/geo+json": {"schema": {"type": "object"}},
+                        _XLSX: {"schema": {"type": "string", "format": "binary"}},
+                    },
+                },
+                "responses": {
+                    "200": {
+                        **_json_response("ImportResult", "What the import did."),
+                        "headers": {
+                            "ETag": {
+                                "description": "The registry's version after the import.",
+                                "schema": {"type": "string"},
+                            }
+                        },
+                    },
+                    **_problem_responses(400, 401, 403, 412, 413, 415, 422, 428, 503),
+                },
+            }
+        },
+    }
+
+
 def _with_rate_limits(paths: dict[str, Any]) -> dict[str, Any]:
     """Every operation but the document itself may answer 429 (see web.ratelimit)."""
     for path, operations in paths.items():
         if path != "/openapi.json":
             for operation in operations.values():
                 operation["responses"].update(_problem_responses(429))
+    return paths
+
+
+def _merged(*groups: dict[str, Any]) -> dict[str, Any]:
+    """Path items from each group, operations of one path joined."""
+    paths: dict[str, Any] = {}
+    for group in groups:
+        for path, operations in group.items():
+            paths.setdefault(path, {}).update(operations)
     return paths
 
 
@@ -820,7 +1015,9 @@ def build_spec() -> dict[str, Any]:
             "GeoJSON lon, lat.",
         },
         "servers": [{"url": "/api/v1"}],
-        "paths": _with_rate_limits({**_paths(), **_planner_paths(), **_union_paths()}),
+        "paths": _with_rate_limits(
+            _merged(_paths(), _editor_paths(), _planner_paths(), _union_paths())
+        ),
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

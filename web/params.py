@@ -142,22 +142,37 @@ def instant(args: Mapping[str, str], name: str) -> dt.datetime | None:
     return hours.parse_instant(raw, name)
 
 
-def json_body(allowed: Iterable[str]) -> dict[str, Any]:
+def json_body(
+    allowed: Iterable[str] | None, media_types: tuple[str, ...] = ("application/json",)
+) -> dict[str, Any]:
     """The request's JSON object, refusing other media types and unknown members.
 
-    Only ``application/json`` is accepted: a cross-site HTML form cannot send it, which
+    Only JSON media types are accepted: a cross-site HTML form cannot send them, which
     keeps a signed-in planner's cookie from being used by another site (see web.auth).
+    ``allowed`` None leaves checking the members to the caller.
     """
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaType("send the request body as JSON (Content-Type: application/json)")
+    if request.mimetype not in media_types:
+        raise UnsupportedMediaType(
+            f"send the request body as JSON (Content-Type: {' or '.join(media_types)})"
+        )
     try:
         body = json.loads(request.get_data(cache=True))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidParameter("body", f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:  # [[[[…]]]] nested deeper than any real document
+        raise InvalidParameter("body", "the request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise InvalidParameter("body", "the request body must be a JSON object")
-    reject_unknown(body, allowed)
+    if allowed is not None:
+        reject_unknown(body, allowed)
     return body
+
+
+def station_id(raw: str) -> int:
+    """A station id from the path: a positive whole number."""
+    if not re.fullmatch(r"[0-9]{1,18}", raw) or int(raw) == 0:
+        raise InvalidParameter("id", f"station id must be a positive whole number, got {raw!r}")
+    return int(raw)
 
 
 def body_amenities(body: Mapping[str, Any], name: str = "amenities") -> list[str]:

@@ -105,12 +105,9 @@ def what_if() -> Response:
 def station_history(station_id: str) -> Response:
     """Every change to a station, oldest first, with the fields each one changed."""
     params.reject_unknown(request.args, ())
-    if not re.fullmatch(r"[0-9]{1,18}", station_id):
-        raise InvalidParameter(
-            "id", f"station id must be a positive whole number, got {station_id!r}"
-        )
+    number = params.station_id(station_id)
     conn = get_conn()
-    found = registry.history(conn, int(station_id))  # kept after a station is deleted
+    found = registry.history(conn, number)  # kept after a station is deleted
     if not found:
         raise NotFound(f"no station has the id {station_id}, now or in the history")
     last = found[-1]["after"] or found[-1]["before"] or {}
@@ -131,4 +128,4 @@ def station_history(station_id: str) -> Response:
                 "changes": changes,
             }
         )
-    return jsonify({"id": int(station_id), "code": last.get("code"), "history": entries})
+    return jsonify({"id": number, "code": last.get("code"), "history": entries})

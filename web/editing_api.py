@@ -1,0 +1,147 @@
+"""The editors' API (v1): create, patch and close stations; import a file.
+
+Every write needs ``If-Match`` with the ETag the editor last saw (428 without, 412 when
+somebody else changed it since): a station's ETag comes with ``GET /stations/{id}``, the
+whole registry's with ``GET /stations`` (for imports). ``If-Match: *`` says "whatever is
+stored" on purpose. Custom headers cannot come from another site's form, so the header
+also keeps a signed-in editor's cookie from being used across sites.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, Response, jsonify, request, url_for
+from werkzeug.exceptions import UnsupportedMediaType
+
+from stations import edits, hours
+from stations.errors import InvalidParameter, PreconditionRequired
+from web import auth, params
+from web.api import GEOJSON, station_etag, station_feature
+from web.database import get_conn
+
+editing = Blueprint("editing", __name__)
+_JSON = ("application/json", "application/geo+json")
+_PATCH = ("application/merge-patch+json", "application/json")
+# raw upload bodies: media type -> the extension the readers go by
+_UPLOADS = {
+    "text/csv": ".csv",
+    "application/geo+json": ".geojson",
+    "application/json": ".geojson",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+}
+
+
+def _expected(tag_of: str) -> edits.Expected:
+    """The versions ``If-Match`` allows overwriting (None: ``*``); 428 when it is absent."""
+    if not request.headers.get("If-Match", "").strip():
+        raise PreconditionRequired(
+            "send If-Match with the ETag from your last GET of what you are changing, so "
+            "you cannot overwrite an edit you have not seen (If-Match: * overwrites on purpose)"
+        )
+    if request.if_match.star_tag:
+        return None
+    return lambda version: request.if_match.contains(tag_of.format(version=version))
+
+
+def _actor() -> str:
+    who = auth.principal()
+    assert who is not None  # auth.require ran first
+    return who.owner
+
+
+def _station_response(saved: edits.Saved, status: int = 200) -> Response:
+    record = saved.record
+    lang = params.lang(request.args)
+    body = station_feature(record, lang, dt.datetime.now(hours.SHANGHAI))
+    response = jsonify(body)
+    response.mimetype = GEOJSON
+    response.status_code = status
+    response.set_etag(station_etag(record))
+    return response
+
+
+@editing.post("/stations")
+@auth.require("editor")
+def create_station() -> Response:
+    """A new station from flat fields or a GeoJSON Point Feature; 201 with its ETag."""
+    params.reject_unknown(request.args, ("lang",))
+    cells = edits.cells_from_json(params.json_body(None, _JSON))
+    saved = edits.create(get_conn(), cells, _actor())
+    response = _station_response(saved, 201)
+    response.headers["Location"] = url_for(
+        "api.get_station", station_id=saved.record["id"], _external=True
+    )
+    return response
+
+
+@editing.patch("/stations/<station_id>")
+@auth.require("editor")
+def patch_station(station_id: str) -> Response:
+    """Change the given fields (JSON merge patch: null clears one) of the ETag's version."""
+    params.reject_unknown(request.args, ("lang",))
+    number = params.station_id(station_id)
+    expected = _expected(f"{number}.{{version}}")
+    cells = edits.cells_from_json(params.json_body(None, _PATCH))
+    return _station_response(edits.update(get_conn(), number, cells, _actor(), expected))
+
+
+@editing.delete("/stations/<station_id>")
+@auth.require("editor")
+def close_station(station_id: str) -> Response:
+    """Close the station: it leaves the map and the searches, its record and history stay."""
+    params.reject_unknown(request.args, ("lang",))
+    number = params.station_id(station_id)
+    expected = _expected(f"{number}.{{version}}")
+    return _station_response(edits.close(get_conn(), number, _actor(), expected))
+
+
+@editing.post("/stations/import")
+@auth.require("editor")
+def import_stations() -> Response:
+    """A CSV, GeoJSON or XLSX file: every row lands or none; 422 lists each row's problems."""
+    params.reject_unknown(request.args, ("dry_run",))
+    dry_run = params.boolean(request.args, "dry_run", False)
+    expected = _expected("registry.{version}")
+    with tempfile.TemporaryDirectory(prefix="stations-import-") as folder:
+        path = _save_upload(Path(folder))
+        result, version = edits.import_upload(get_conn(), path, _actor(), expected, dry_run)
+    response = jsonify(
+        {
+            "file": path.name,
+            "rows": result.rows,
+            "inserted": result.inserted,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "dry_run": result.dry_run,
+        }
+    )
+    response.set_etag(f"registry.{version}")
+    return response
+
+
+def _save_upload(folder: Path) -> Path:
+    """The uploaded file on disk, named as sent (a form's file part, or the raw body)."""
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            raise InvalidParameter("file", "send the file in a form part named 'file'")
+        # the name as sent (Chinese included) for the report, minus any folder part
+        name = re.sub(r"[\x00-\x1f\x7f]", "_", upload.filename.replace("\\", "/"))
+        path = folder / (Path(name).name[-120:].lstrip(".") or "upload")
+        upload.save(path)
+        return path
+    suffix = _UPLOADS.get(request.mimetype)
+    if suffix is None:
+        raise UnsupportedMediaType(
+            "send the file as multipart/form-data (part 'file') or as the body with "
+            "Content-Type: " + ", ".join(_UPLOADS)
+        )
+    path = folder / f"upload{suffix}"
+    with path.open("wb") as out:
+        while chunk := request.stream.read(1 << 20):
+            out.write(chunk)
+    return path
