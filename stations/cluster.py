@@ -174,6 +174,42 @@ class Cluster:
             self._pg_ctl("stop", "-w", "-t", "120", "-m", "fast")
             return True
 
+    def standby(self, root: Path, port: int) -> Cluster:
+        """A streaming replica of this running cluster in ``root``, made on first use.
+
+        ``pg_basebackup -R`` copies the data over the replication protocol and writes the
+        standby settings, so the copy follows every change the primary makes. Start it
+        with ``up()``; it answers reads only. A way to try read replicas on one machine,
+        and the tests' real replica.
+        """
+        replica = Cluster(root, port, self.run_as, self.shared_buffers)
+        with replica._locked():
+            if replica.status() == "absent":
+                replica._prepare_dirs()
+                scratch = root / "data.basebackup"
+                shutil.rmtree(scratch, ignore_errors=True)
+                version = (self.data_dir / "PG_VERSION").read_text().strip()
+                self._run(
+                    [
+                        str(find_bin_dir(version) / "pg_basebackup"),
+                        "-D",
+                        str(scratch),
+                        "-h",
+                        str(self.socket_dir),
+                        "-p",
+                        str(self.port),
+                        "-U",
+                        SUPERUSER,
+                        "-X",
+                        "stream",
+                        "-R",  # standby.signal and primary_conninfo
+                        "-c",
+                        "fast",
+                    ]
+                )
+                scratch.rename(replica.data_dir)
+        return replica
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """One ``up`` or ``down`` at a time (two shells, or test workers, may race)."""

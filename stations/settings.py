@@ -33,6 +33,12 @@ SETTINGS: tuple[Setting, ...] = (
         "PostGIS to use, e.g. postgresql://user:pw@host/db. Unset: the embedded cluster.",
     ),
     Setting(
+        "DATABASE_READ_URL",
+        None,
+        "Read replicas for the public read endpoints, comma-separated URLs. Unset: all "
+        "reads on DATABASE_URL.",
+    ),
+    Setting(
         "STATIONS_VAR_DIR",
         str(PROJECT_DIR / "var"),
         "Where the embedded cluster (var/pg) and other run-time state live.",

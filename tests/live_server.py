@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -38,7 +39,10 @@ def serving(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, list[s
         stderr=subprocess.PIPE,
         text=True,
     )
-    url, log = f"http://127.0.0.1:{port}", []
+    url, log, lines = f"http://127.0.0.1:{port}", [], []
+    # drain the log as it comes: a full pipe would block the workers' logging mid-request
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -46,10 +50,13 @@ def serving(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, list[s
                 with urllib.request.urlopen(f"{url}/api/v1/amenities", timeout=5):
                     break
             except (urllib.error.URLError, ConnectionError):
-                assert proc.poll() is None, proc.communicate()[1]
+                assert proc.poll() is None, "".join(lines)
                 assert time.monotonic() < deadline, "server did not come up"
                 time.sleep(0.3)
         yield url, log
     finally:
         proc.send_signal(signal.SIGTERM)
-        log.append(proc.communicate(timeout=30)[1])
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
+        proc.stderr.close()
+        log.append("".join(lines))

@@ -19,7 +19,7 @@ from stations.errors import InvalidParameter
 from stations.nearest import nearest
 from stations.records import feature
 from web import params
-from web.database import get_conn
+from web.database import get_read_conn
 from web.openapi import build_spec
 
 api = Blueprint("api", __name__)
@@ -87,7 +87,7 @@ def list_stations() -> Response:
         district=params.text(args, "district"),
         amenities=params.amenities(args),
     )
-    conn = get_conn()
+    conn = get_read_conn()
     if flt.district:
         found = registry.count_districts(conn, flt.district)
         if found != 1:
@@ -153,7 +153,7 @@ def nearest_stations() -> Response:
     lang = params.lang(args)
     wgs_lon, wgs_lat = datums.to_wgs84(lon, lat, crs)
     found = nearest(
-        get_conn(),
+        get_read_conn(),
         float(wgs_lon),
         float(wgs_lat),
         at=at,
@@ -177,7 +177,7 @@ def nearest_stations() -> Response:
 def get_station(station_id: str) -> Response:
     """One station as a GeoJSON Feature."""
     params.reject_unknown(request.args, ("lang",))
-    record = registry.get_station(get_conn(), params.station_id(station_id))
+    record = registry.get_station(get_read_conn(), params.station_id(station_id))
     response = _geojson(
         station_feature(record, params.lang(request.args), dt.datetime.now(hours.SHANGHAI))
     )

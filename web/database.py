@@ -1,57 +1,107 @@
-"""The request's database connection, from a pool per app and worker process."""
+"""The request's database connections, from pools per app and worker process.
+
+Writes, sign-ins and the planners' and union's work use the primary (``DATABASE_URL``).
+Anonymous public reads (the nearest search, listings, the map) may use read replicas
+(``DATABASE_READ_URL``, comma-separated), taken in turn; a replica's connection is
+checked as it is taken, and when a replica cannot give a sound one within a quarter of
+a second the read falls back to the primary. A signed-in caller always reads
+the primary, so an editor sees their own write at once (and its ETag).
+
+When the database goes away, a request gets 503 within half a second instead of hanging,
+and the pools reconnect by themselves when it is back: a pool gives up a reconnection
+attempt after a few seconds and the next request starts a fresh one, so the exponential
+backoff never grows past a couple of seconds, however long the outage lasted.
+"""
 
 from __future__ import annotations
 
+import itertools
+
 import psycopg
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request, session
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from stations import db
+from stations import db, settings
 from stations.errors import DatabaseUnavailable
 
-POOL_KEY = "stations.pool"
+POOLS_KEY = "stations.pools"
+# A sync worker serves one request at a time, so a free connection is there at once
+# unless the database is gone (or the pool is still opening its first connection).
+PRIMARY_WAIT_S = 0.5
+REPLICA_WAIT_S = 0.25
+# Longest a pool keeps retrying one reconnection before leaving it to the next request.
+RECONNECT_S = 4.0
 
 
 def get_conn() -> psycopg.Connection:
-    """The request's connection (autocommit), taken from the pool on first use."""
+    """The request's primary connection (autocommit), taken from the pool on first use."""
     if "conn" not in g:
-        pool = current_app.extensions.get(POOL_KEY)
-        if pool is None:
-            pool = current_app.extensions[POOL_KEY] = ConnectionPool(
-                db.libpq_url(current_app.config["DATABASE_URL"]),
-                min_size=1,
-                max_size=current_app.config["POOL_SIZE"],
-                kwargs={
-                    "autocommit": True,
-                    "connect_timeout": 5,
-                    "options": db.SERVING_OPTIONS,
-                },
-                open=True,
-                # no check on every getconn (a round trip per request): a connection that
-                # broke fails its request with 503 and the pool discards it when returned
-                name="stations",
-            )
         try:
-            # a sync worker serves one request at a time, so a free connection is there at
-            # once unless the database is gone: then answer 503 within a second, not hang
-            g.conn = pool.getconn(timeout=1)
+            g.conn = _pool(current_app.config["DATABASE_URL"]).getconn(timeout=PRIMARY_WAIT_S)
         except (PoolTimeout, psycopg.OperationalError) as exc:
             raise DatabaseUnavailable("the database is not reachable; try again shortly") from exc
     return g.conn
 
 
+def get_read_conn() -> psycopg.Connection:
+    """A connection for a public read: the next replica when there is one, else the primary."""
+    replicas = current_app.config.get("DATABASE_READ_URLS") or ()
+    if not replicas or _signed_in():
+        return get_conn()
+    if "read_conn" not in g:
+        turn = current_app.extensions.setdefault("stations.replica_turn", itertools.cycle(replicas))
+        url = next(turn)
+        try:
+            g.read_conn = _pool(url).getconn(timeout=REPLICA_WAIT_S)
+            g.read_pool = url
+        except (PoolTimeout, psycopg.OperationalError):
+            return get_conn()  # a replica down or behind on connections: the primary serves
+    return g.read_conn
+
+
+def _signed_in() -> bool:
+    return "Authorization" in request.headers or bool(session.get("token_id"))
+
+
+def _pool(url: str) -> ConnectionPool:
+    pools = current_app.extensions.setdefault(POOLS_KEY, {})
+    pool = pools.get(url)
+    if pool is None:
+        primary = url == current_app.config["DATABASE_URL"]
+        pool = pools[url] = ConnectionPool(
+            db.libpq_url(url),
+            min_size=1,
+            max_size=current_app.config["POOL_SIZE"],
+            kwargs={"autocommit": True, "connect_timeout": 5, "options": db.SERVING_OPTIONS},
+            open=True,
+            # the primary's connections are not checked on every getconn (a round trip per
+            # request): one that broke fails its request with 503 and the pool discards it.
+            # A replica's are, so a replica that went away costs a fallback, not a 503.
+            check=None if primary else ConnectionPool.check_connection,
+            reconnect_timeout=RECONNECT_S,
+            name="primary" if primary else "replica",
+        )
+    return pool
+
+
 def init_app(app: Flask) -> None:
-    """Return the request's connection to the pool at teardown; close the pool at exit."""
+    """Read the replica list; return the request's connections at teardown."""
+    if "DATABASE_READ_URLS" not in app.config:
+        raw = settings.get("DATABASE_READ_URL") or ""
+        app.config["DATABASE_READ_URLS"] = [u.strip() for u in raw.split(",") if u.strip()]
 
     @app.teardown_appcontext
     def _release(_exc: BaseException | None) -> None:
+        pools = app.extensions.get(POOLS_KEY, {})
         conn = g.pop("conn", None)
         if conn is not None:
-            app.extensions[POOL_KEY].putconn(conn)
+            pools[app.config["DATABASE_URL"]].putconn(conn)
+        read_conn = g.pop("read_conn", None)
+        if read_conn is not None:
+            pools[g.pop("read_pool")].putconn(read_conn)
 
 
 def close_pool(app: Flask) -> None:
-    """Close the app's pool (tests call this; workers just exit)."""
-    pool = app.extensions.pop(POOL_KEY, None)
-    if pool is not None:
+    """Close the app's pools (tests call this; workers just exit)."""
+    for pool in app.extensions.pop(POOLS_KEY, {}).values():
         pool.close()

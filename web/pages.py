@@ -35,7 +35,7 @@ from markupsafe import Markup
 from geo import datums
 from stations import hours, registry, vocabulary
 from web import params, vendor_assets
-from web.database import get_conn
+from web.database import get_read_conn
 from web.map_tiles import Tiles, tiles_from_settings
 
 LOGGER = logging.getLogger(__name__)
@@ -62,7 +62,9 @@ def station_map() -> Response:
     position = _position(args)
     preselected = params.amenities(args)
     tiles = tiles_from_settings(lang)
-    rows = registry.list_stations(get_conn(), registry.StationFilter(active_only=True), limit=None)
+    rows = registry.list_stations(
+        get_read_conn(), registry.StationFilter(active_only=True), limit=None
+    )
     html = render_map(
         rows,
         lang=lang,

@@ -1,0 +1,36 @@
+"""Throwaway PostgreSQL clusters beside the embedded one, for tests that stop a server
+or replicate it (the shared test cluster must stay up for every other test)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+
+from stations import db
+from stations.cluster import Cluster
+from stations.demo import load_demo
+
+
+@contextlib.contextmanager
+def spare_primary(name: str) -> Iterator[tuple[Cluster, str]]:
+    """A new cluster with a ``stations`` database holding the demo data; its URL.
+
+    It lives next to the project's cluster (a folder its system user can reach) and is
+    stopped and deleted afterwards.
+    """
+    base = Cluster.from_settings()
+    root = base.root.parent / "spare-clusters" / name
+    cluster = Cluster(root, base.port, base.run_as, "64MB")  # own socket folder: no clash
+    if (root / "data").exists():  # left by an interrupted run
+        cluster.down()
+    shutil.rmtree(root, ignore_errors=True)
+    try:
+        cluster.up()
+        url = db.scratch_database("stations", cluster.url("stations"))
+        with db.connect(url) as conn:
+            load_demo(conn)
+        yield cluster, url
+    finally:
+        cluster.down()
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,98 @@
+"""A real streaming replica of the embedded cluster: anonymous public reads come from it,
+writes and history go to the primary and reach the replica by replication."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import psycopg
+import pytest
+from conftest import app_for
+from spare_cluster import spare_primary
+
+from stations import db, tokens
+from web.database import close_pool
+
+EDITOR = "复制测试编辑"
+
+
+def _wait_for(check, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "replication did not catch up"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def replicated():
+    """(primary URL, replica cluster, replica URL), the replica streaming from the primary."""
+    with spare_primary("replicated") as (primary, url):
+        replica = primary.standby(primary.root.parent / "replicated-standby", primary.port)
+        try:
+            replica.up()
+            yield url, replica, replica.url("stations")
+        finally:
+            replica.down()
+            shutil.rmtree(replica.root, ignore_errors=True)
+
+
+def test_public_reads_come_from_the_replica_and_writes_reach_it(replicated):
+    url, replica, replica_url = replicated
+    with db.connect(url) as conn:
+        editor = {"Authorization": f"Bearer {tokens.create(conn, ['editor'], EDITOR)[1]}"}
+        station_id, name, lon, lat = conn.execute(
+            "SELECT id, name, ST_X(geom), ST_Y(geom) FROM stations WHERE status = 'active' "
+            "ORDER BY id LIMIT 1"
+        ).fetchone()
+    reader = psycopg.connect(db.libpq_url(replica_url), autocommit=True)
+    assert reader.execute("SELECT pg_is_in_recovery()").fetchone()[0]  # a real standby
+    _wait_for(lambda: reader.execute("SELECT count(*) FROM api_tokens").fetchone()[0] == 1)
+
+    app = app_for(url)
+    app.config["DATABASE_READ_URLS"] = [replica_url]
+    client = app.test_client()
+    try:
+        reader.execute("SELECT pg_wal_replay_pause()")  # the replica now lags on purpose
+        etag = client.get(f"/api/v1/stations/{station_id}", headers=editor).headers["ETag"]
+        patched = client.patch(
+            f"/api/v1/stations/{station_id}",
+            json={"name": "复制后的新名字"},
+            headers={**editor, "If-Match": etag},
+        )
+        assert patched.status_code == 200, patched.get_json()
+
+        # anonymous reads show the replica's (old) state; the editor reads the primary
+        public = client.get(f"/api/v1/stations/{station_id}").get_json()
+        assert public["properties"]["name"] == name
+        near = client.get(f"/api/v1/stations/nearest?lon={lon}&lat={lat}&open=false&limit=1")
+        assert near.get_json()["features"][0]["properties"]["name"] == name
+        own = client.get(f"/api/v1/stations/{station_id}", headers=editor).get_json()
+        assert own["properties"]["name"] == "复制后的新名字"
+
+        # replication resumes: the write and its history arrive on the replica
+        reader.execute("SELECT pg_wal_replay_resume()")
+        _wait_for(
+            lambda: (
+                client.get(f"/api/v1/stations/{station_id}").get_json()["properties"]["name"]
+                == "复制后的新名字"
+            ),
+            5,
+        )
+        changed_by = reader.execute(
+            "SELECT changed_by FROM station_history WHERE station_id = %s ORDER BY id DESC LIMIT 1",
+            [station_id],
+        ).fetchone()[0]
+        assert changed_by == EDITOR
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            reader.execute("UPDATE stations SET name = 'x' WHERE id = %s", [station_id])
+
+        # the replica goes away: public reads fall back to the primary
+        reader.close()
+        replica.down()
+        fallback = client.get(f"/api/v1/stations/{station_id}")
+        assert fallback.status_code == 200
+        assert fallback.get_json()["properties"]["name"] == "复制后的新名字"
+    finally:
+        reader.close()
+        close_pool(app)
