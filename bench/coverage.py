@@ -170,7 +170,6 @@ def main() -> None:
     app = create_app({"DATABASE_URL": url})
     try:
         with db.connect(url, autocommit=True) as conn:
-
             _, token = tokens.create(conn, ["planner"], "bench")
             urban = shapely.union_all(
                 [coverage.resolve_area(conn, {"district": c}).geometry for c in TAIYUAN_URBAN]
@@ -178,10 +177,26 @@ def main() -> None:
             urban_spec = {"geometry": mapping(urban)}
             print(f"demo data on {BENCH_DB}; times are medians of {args.repeat} runs\n")
             client = app.test_client()
-            bench_gaps(conn, urban_spec, "gaps 1 km, Taiyuan urban", "< 0.25 s", 50,
-                       args.repeat, client, token)
-            bench_gaps(conn, {"district": "140000"}, "gaps 1 km, Shanxi", "< 5 s", 200,
-                       args.repeat, client, token)
+            bench_gaps(
+                conn,
+                urban_spec,
+                "gaps 1 km, Taiyuan urban",
+                "< 0.25 s",
+                50,
+                args.repeat,
+                client,
+                token,
+            )
+            bench_gaps(
+                conn,
+                {"district": "140000"},
+                "gaps 1 km, Shanxi",
+                "< 5 s",
+                200,
+                args.repeat,
+                client,
+                token,
+            )
             bench_hourly(conn, urban_spec, args.repeat)
             bench_suggest(conn, args.repeat, args.exact_limit, not args.no_exact)
     finally:

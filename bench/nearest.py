@@ -62,16 +62,24 @@ def build(n: int) -> str:
     url = db.scratch_database(BENCH_DB)
     with db.connect(url) as conn:
         load_districts(conn, demo_dir() / "districts.geojson")
-        conn.execute("CREATE TEMP TABLE centres (code text, district_code text, "
-                     "district_name text, geom geometry(Point, 4326))")
+        conn.execute(
+            "CREATE TEMP TABLE centres (code text, district_code text, "
+            "district_name text, geom geometry(Point, 4326))"
+        )
         with open(demo_dir() / "stations.csv", encoding="utf-8") as fh:
             import csv
 
             rows = list(csv.DictReader(fh))
         with conn.cursor().copy("COPY centres FROM STDIN") as copy:
             for r in rows:
-                copy.write_row([r["code"], r["district_code"], r["district_name"],
-                                f"SRID=4326;POINT({r['lon']} {r['lat']})"])
+                copy.write_row(
+                    [
+                        r["code"],
+                        r["district_code"],
+                        r["district_name"],
+                        f"SRID=4326;POINT({r['lon']} {r['lat']})",
+                    ]
+                )
         conn.execute("ALTER TABLE stations DISABLE TRIGGER USER")
         conn.execute(FILL_SQL, {"n": n, "rare": RARE, "centres": len(rows)})
         conn.execute("ALTER TABLE stations ENABLE TRIGGER USER")
@@ -88,15 +96,19 @@ def probes(count: int, seed: int = 1) -> list[tuple[float, float]]:
     with open(demo_dir() / "stations.csv", encoding="utf-8") as fh:
         centres = [(float(r["lon"]), float(r["lat"])) for r in csv.DictReader(fh)]
     rng = random.Random(seed)
-    return [(lon + rng.uniform(-0.01, 0.01), lat + rng.uniform(-0.01, 0.01))
-            for lon, lat in (rng.choice(centres) for _ in range(count))]
+    return [
+        (lon + rng.uniform(-0.01, 0.01), lat + rng.uniform(-0.01, 0.01))
+        for lon, lat in (rng.choice(centres) for _ in range(count))
+    ]
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
     """p50 and p99 in milliseconds."""
     ordered = sorted(samples)
-    return (statistics.median(ordered) * 1000,
-            ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000)
+    return (
+        statistics.median(ordered) * 1000,
+        ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+    )
 
 
 def raw_sql(url: str, points: list[tuple[float, float]], kind: str) -> list[float]:
@@ -108,9 +120,16 @@ def raw_sql(url: str, points: list[tuple[float, float]], kind: str) -> list[floa
     with db.connect(url, autocommit=True, options=db.SERVING_OPTIONS) as conn:
         open_literal, known_literal = nearest._open_schedules(conn, at)
         for lon, lat in points:
-            params = {"lon": lon, "lat": lat, "amenities": amenities, "within_deg": 0.06,
-                      "any_hours": False, "open": open_literal, "known": known_literal,
-                      "batch": 10}
+            params = {
+                "lon": lon,
+                "lat": lat,
+                "amenities": amenities,
+                "within_deg": 0.06,
+                "any_hours": False,
+                "open": open_literal,
+                "known": known_literal,
+                "batch": 10,
+            }
             started = time.perf_counter()
             conn.execute(sql, params, prepare=True).fetchall()
             timings.append(time.perf_counter() - started)
@@ -119,8 +138,10 @@ def raw_sql(url: str, points: list[tuple[float, float]], kind: str) -> list[floa
 
 def bare_knn(url: str, points: list[tuple[float, float]]) -> list[float]:
     """For scale: the 5 nearest active ids, nothing else (no hours, no distances)."""
-    sql = ("SELECT id FROM stations WHERE status = 'active' "
-           "ORDER BY geom <-> ST_SetSRID(ST_MakePoint(%s, %s), 4326) LIMIT 5")
+    sql = (
+        "SELECT id FROM stations WHERE status = 'active' "
+        "ORDER BY geom <-> ST_SetSRID(ST_MakePoint(%s, %s), 4326) LIMIT 5"
+    )
     timings = []
     with db.connect(url, autocommit=True, options=db.SERVING_OPTIONS) as conn:
         for lon, lat in points:
@@ -138,8 +159,7 @@ def _request(port: int, target: str) -> float:
     """
     started = time.perf_counter()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: bench\r\n"
-                     "Connection: close\r\n\r\n".encode())
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
@@ -153,14 +173,17 @@ def _query(lon: float, lat: float, kind: str) -> str:
     """The request target for one probe; ``floor`` is a route with no database work."""
     if kind == "floor":
         return "/api/v1/amenities"
-    extra = {"plain": f"at={DAY}", "rare": f"at={DAY}&amenities={RARE}",
-             "night": f"at={NIGHT}"}[kind]
-    return (f"/api/v1/stations/nearest?lat={lat:.6f}&lon={lon:.6f}&limit=5&"
-            + extra.replace("+", "%2B"))
+    extra = {"plain": f"at={DAY}", "rare": f"at={DAY}&amenities={RARE}", "night": f"at={NIGHT}"}[
+        kind
+    ]
+    return f"/api/v1/stations/nearest?lat={lat:.6f}&lon={lon:.6f}&limit=5&" + extra.replace(
+        "+", "%2B"
+    )
 
 
-def _client(port: int, points: list[tuple[float, float]], kind: str, seconds: float,
-            out: mp.Queue) -> None:
+def _client(
+    port: int, points: list[tuple[float, float]], kind: str, seconds: float, out: mp.Queue
+) -> None:
     done, errors, deadline = 0, 0, time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         lon, lat = points[done % len(points)]
@@ -172,13 +195,16 @@ def _client(port: int, points: list[tuple[float, float]], kind: str, seconds: fl
     out.put((done, errors))
 
 
-def concurrent(port: int, points: list[tuple[float, float]], kind: str, clients: int = 8,
-               seconds: float = 5.0) -> tuple[float, int]:
+def concurrent(
+    port: int, points: list[tuple[float, float]], kind: str, clients: int = 8, seconds: float = 5.0
+) -> tuple[float, int]:
     """Requests per second and errors with ``clients`` client processes."""
     ctx = mp.get_context("fork")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_client, args=(port, points[i::clients], kind, seconds, out))
-             for i in range(clients)]
+    procs = [
+        ctx.Process(target=_client, args=(port, points[i::clients], kind, seconds, out))
+        for i in range(clients)
+    ]
     for p in procs:
         p.start()
     results = [out.get() for _ in procs]
@@ -194,8 +220,18 @@ def serve(url: str) -> tuple[subprocess.Popen, int]:
         port = s.getsockname()[1]
     env = {**os.environ, "DATABASE_URL": url, "STATIONS_RATE_LIMIT_PUBLIC": "off"}
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("stations")), "serve", "--port", str(port),
-         "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(Path(sys.executable).with_name("stations")),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(200):
         try:
             _request(port, "/api/v1/amenities")
@@ -208,8 +244,9 @@ def serve(url: str) -> tuple[subprocess.Popen, int]:
 
 def worker_rss_mib(proc: subprocess.Popen) -> list[float]:
     """Resident memory of the gunicorn workers (the server's child processes)."""
-    out = subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "rss="], capture_output=True,
-                         text=True, check=False).stdout.split()
+    out = subprocess.run(
+        ["ps", "--ppid", str(proc.pid), "-o", "rss="], capture_output=True, text=True, check=False
+    ).stdout.split()
     return [int(kb) / 1024 for kb in out]
 
 
@@ -225,36 +262,47 @@ def main() -> None:
     for n in (int(x) for x in args.sizes.split(",")):
         started = time.perf_counter()
         url = build(n)
-        print(f"\n{n:,} stations (built in {time.perf_counter() - started:.0f} s); "
-              f"bare 5-nearest ids by SQL: p50 {percentiles(bare_knn(url, points))[0]:.2f} ms")
+        print(
+            f"\n{n:,} stations (built in {time.perf_counter() - started:.0f} s); "
+            f"bare 5-nearest ids by SQL: p50 {percentiles(bare_knn(url, points))[0]:.2f} ms"
+        )
         proc, port = serve(url)
         http_p50 = {}
         try:
             f50, f99 = percentiles([_request(port, _query(0, 0, "floor")) for _ in points])
             rate, _errors = concurrent(port, points, "floor", seconds=args.seconds)
-            print(f"  floor  GET /api/v1/amenities (no database): HTTP p50 {f50:5.2f} ms "
-                  f"p99 {f99:6.2f} ms | 8 clients {rate:6.0f} req/s")
+            print(
+                f"  floor  GET /api/v1/amenities (no database): HTTP p50 {f50:5.2f} ms "
+                f"p99 {f99:6.2f} ms | 8 clients {rate:6.0f} req/s"
+            )
             for kind in ("plain", "rare", "night"):
                 for lon, lat in points[:100]:  # warm the workers' plans and caches
                     _request(port, _query(lon, lat, kind))
                 s50, s99 = percentiles(raw_sql(url, points, kind))
-                h50, h99 = percentiles([_request(port, _query(lon, lat, kind))
-                                        for lon, lat in points])
+                h50, h99 = percentiles(
+                    [_request(port, _query(lon, lat, kind)) for lon, lat in points]
+                )
                 rate, errors = concurrent(port, points, kind, seconds=args.seconds)
                 http_p50[kind] = h50
-                print(f"  {kind:5s}  SQL p50 {s50:5.2f} ms p99 {s99:5.2f} ms | HTTP p50 "
-                      f"{h50:5.2f} ms p99 {h99:6.2f} ms | HTTP/SQL p50 {h50 / s50:4.1f}x | "
-                      f"8 clients {rate:6.0f} req/s, {errors} errors")
-            print(f"  HTTP p50 against plain: rare {http_p50['rare'] / http_p50['plain']:.2f}x, "
-                  f"night {http_p50['night'] / http_p50['plain']:.2f}x; plain against the "
-                  f"no-database floor {http_p50['plain'] / f50:.1f}x")
+                print(
+                    f"  {kind:5s}  SQL p50 {s50:5.2f} ms p99 {s99:5.2f} ms | HTTP p50 "
+                    f"{h50:5.2f} ms p99 {h99:6.2f} ms | HTTP/SQL p50 {h50 / s50:4.1f}x | "
+                    f"8 clients {rate:6.0f} req/s, {errors} errors"
+                )
+            print(
+                f"  HTTP p50 against plain: rare {http_p50['rare'] / http_p50['plain']:.2f}x, "
+                f"night {http_p50['night'] / http_p50['plain']:.2f}x; plain against the "
+                f"no-database floor {http_p50['plain'] / f50:.1f}x"
+            )
             print(f"  worker RSS: {', '.join(f'{m:.0f} MiB' for m in worker_rss_mib(proc))}")
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
         db.drop_database(url)
-    print("\ngoals at 1M: HTTP p50 <= 2 ms, p99 <= 10 ms, >= 1000 req/s with 8 clients, "
-          "HTTP/SQL p50 <= 3, rare and night <= 3x plain")
+    print(
+        "\ngoals at 1M: HTTP p50 <= 2 ms, p99 <= 10 ms, >= 1000 req/s with 8 clients, "
+        "HTTP/SQL p50 <= 3, rare and night <= 3x plain"
+    )
 
 
 if __name__ == "__main__":

@@ -619,6 +619,14 @@ def serve(host: str, port: int, workers: int | None) -> None:
         f"{host}:{port}",
         "--workers",
         str(workers),
+        # threads keep connections alive between requests (a phone, a proxy, a load
+        # balancer): no TCP handshake and teardown per request
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(settings.get_int("STATIONS_THREADS")),
+        "--keep-alive",
+        "5",
         "--timeout",
         "60",
         "web.wsgi:app",

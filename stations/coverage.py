@@ -75,8 +75,9 @@ def resolve_area(conn: psycopg.Connection, spec: Mapping[str, Any]) -> Area:
     x0, y0, x1, y1 = area.geometry.bounds
     if x1 - x0 > MAX_SPAN_DEG or y1 - y0 > MAX_SPAN_DEG:
         raise InvalidParameter(
-            kind, f"the area spans more than {MAX_SPAN_DEG:g} degrees; analyse a province or "
-            "less at a time"
+            kind,
+            f"the area spans more than {MAX_SPAN_DEG:g} degrees; analyse a province or "
+            "less at a time",
         )
     return Area(shapely.segmentize(area.geometry, _SEGMENT_DEG), area.label)
 
@@ -156,9 +157,7 @@ def _polygon(value: Any) -> BaseGeometry:
     if not (-180 <= x0 and x1 <= 180 and -90 <= y0 and y1 <= 90):
         raise InvalidParameter("geometry", "geometry coordinates must be lon/lat degrees")
     if not geom.is_valid:  # keep only the polygonal parts of the repair
-        parts = [
-            p for p in shapely.get_parts(shapely.make_valid(geom)) if p.geom_type == "Polygon"
-        ]
+        parts = [p for p in shapely.get_parts(shapely.make_valid(geom)) if p.geom_type == "Polygon"]
         geom = shapely.MultiPolygon(parts) if parts else shapely.Polygon()
     if geom.is_empty or geom.area < 1e-9:  # square degrees: about 10 m²
         raise InvalidParameter("geometry", "geometry encloses no area")
@@ -307,13 +306,14 @@ def hourly(
         key = np.packbits(mask).tobytes()
         if key not in done:
             done[key] = coverage_ratios(
-                layer.area_plane, layer.stations_xy[mask], radius_m, layer.demand_xy,
+                layer.area_plane,
+                layer.stations_xy[mask],
+                radius_m,
+                layer.demand_xy,
                 layer.weights,
             )
         result = done[key]
-        out.append(
-            Hour(hour, result.coverage_ratio, result.demand_coverage_ratio, int(mask.sum()))
-        )
+        out.append(Hour(hour, result.coverage_ratio, result.demand_coverage_ratio, int(mask.sum())))
     return out
 
 

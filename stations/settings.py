@@ -69,6 +69,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STATIONS_POOL_SIZE", "5", "Database connections kept per web worker process."),
     Setting("STATIONS_WORKERS", "2", "Web worker processes started by `stations serve`."),
     Setting(
+        "STATIONS_THREADS",
+        "4",
+        "Threads per web worker; keep it at or below STATIONS_POOL_SIZE.",
+    ),
+    Setting(
         "STATIONS_MAX_BODY_MB",
         "50",
         "Largest request body in MB; bigger ones get 413 before they are read.",

@@ -49,7 +49,7 @@ def serving(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, list[s
             try:
                 with urllib.request.urlopen(f"{url}/api/v1/amenities", timeout=5):
                     break
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, OSError):  # refused, reset or timed out: not up yet
                 assert proc.poll() is None, "".join(lines)
                 assert time.monotonic() < deadline, "server did not come up"
                 time.sleep(0.3)

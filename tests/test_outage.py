@@ -11,7 +11,8 @@ import urllib.request
 from collections import Counter
 
 from live_server import serving
-from spare_cluster import spare_primary
+
+from stations.sandbox import spare_primary
 
 NEAREST = "/api/v1/stations/nearest?lon=112.55&lat=37.87&open=false"
 

@@ -9,9 +9,9 @@ import time
 import psycopg
 import pytest
 from conftest import app_for
-from spare_cluster import spare_primary
 
 from stations import db, tokens
+from stations.sandbox import spare_primary
 from web.database import close_pool
 
 EDITOR = "复制测试编辑"

@@ -10,11 +10,13 @@ Prometheus text format; under ``stations serve`` the workers share them through
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import os
 import time
+from typing import Any
 
+import orjson
 from flask import Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -52,24 +54,31 @@ def init_app(app: Flask) -> None:
             return response
         seconds = time.perf_counter() - started
         route = request.url_rule.rule if request.url_rule else "unmatched"
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        LATENCY.labels(request.method, route).observe(seconds)
-        ACCESS.info(
-            json.dumps(
-                {
-                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    "method": request.method,
-                    "route": route,
-                    "status": response.status_code,
-                    "duration_ms": round(seconds * 1000, 2),
-                    "bytes": response.calculate_content_length(),
-                },
-                ensure_ascii=False,
-            )
-        )
+        count, latency = _series(request.method, route, response.status_code)
+        count.inc()
+        latency.observe(seconds)
+        if ACCESS.isEnabledFor(logging.INFO):
+            line = {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(seconds * 1000, 2),
+                "bytes": response.calculate_content_length(),
+            }
+            ACCESS.info(orjson.dumps(line).decode())
         return response
 
     app.add_url_rule("/metrics", "metrics", metrics)
+
+
+@functools.lru_cache(maxsize=1024)
+def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    """The counter and histogram children for one kind of request, looked up once.
+
+    Routes are templates and statuses few, so the cache stays small.
+    """
+    return REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)
 
 
 def metrics() -> Response:

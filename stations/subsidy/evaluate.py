@@ -361,16 +361,16 @@ def _allocate(
         verdict = verdicts[i]
         verdict.place = place
         if near is not None:
-            reason = _spacing_reason(
-                spacing, min_gap, i, near, accepted, existing, verdicts, clear
-            )
+            reason = _spacing_reason(spacing, min_gap, i, near, accepted, existing, verdicts, clear)
             verdict.reasons.append(reason)
             if not reason.passed:
                 continue
         cost = round(verdict.base_amount * 100)
         if cap is not None:
-            closed = closed or (cap.count is not None and count >= cap.count) or (
-                budget is not None and used + cost > budget
+            closed = (
+                closed
+                or (cap.count is not None and count >= cap.count)
+                or (budget is not None and used + cost > budget)
             )
             verdict.reasons.append(_cap_reason(cap, count, used / 100, not closed))
             if closed:
@@ -532,9 +532,11 @@ def _ordered(
     gap_radius_m: float,
 ) -> list[int]:
     """``running`` sorted by the programme's order keys (code last, so ties are stable)."""
-    gap = _gap_demand(conn, verdicts, lon, lat, gap_radius_m) if any(
-        o.startswith("gap_demand") for o in order
-    ) else None
+    gap = (
+        _gap_demand(conn, verdicts, lon, lat, gap_radius_m)
+        if any(o.startswith("gap_demand") for o in order)
+        else None
+    )
     keys = [*order, "code asc"]
 
     def key(i: int) -> tuple[Any, ...]:

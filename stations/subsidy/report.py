@@ -226,7 +226,7 @@ def _restamp(data: bytes, stamp: dt.datetime) -> bytes:
 
     openpyxl stamps both with the clock at save time, which would make two runs differ.
     """
-    modified = f"<dcterms:modified xsi:type=\"dcterms:W3CDTF\">{stamp:%Y-%m-%dT%H:%M:%SZ}<"
+    modified = f'<dcterms:modified xsi:type="dcterms:W3CDTF">{stamp:%Y-%m-%dT%H:%M:%SZ}<'
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
         for info in src.infolist():

@@ -1,5 +1,8 @@
-"""Throwaway PostgreSQL clusters beside the embedded one, for tests that stop a server
-or replicate it (the shared test cluster must stay up for every other test)."""
+"""Throwaway PostgreSQL clusters with the demo data, beside the embedded one.
+
+For what must not touch the project's cluster: tests that stop a server or replicate it
+(the shared test cluster stays up for every other test), and the load benchmark.
+"""
 
 from __future__ import annotations
 
