@@ -16,6 +16,7 @@ backoff never grows past a couple of seconds, however long the outage lasted.
 from __future__ import annotations
 
 import itertools
+import threading
 
 import psycopg
 from flask import Flask, current_app, g, request, session
@@ -25,6 +26,8 @@ from stations import db, settings
 from stations.errors import DatabaseUnavailable
 
 POOLS_KEY = "stations.pools"
+TURN_KEY = "stations.replica_turn"
+_CREATING = threading.Lock()
 # A sync worker serves one request at a time, so a free connection is there at once
 # unless the database is gone (or the pool is still opening its first connection).
 PRIMARY_WAIT_S = 0.5
@@ -36,8 +39,9 @@ RECONNECT_S = 4.0
 def get_conn() -> psycopg.Connection:
     """The request's primary connection (autocommit), taken from the pool on first use."""
     if "conn" not in g:
+        pool = _pool(current_app.config["DATABASE_URL"])
         try:
-            g.conn = _pool(current_app.config["DATABASE_URL"]).getconn(timeout=PRIMARY_WAIT_S)
+            g.conn, g.conn_pool = pool.getconn(timeout=PRIMARY_WAIT_S), pool
         except (PoolTimeout, psycopg.OperationalError) as exc:
             raise DatabaseUnavailable("the database is not reachable; try again shortly") from exc
     return g.conn
@@ -49,11 +53,10 @@ def get_read_conn() -> psycopg.Connection:
     if not replicas or _signed_in():
         return get_conn()
     if "read_conn" not in g:
-        turn = current_app.extensions.setdefault("stations.replica_turn", itertools.cycle(replicas))
-        url = next(turn)
+        url = replicas[next(current_app.extensions[TURN_KEY]) % len(replicas)]
+        pool = _pool(url)
         try:
-            g.read_conn = _pool(url).getconn(timeout=REPLICA_WAIT_S)
-            g.read_pool = url
+            g.read_conn, g.read_pool = pool.getconn(timeout=REPLICA_WAIT_S), pool
         except (PoolTimeout, psycopg.OperationalError):
             return get_conn()  # a replica down or behind on connections: the primary serves
     return g.read_conn
@@ -64,9 +67,14 @@ def _signed_in() -> bool:
 
 
 def _pool(url: str) -> ConnectionPool:
-    pools = current_app.extensions.setdefault(POOLS_KEY, {})
+    pools = current_app.extensions[POOLS_KEY]
     pool = pools.get(url)
-    if pool is None:
+    if pool is not None:
+        return pool
+    with _CREATING:  # threads of one worker must share one pool per database
+        pool = pools.get(url)
+        if pool is not None:
+            return pool
         primary = url == current_app.config["DATABASE_URL"]
         pool = pools[url] = ConnectionPool(
             db.libpq_url(url),
@@ -81,7 +89,7 @@ def _pool(url: str) -> ConnectionPool:
             reconnect_timeout=RECONNECT_S,
             name="primary" if primary else "replica",
         )
-    return pool
+        return pool
 
 
 def init_app(app: Flask) -> None:
@@ -89,19 +97,19 @@ def init_app(app: Flask) -> None:
     if "DATABASE_READ_URLS" not in app.config:
         raw = settings.get("DATABASE_READ_URL") or ""
         app.config["DATABASE_READ_URLS"] = [u.strip() for u in raw.split(",") if u.strip()]
+    app.extensions[POOLS_KEY] = {}
+    app.extensions[TURN_KEY] = itertools.count()  # next() on it is atomic: threads take turns
 
     @app.teardown_appcontext
     def _release(_exc: BaseException | None) -> None:
-        pools = app.extensions.get(POOLS_KEY, {})
-        conn = g.pop("conn", None)
-        if conn is not None:
-            pools[app.config["DATABASE_URL"]].putconn(conn)
-        read_conn = g.pop("read_conn", None)
-        if read_conn is not None:
-            pools[g.pop("read_pool")].putconn(read_conn)
+        for conn_key, pool_key in (("conn", "conn_pool"), ("read_conn", "read_pool")):
+            conn = g.pop(conn_key, None)
+            if conn is not None:
+                g.pop(pool_key).putconn(conn)
 
 
 def close_pool(app: Flask) -> None:
     """Close the app's pools (tests call this; workers just exit)."""
-    for pool in app.extensions.pop(POOLS_KEY, {}).values():
+    for pool in app.extensions.get(POOLS_KEY, {}).values():
         pool.close()
+    app.extensions[POOLS_KEY] = {}
