@@ -115,13 +115,18 @@ def _flatten_feature(feature: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return False
 
 
 def _cell(key: str, value: Any) -> str:
     if value is None:
-        if key in _REQUIRED:
-            raise InvalidParameter(key, f"{key} is required and cannot be null")
+        if key in _REQUIRED or key == "status":
+            raise InvalidParameter(key, f"{key} cannot be null")
         return ""
     if key in _TEXT:
         if not isinstance(value, str):
@@ -148,7 +153,13 @@ _SEPARATOR = set(";,，；、|")
 
 def create(conn: psycopg.Connection, cells: Mapping[str, str], actor: str) -> Saved:
     """Add a station; 409 when its code is taken (even by a closed station)."""
-    code = cells.get("code", "").strip()
+    missing = [name for name in _REQUIRED if name not in cells]
+    if missing:
+        raise StationRejected(
+            f"the station was not saved: {', '.join(missing)} required",
+            errors=[{"field": name, "value": "", "reason": "required"} for name in missing],
+        )
+    code = cells["code"].strip()
     with conn.transaction():
         if code:  # two editors creating one code at once: the second waits, then sees it
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('station:' || %s))", [code])
@@ -161,7 +172,8 @@ def create(conn: psycopg.Connection, cells: Mapping[str, str], actor: str) -> Sa
                 )
         named = cells.get("district_code", "").strip() or cells.get("district_name", "").strip()
         cells = _with_district(conn, dict(cells), infer=not named)
-        _write(conn, cells, actor)
+        if _write(conn, cells, actor).inserted != 1:  # an import added the code meanwhile
+            raise Conflict(f"a station with code {code!r} was added meanwhile", param="code")
         station_id = conn.execute("SELECT id FROM stations WHERE code = %s", [code]).fetchone()[0]
         return Saved(registry.get_station(conn, station_id), True)
 
@@ -248,10 +260,10 @@ def _with_district(conn: psycopg.Connection, cells: dict[str, str], infer: bool)
     return cells  # the importer tells whether the stored district still holds the point
 
 
-def _write(conn: psycopg.Connection, cells: Mapping[str, str], actor: str) -> None:
+def _write(conn: psycopg.Connection, cells: Mapping[str, str], actor: str) -> importer.ImportResult:
     """One row through the importer (nested in the caller's transaction)."""
     try:
-        importer.import_rows(conn, [(1, dict(cells))], actor=actor, source="station")
+        return importer.import_rows(conn, [(1, dict(cells))], actor=actor, source="station")
     except ImportRejected as exc:
         errors = [
             {"field": p["field"], "value": p["value"], "reason": p["reason"]}
@@ -276,7 +288,8 @@ def import_upload(
     compared is the one the import is applied to.
     """
     with conn.transaction():
-        conn.execute("LOCK TABLE stations IN SHARE ROW EXCLUSIVE MODE")
+        # EXCLUSIVE: plain reads go on; edits (SELECT … FOR UPDATE) wait for the import
+        conn.execute("LOCK TABLE stations IN EXCLUSIVE MODE")
         version = registry.version(conn)
         if expected is not None and not expected(version):
             raise PreconditionFailed(

@@ -108,6 +108,8 @@ def _xlsx_rows(path: Path) -> Rows:
 def _geojson_rows(path: Path) -> Rows:
     try:
         data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except RecursionError:
+        raise _header_problem(path, FieldProblem("the JSON is nested too deeply")) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise _header_problem(path, FieldProblem(f"not valid JSON ({exc})")) from None
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":

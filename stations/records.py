@@ -176,7 +176,8 @@ FIELDS: tuple[Field, ...] = (
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 # No field needs more; control characters (NUL above all) only break things downstream.
 MAX_CELL = 2000
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# ... and lone surrogates (JSON "\ud800") cannot be stored as UTF-8 at all
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _PARSERS = tuple((f.name, f.parse, f.required) for f in FIELDS)
 # Stored columns: the fields but lon/lat, which become the geometry.
 COLUMNS = tuple(n for n in FIELD_NAMES if n not in ("lon", "lat"))
@@ -224,7 +225,10 @@ def parse_row(cells: Mapping[str, str]) -> tuple[dict[str, Any], list[tuple[str,
         if raw is None:
             continue
         if len(raw) > MAX_CELL or (suspect and _CONTROL.search(raw)):
-            reason = f"must be text of at most {MAX_CELL} characters without control characters"
+            reason = (
+                f"must be text of at most {MAX_CELL} characters without control characters "
+                "or lone surrogates"
+            )
             problems.append((name, raw[:80], reason))
             continue
         if required and not raw.strip():

@@ -179,11 +179,17 @@ def test_a_taken_code_is_a_conflict(api, roles, inside):
         ({"colour": "red"}, "colour"),
         ({"version": 3}, "version"),
         ({"district": {"code": XIAODIAN}}, "district"),
+        ({"lon": 10**400}, "lon"),
+        ({"floor_area_m2": -(10**400)}, "floor_area_m2"),
+        ({"status": None}, "status"),
     ],
 )
 def test_wrong_json_types_are_400_naming_the_field(api, roles, inside, change, param):
-    response = api.post(
-        "/api/v1/stations", json=new_station(inside, **change), headers=roles["editor"]
+    response = api.post(  # the standard encoder: it writes integers of any size
+        "/api/v1/stations",
+        data=json.dumps(new_station(inside, **change)),
+        content_type="application/json",
+        headers=roles["editor"],
     )
     assert response.status_code == 400, response.get_json()
     assert response.get_json()["param"] == param
@@ -232,13 +238,33 @@ def test_hostile_geometry_is_refused(api, roles, inside, geometry, message):
     ],
 )
 def test_bad_values_are_422_with_each_field(api, roles, inside, change, field):
-    response = api.post(
-        "/api/v1/stations", json=new_station(inside, **change), headers=roles["editor"]
+    response = api.post(  # as a client would send it
+        "/api/v1/stations",
+        data=json.dumps(new_station(inside, **change)),
+        content_type="application/json",
+        headers=roles["editor"],
     )
     assert response.status_code == 422, response.get_json()
     problem = response.get_json()
     assert field in [e["field"] for e in problem["errors"]]
     assert "not saved" in problem["detail"]
+
+
+@pytest.mark.parametrize("missing", ["code", "name", "lon", "host_type", "level"])
+def test_a_new_station_without_a_required_field_is_422(api, roles, inside, missing):
+    body = new_station(inside, district_code=XIAODIAN)
+    del body[missing]
+    response = api.post("/api/v1/stations", json=body, headers=roles["editor"])
+    assert response.status_code == 422
+    assert [e["field"] for e in response.get_json()["errors"]] == [missing]
+
+
+def test_a_bad_lang_is_refused_before_anything_is_written(api, roles, inside, edit_db):
+    before = _count(edit_db)
+    response = api.post(
+        "/api/v1/stations?lang=xx", json=new_station(inside), headers=roles["editor"]
+    )
+    assert response.status_code == 400 and _count(edit_db) == before
 
 
 def test_a_station_far_from_every_district_is_refused(api, roles, inside):
@@ -264,6 +290,8 @@ def test_a_second_station_at_the_same_place_is_refused(api, roles, inside):
         ("{", "application/json", 400),
         ("[" * 100_000 + "]" * 100_000, "application/json", 400),
         ("[1, 2]", "application/json", 400),
+        ('{"lon": 1' + "0" * 5000 + "}", "application/json", 400),
+        ('{"name": "\\ud800lonely"}', "application/json", 400),
         ("code=X", "application/x-www-form-urlencoded", 415),
         ("{}", "text/plain", 415),
     ],

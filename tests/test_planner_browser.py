@@ -22,8 +22,8 @@ def _sign_in(page, base_url: str, token: str) -> None:
     page.goto(f"{base_url}/planner?district=140106&date={DAY}", wait_until="load")
     page.fill("#token", token)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/planner")
-    page.goto(f"{base_url}/planner?district=140106&date={DAY}", wait_until="load")
+    # signing in lands on the area and date the page was opened with
+    page.wait_for_url(f"{base_url}/planner?district=140106&date={DAY}")
     page.wait_for_function("window.Planner && Planner.state.gapsShown === 12")
 
 

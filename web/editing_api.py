@@ -53,9 +53,8 @@ def _actor() -> str:
     return who.owner
 
 
-def _station_response(saved: edits.Saved, status: int = 200) -> Response:
+def _station_response(saved: edits.Saved, lang: str, status: int = 200) -> Response:
     record = saved.record
-    lang = params.lang(request.args)
     body = station_feature(record, lang, dt.datetime.now(hours.SHANGHAI))
     response = jsonify(body)
     response.mimetype = GEOJSON
@@ -69,9 +68,10 @@ def _station_response(saved: edits.Saved, status: int = 200) -> Response:
 def create_station() -> Response:
     """A new station from flat fields or a GeoJSON Point Feature; 201 with its ETag."""
     params.reject_unknown(request.args, ("lang",))
+    lang = params.lang(request.args)  # checked before anything is written
     cells = edits.cells_from_json(params.json_body(None, _JSON))
     saved = edits.create(get_conn(), cells, _actor())
-    response = _station_response(saved, 201)
+    response = _station_response(saved, lang, 201)
     response.headers["Location"] = url_for(
         "api.get_station", station_id=saved.record["id"], _external=True
     )
@@ -83,10 +83,10 @@ def create_station() -> Response:
 def patch_station(station_id: str) -> Response:
     """Change the given fields (JSON merge patch: null clears one) of the ETag's version."""
     params.reject_unknown(request.args, ("lang",))
-    number = params.station_id(station_id)
+    lang, number = params.lang(request.args), params.station_id(station_id)
     expected = _expected(f"{number}.{{version}}")
     cells = edits.cells_from_json(params.json_body(None, _PATCH))
-    return _station_response(edits.update(get_conn(), number, cells, _actor(), expected))
+    return _station_response(edits.update(get_conn(), number, cells, _actor(), expected), lang)
 
 
 @editing.delete("/stations/<station_id>")
@@ -94,9 +94,9 @@ def patch_station(station_id: str) -> Response:
 def close_station(station_id: str) -> Response:
     """Close the station: it leaves the map and the searches, its record and history stay."""
     params.reject_unknown(request.args, ("lang",))
-    number = params.station_id(station_id)
+    lang, number = params.lang(request.args), params.station_id(station_id)
     expected = _expected(f"{number}.{{version}}")
-    return _station_response(edits.close(get_conn(), number, _actor(), expected))
+    return _station_response(edits.close(get_conn(), number, _actor(), expected), lang)
 
 
 @editing.post("/stations/import")
@@ -123,15 +123,26 @@ def import_stations() -> Response:
     return response
 
 
+def _file_name(sent: str) -> str:
+    """The upload's name as sent (Chinese included), made safe to save and report.
+
+    No folder part, no control characters, short enough for any file system, and the
+    extension kept (the readers go by it).
+    """
+    base = Path(re.sub(r"[\x00-\x1f\x7f]", "_", sent.replace("\\", "/"))).name
+    suffix = Path("x" + base).suffix[:10]  # ".csv" alone is a suffix too
+    stem = base[: len(base) - len(suffix)].lstrip(".")
+    stem = stem.encode("utf-8", "ignore")[:150].decode("utf-8", "ignore") or "upload"
+    return stem + suffix
+
+
 def _save_upload(folder: Path) -> Path:
     """The uploaded file on disk, named as sent (a form's file part, or the raw body)."""
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             raise InvalidParameter("file", "send the file in a form part named 'file'")
-        # the name as sent (Chinese included) for the report, minus any folder part
-        name = re.sub(r"[\x00-\x1f\x7f]", "_", upload.filename.replace("\\", "/"))
-        path = folder / (Path(name).name[-120:].lstrip(".") or "upload")
+        path = folder / _file_name(upload.filename)
         upload.save(path)
         return path
     suffix = _UPLOADS.get(request.mimetype)

@@ -43,6 +43,14 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(psycopg.OperationalError)
     def _database_down(exc: psycopg.OperationalError) -> Response:
+        if isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure):
+            LOGGER.warning("concurrent change on %s: %s", request.path, exc)
+            return problem(
+                409,
+                "Conflict",
+                "another change to the same stations got in the way; send the request again",
+                "conflict",
+            )
         LOGGER.warning("database unavailable on %s: %s", request.path, exc)
         return problem(
             503,

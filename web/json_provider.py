@@ -8,6 +8,7 @@ readable) and keeps keys in insertion order, so ``type`` and ``id`` come first.
 from __future__ import annotations
 
 import decimal
+import json
 from typing import Any
 
 import orjson
@@ -29,7 +30,13 @@ def _default(value: Any) -> Any:
 def dumps_bytes(obj: Any, *, indent: bool = False) -> bytes:
     """``obj`` as UTF-8 JSON bytes (the fast path responses use)."""
     options = _OPTIONS | orjson.OPT_INDENT_2 if indent else _OPTIONS
-    return orjson.dumps(obj, default=_default, option=options)
+    try:
+        return orjson.dumps(obj, default=_default, option=options)
+    except TypeError:
+        # orjson refuses lone surrogates (a bad value echoed in an error): the standard
+        # encoder writes them as \ud800 escapes, which is valid JSON
+        text = json.dumps(obj, default=_default, ensure_ascii=True, indent=2 if indent else None)
+        return text.encode()
 
 
 class OrjsonProvider(JSONProvider):

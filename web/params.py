@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 from flask import request
 from werkzeug.exceptions import UnsupportedMediaType
 
@@ -155,17 +156,33 @@ def json_body(
         raise UnsupportedMediaType(
             f"send the request body as JSON (Content-Type: {' or '.join(media_types)})"
         )
+    raw = request.get_data(cache=True)
     try:
-        body = json.loads(request.get_data(cache=True))
+        body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidParameter("body", f"the request body is not valid JSON: {exc}") from None
     except RecursionError:  # [[[[…]]]] nested deeper than any real document
         raise InvalidParameter("body", "the request body is nested too deeply") from None
+    except ValueError as exc:  # e.g. a number of more digits than Python converts
+        raise InvalidParameter("body", f"the request body is not usable JSON: {exc}") from None
     if not isinstance(body, dict):
         raise InvalidParameter("body", "the request body must be a JSON object")
+    if (b"\\ud" in raw or b"\\uD" in raw) and _has_lone_surrogate(body):
+        raise InvalidParameter(
+            "body", "the request body holds a lone UTF-16 surrogate (\\ud800-\\udfff); send text"
+        )
     if allowed is not None:
         reject_unknown(body, allowed)
     return body
+
+
+def _has_lone_surrogate(body: Any) -> bool:
+    """True when a string in ``body`` cannot be encoded as UTF-8 (nor stored, nor logged)."""
+    try:
+        orjson.dumps(body)
+    except TypeError:
+        return True
+    return False
 
 
 def station_id(raw: str) -> int:

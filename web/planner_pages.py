@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 from flask import Blueprint, Response, redirect, render_template, request, url_for
@@ -35,8 +36,16 @@ def _private(html: str, status: int = 200) -> Response:
     return response
 
 
-def _sign_in_form(message: str = "", status: int = 200) -> Response:
-    return _private(render_template("planner/sign_in.html", message=message), status)
+def _sign_in_form(message: str = "", status: int = 200, view: str = "") -> Response:
+    # the area and date asked for ride along, so signing in lands on them
+    view = view or urlencode(list(request.args.items(multi=True)))
+    return _private(render_template("planner/sign_in.html", message=message, view=view), status)
+
+
+def _view_url(view: str) -> str:
+    """The planner map with the view's query (only ever this path: no open redirect)."""
+    query = urlencode(parse_qsl(view)[:8])
+    return url_for("planner.planner_map") + (f"?{query}" if query else "")
 
 
 @planner.get("/planner")
@@ -127,9 +136,10 @@ def sign_in() -> Response:
     """Exchange a token for a session cookie; the form again (401) when it is not valid."""
     auth.same_origin_form()
     token = (request.form.get("token") or "").strip()
+    view = (request.form.get("view") or "")[:500]
     if auth.sign_in(token) is None:
-        return _sign_in_form("令牌无效或已撤销 (the token is unknown or revoked)", 401)
-    return redirect(url_for("planner.planner_map"), code=303)
+        return _sign_in_form("令牌无效或已撤销 (the token is unknown or revoked)", 401, view)
+    return redirect(_view_url(view), code=303)
 
 
 @planner.post("/planner/sign-out")
