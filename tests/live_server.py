@@ -56,7 +56,11 @@ def serving(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, list[s
         yield url, log
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # still draining a backlog (after a load test)
+            proc.kill()
+            proc.wait(timeout=30)
         reader.join(timeout=10)
         proc.stderr.close()
         log.append("".join(lines))
