@@ -12,7 +12,9 @@ Each request asks for the nearest open stations to a random point near a real st
                                    [--setup both|primary|replica]
 
 Prints, per setup: offered and achieved rate, p50/p90/p99/max latency, errors by kind,
-and the CPU time the server side (workers and PostgreSQL) used per request.
+the CPU time the server side (workers and PostgreSQL) used per request, and the share
+of CPU time the hypervisor stole (other guests on the host): figures taken under steal
+are not comparable with quiet ones.
 """
 
 from __future__ import annotations
@@ -169,11 +171,16 @@ def drive_main(args: argparse.Namespace) -> None:
 # --- the run ---------------------------------------------------------------------------
 
 
-def _busy_seconds() -> float:
-    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat."""
+def _cpu_seconds() -> tuple[float, float]:
+    """CPU seconds the whole machine has spent busy (all cores), and stolen from it.
+
+    From /proc/stat. Steal is time the hypervisor gave to other guests: it is not ours,
+    so it is not counted as busy, and it is printed, as it makes figures incomparable.
+    """
     fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle, iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
 def _children_cpu() -> float:
@@ -215,9 +222,11 @@ def _one_setup(name: str, env: dict, args: argparse.Namespace, paths_file: Path)
         assert warm["answered"] > 0
         for rate in args.rates:
             time.sleep(3)  # let a backlog from the run before drain
-            busy0, driver0 = _busy_seconds(), _children_cpu()
+            (busy0, steal0), driver0, t0 = _cpu_seconds(), _children_cpu(), time.monotonic()
             result = _drive_process(url, paths_file, rate, args.seconds)
-            busy1, driver1 = _busy_seconds(), _children_cpu()
+            (busy1, steal1), driver1 = _cpu_seconds(), _children_cpu()
+            cores = os.cpu_count() or 1
+            result["steal"] = (steal1 - steal0) / (cores * (time.monotonic() - t0))
             answered = max(1, result["answered"])
             result.update(setup=name, rate=rate)
             result["driver_cpu_ms_per_request"] = (driver1 - driver0) * 1000 / answered
@@ -258,16 +267,17 @@ def run(args: argparse.Namespace) -> None:
     )
     print(
         "| setup | offered | achieved | p50 | p90 | p99 | max | errors | server CPU/req "
-        "| driver CPU/req |"
+        "| driver CPU/req | stolen |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         errors = sum(r["errors"].values())
         print(
             f"| {r['setup']} | {r['rate']:g}/s | {r['achieved_rate']:.0f}/s | "
             f"{r['p50_ms']:.1f} ms | {r['p90_ms']:.1f} ms | {r['p99_ms']:.1f} ms | "
             f"{r['max_ms']:.0f} ms | {errors} {r['errors'] or ''} | "
-            f"{r['server_cpu_ms_per_request']:.2f} ms | {r['driver_cpu_ms_per_request']:.2f} ms |"
+            f"{r['server_cpu_ms_per_request']:.2f} ms | {r['driver_cpu_ms_per_request']:.2f} ms | "
+            f"{r['steal']:.0%} |"
         )
     by = {(r["setup"], r["rate"]): r for r in results}
     for rate in args.rates:
