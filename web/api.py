@@ -98,6 +98,7 @@ def list_stations() -> Response:
     open_at = params.instant(args, "open_at")
     if open_at is not None:
         flt = registry.open_at(conn, flt, open_at)
+    version = registry.version(conn)  # before the rows: never newer than what they show
     matched = registry.count_stations(conn, flt)
     rows = registry.list_stations(conn, flt, limit, offset)
     now = dt.datetime.now(hours.SHANGHAI)
@@ -111,7 +112,7 @@ def list_stations() -> Response:
             "features": [station_feature(r, lang, now) for r in rows],
         }
     )
-    response.set_etag(f"registry.{registry.version(conn)}")  # If-Match for imports
+    response.set_etag(f"registry.{version}")  # If-Match for imports
     return response
 
 
