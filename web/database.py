@@ -4,8 +4,9 @@ Writes, sign-ins and the planners' and union's work use the primary (``DATABASE_
 Anonymous public reads (the nearest search, listings, the map) may use read replicas
 (``DATABASE_READ_URL``, comma-separated), taken in turn; a replica's connection is
 checked as it is taken, and when a replica cannot give a sound one within a quarter of
-a second the read falls back to the primary. A signed-in caller always reads
-the primary, so an editor sees their own write at once (and its ETag).
+a second the read falls back to the primary, and reads skip that replica for 5 s.
+A signed-in caller always reads the primary, so an editor sees their own write at once
+(and its ETag).
 
 When the database goes away, a request gets 503 within half a second instead of hanging,
 and the pools reconnect by themselves when it is back: a pool gives up a reconnection
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 
 import psycopg
 from flask import Flask, current_app, g, request, session
@@ -27,11 +29,14 @@ from stations.errors import DatabaseUnavailable
 
 POOLS_KEY = "stations.pools"
 TURN_KEY = "stations.replica_turn"
+DOWN_KEY = "stations.replicas_down"  # replica URL -> monotonic time to try it again
 _CREATING = threading.Lock()
 # A sync worker serves one request at a time, so a free connection is there at once
 # unless the database is gone (or the pool is still opening its first connection).
 PRIMARY_WAIT_S = 0.5
 REPLICA_WAIT_S = 0.25
+# After a replica failed to give a connection, reads skip it for this long.
+REPLICA_RETRY_S = 5.0
 # Longest a pool keeps retrying one reconnection before leaving it to the next request.
 RECONNECT_S = 4.0
 
@@ -54,10 +59,14 @@ def get_read_conn() -> psycopg.Connection:
         return get_conn()
     if "read_conn" not in g:
         url = replicas[next(current_app.extensions[TURN_KEY]) % len(replicas)]
+        down = current_app.extensions[DOWN_KEY]
+        if down.get(url, 0.0) > time.monotonic():
+            return get_conn()  # failed a moment ago: no 0.25 s wait on every read
         pool = _pool(url)
         try:
             g.read_conn, g.read_pool = pool.getconn(timeout=REPLICA_WAIT_S), pool
         except (PoolTimeout, psycopg.OperationalError):
+            down[url] = time.monotonic() + REPLICA_RETRY_S
             return get_conn()  # a replica down or behind on connections: the primary serves
     return g.read_conn
 
@@ -98,6 +107,7 @@ def init_app(app: Flask) -> None:
         raw = settings.get("DATABASE_READ_URL") or ""
         app.config["DATABASE_READ_URLS"] = [u.strip() for u in raw.split(",") if u.strip()]
     app.extensions[POOLS_KEY] = {}
+    app.extensions[DOWN_KEY] = {}
     app.extensions[TURN_KEY] = itertools.count()  # next() on it is atomic: threads take turns
 
     @app.teardown_appcontext
