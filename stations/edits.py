@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,41 +24,19 @@ from stations.errors import (
     Conflict,
     ImportRejected,
     InvalidParameter,
-    NotFound,
     PreconditionFailed,
     StationRejected,
 )
-from stations.records import CHINA_LAT, CHINA_LON, FIELD_NAMES, cell_text
+from stations.records import CHINA_LAT, CHINA_LON, FIELD_NAMES, FIELDS, cell_text
 
-# JSON type each editable field takes; null clears an optional field
-_TEXT = (
-    "code",
-    "name",
-    "address",
-    "district_code",
-    "district_name",
-    "opening_hours",
-    "host_type",
-    "built_by",
-    "level",
-    "opened_on",
-    "status",
-    "contact",
-)
+# JSON type each editable field takes (text unless listed); null clears an optional field
 _NUMBER = ("lon", "lat", "floor_area_m2")
 _BOOL = ("has_sign", "has_rules", "has_staff")
-_REQUIRED = ("code", "name", "lon", "lat", "host_type", "built_by", "level")
+_TEXT = tuple(n for n in FIELD_NAMES if n not in (*_NUMBER, *_BOOL, "amenities"))
+_REQUIRED = tuple(f.name for f in FIELDS if f.required)
 _READ_ONLY = ("id", "version", "created_at", "updated_at", "open", "next_change", "district")
 # versions the caller may overwrite; None stands for If-Match: * (whatever is stored)
 Expected = Callable[[int], bool] | None
-
-
-@dataclass(frozen=True)
-class Saved:
-    """A station as stored after a write, and whether the write changed anything."""
-
-    record: dict[str, Any]
-    changed: bool
 
 
 def cells_from_json(body: Any) -> dict[str, str]:
@@ -151,8 +128,11 @@ def _cell(key: str, value: Any) -> str:
 _SEPARATOR = set(";,，；、|")
 
 
-def create(conn: psycopg.Connection, cells: Mapping[str, str], actor: str) -> Saved:
-    """Add a station; 409 when its code is taken (even by a closed station)."""
+def create(conn: psycopg.Connection, cells: Mapping[str, str], actor: str) -> dict[str, Any]:
+    """Add a station and return it as stored.
+
+    409 when its code is taken, even by a closed station.
+    """
     missing = [name for name in _REQUIRED if name not in cells]
     if missing:
         raise StationRejected(
@@ -170,12 +150,11 @@ def create(conn: psycopg.Connection, cells: Mapping[str, str], actor: str) -> Sa
                     f"/api/v1/stations/{row[0]}",
                     param="code",
                 )
-        named = cells.get("district_code", "").strip() or cells.get("district_name", "").strip()
-        cells = _with_district(conn, dict(cells), infer=not named)
+        cells = _with_district(conn, dict(cells), moved=False)
         if _write(conn, cells, actor).inserted != 1:  # an import added the code meanwhile
             raise Conflict(f"a station with code {code!r} was added meanwhile", param="code")
         station_id = conn.execute("SELECT id FROM stations WHERE code = %s", [code]).fetchone()[0]
-        return Saved(registry.get_station(conn, station_id), True)
+        return registry.get_station(conn, station_id)
 
 
 def update(
@@ -184,15 +163,18 @@ def update(
     patch: Mapping[str, str],
     actor: str,
     expected: Expected,
-) -> Saved:
-    """Apply a merge patch to a station if its stored version is the one expected."""
+) -> dict[str, Any]:
+    """Apply a merge patch if the stored version is the one expected.
+
+    Returns the station as stored now.
+    """
     with conn.transaction():
         current = _locked(conn, station_id, expected)
         if "code" in patch and patch["code"].strip() != current["code"]:
             raise InvalidParameter(
                 "code", "a station's code cannot change; close it and create a new one"
             )
-        cells = {name: _stored_cell(current, name) for name in FIELD_NAMES}
+        cells = {name: cell_text(current[name]) for name in FIELD_NAMES}
         cells.update(patch)
         if "district_code" in patch and "district_name" not in patch:
             cells["district_name"] = ""  # the registry's name for the new code
@@ -201,42 +183,38 @@ def update(
         moved = ("lon" in patch or "lat" in patch) and not (
             "district_code" in patch or "district_name" in patch
         )
-        named = cells["district_code"].strip() or cells["district_name"].strip()
-        cells = _with_district(conn, cells, infer=moved or not named)
+        cells = _with_district(conn, cells, moved=moved)
         _write(conn, cells, actor)
-        record = registry.get_station(conn, station_id)
-        return Saved(record, record["version"] != current["version"])
+        return registry.get_station(conn, station_id)
 
 
-def close(conn: psycopg.Connection, station_id: int, actor: str, expected: Expected) -> Saved:
+def close(
+    conn: psycopg.Connection, station_id: int, actor: str, expected: Expected
+) -> dict[str, Any]:
     """Mark a station closed; the row and its history stay (subsidy audits need both)."""
     return update(conn, station_id, {"status": "closed"}, actor, expected)
 
 
 def _locked(conn: psycopg.Connection, station_id: int, expected: Expected) -> dict[str, Any]:
     """The station, locked until the transaction ends, if its version is the expected one."""
-    row = conn.execute(
-        "SELECT version FROM stations WHERE id = %s FOR UPDATE", [station_id]
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"no station with id {station_id}")
-    if expected is not None and not expected(row[0]):
+    current = registry.get_station(conn, station_id, for_update=True)
+    if expected is not None and not expected(current["version"]):
         raise PreconditionFailed(
             f"station {station_id} was changed since you loaded it (it is now version "
-            f"{row[0]}); load it again, redo your change and send its new ETag",
-            version=row[0],
+            f"{current['version']}); load it again, redo your change and send its new ETag",
+            version=current["version"],
         )
-    return registry.get_station(conn, station_id)
+    return current
 
 
-def _stored_cell(record: Mapping[str, Any], name: str) -> str:
-    return cell_text(record[name])
+def _with_district(conn: psycopg.Connection, cells: dict[str, str], moved: bool) -> dict[str, str]:
+    """The cells with the county holding the position as district, where needed.
 
-
-def _with_district(conn: psycopg.Connection, cells: dict[str, str], infer: bool) -> dict[str, str]:
-    """With ``infer``, the county containing the position becomes the station's district."""
+    Needed when no district is named, or when the edit ``moved`` the station without
+    naming one.
+    """
     named = cells.get("district_code", "").strip() or cells.get("district_name", "").strip()
-    if not infer:
+    if named and not moved:
         return cells
     try:
         lon, lat = float(cells.get("lon", "")), float(cells.get("lat", ""))

@@ -83,10 +83,17 @@ def open_at(conn: psycopg.Connection, flt: StationFilter, at: dt.datetime) -> St
     )
 
 
-def get_station(conn: psycopg.Connection, station_id: int) -> dict[str, Any]:
-    """One station by id, or :class:`NotFound`."""
+def get_station(
+    conn: psycopg.Connection, station_id: int, *, for_update: bool = False
+) -> dict[str, Any]:
+    """One station by id, or :class:`NotFound`.
+
+    ``for_update`` locks its row until the transaction ends (an edit reading what it is
+    about to change).
+    """
+    lock = " FOR UPDATE OF s" if for_update else ""
     with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(_SELECT + " WHERE s.id = %s", [station_id]).fetchone()
+        row = cur.execute(_SELECT + " WHERE s.id = %s" + lock, [station_id]).fetchone()
     if row is None:
         raise NotFound(f"no station with id {station_id}")
     return row

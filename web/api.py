@@ -26,7 +26,8 @@ api = Blueprint("api", __name__)
 GEOJSON = "application/geo+json"
 
 
-def _geojson(body: dict[str, Any]) -> Response:
+def geojson_response(body: dict[str, Any]) -> Response:
+    """``body`` as ``application/geo+json``."""
     response = jsonify(body)
     response.mimetype = GEOJSON
     return response
@@ -102,7 +103,7 @@ def list_stations() -> Response:
     matched = registry.count_stations(conn, flt)
     rows = registry.list_stations(conn, flt, limit, offset)
     now = dt.datetime.now(hours.SHANGHAI)
-    response = _geojson(
+    response = geojson_response(
         {
             "type": "FeatureCollection",
             "numberMatched": matched,
@@ -112,7 +113,7 @@ def list_stations() -> Response:
             "features": [station_feature(r, lang, now) for r in rows],
         }
     )
-    response.set_etag(f"registry.{version}")  # If-Match for imports
+    response.set_etag(registry_etag(version))  # If-Match for imports
     return response
 
 
@@ -163,7 +164,7 @@ def nearest_stations() -> Response:
         limit=params.integer(args, "limit", 5, 1, 50),
         within_m=params.number(args, "within_m", 1, 50000, default=5000),
     )
-    return _geojson(
+    return geojson_response(
         {
             "type": "FeatureCollection",
             "at": at.isoformat(),
@@ -179,16 +180,21 @@ def get_station(station_id: str) -> Response:
     """One station as a GeoJSON Feature."""
     params.reject_unknown(request.args, ("lang",))
     record = registry.get_station(get_read_conn(), params.station_id(station_id))
-    response = _geojson(
+    response = geojson_response(
         station_feature(record, params.lang(request.args), dt.datetime.now(hours.SHANGHAI))
     )
-    response.set_etag(station_etag(record))  # the stored version, for If-Match on edits
+    response.set_etag(station_etag(record["id"], record["version"]))  # If-Match on edits
     return response
 
 
-def station_etag(record: dict[str, Any]) -> str:
+def station_etag(station_id: int, version: int) -> str:
     """A station's entity tag: its id and version, which every change bumps."""
-    return f"{record['id']}.{record['version']}"
+    return f"{station_id}.{version}"
+
+
+def registry_etag(version: int) -> str:
+    """The whole registry's entity tag (``registry.version``), for If-Match on imports."""
+    return f"registry.{version}"
 
 
 @api.get("/openapi.json")

@@ -31,8 +31,8 @@ POOLS_KEY = "stations.pools"
 TURN_KEY = "stations.replica_turn"
 DOWN_KEY = "stations.replicas_down"  # replica URL -> monotonic time to try it again
 _CREATING = threading.Lock()
-# A sync worker serves one request at a time, so a free connection is there at once
-# unless the database is gone (or the pool is still opening its first connection).
+# A worker runs no more threads than its pool holds connections, so a free one is there
+# at once unless the database is gone (or the pool is still opening its first one).
 PRIMARY_WAIT_S = 0.5
 REPLICA_WAIT_S = 0.25
 # After a replica failed to give a connection, reads skip it for this long.

@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 from werkzeug.exceptions import UnsupportedMediaType
@@ -20,7 +22,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 from stations import edits, hours
 from stations.errors import InvalidParameter, PreconditionRequired
 from web import auth, params
-from web.api import GEOJSON, station_etag, station_feature
+from web.api import geojson_response, registry_etag, station_etag, station_feature
 from web.database import get_conn
 
 editing = Blueprint("editing", __name__)
@@ -35,8 +37,11 @@ _UPLOADS = {
 }
 
 
-def _expected(tag_of: str) -> edits.Expected:
-    """The versions ``If-Match`` allows overwriting (None: ``*``); 428 when it is absent."""
+def _expected(tag: Callable[[int], str]) -> edits.Expected:
+    """The versions ``If-Match`` allows overwriting (None: ``*``); 428 when it is absent.
+
+    ``tag`` gives the entity tag of a stored version.
+    """
     if not request.headers.get("If-Match", "").strip():
         raise PreconditionRequired(
             "send If-Match with the ETag from your last GET of what you are changing, so "
@@ -44,7 +49,7 @@ def _expected(tag_of: str) -> edits.Expected:
         )
     if request.if_match.star_tag:
         return None
-    return lambda version: request.if_match.contains(tag_of.format(version=version))
+    return lambda version: request.if_match.contains(tag(version))
 
 
 def _actor() -> str:
@@ -53,13 +58,20 @@ def _actor() -> str:
     return who.owner
 
 
-def _station_response(saved: edits.Saved, lang: str, status: int = 200) -> Response:
-    record = saved.record
-    body = station_feature(record, lang, dt.datetime.now(hours.SHANGHAI))
-    response = jsonify(body)
-    response.mimetype = GEOJSON
+def _target(station_id: str) -> tuple[str, int, edits.Expected]:
+    """A station write's label language, station id and allowed versions.
+
+    All are checked before anything is written.
+    """
+    params.reject_unknown(request.args, ("lang",))
+    lang, number = params.lang(request.args), params.station_id(station_id)
+    return lang, number, _expected(lambda version: station_etag(number, version))
+
+
+def _station_response(record: dict[str, Any], lang: str, status: int = 200) -> Response:
+    response = geojson_response(station_feature(record, lang, dt.datetime.now(hours.SHANGHAI)))
     response.status_code = status
-    response.set_etag(station_etag(record))
+    response.set_etag(station_etag(record["id"], record["version"]))
     return response
 
 
@@ -70,10 +82,10 @@ def create_station() -> Response:
     params.reject_unknown(request.args, ("lang",))
     lang = params.lang(request.args)  # checked before anything is written
     cells = edits.cells_from_json(params.json_body(None, _JSON))
-    saved = edits.create(get_conn(), cells, _actor())
-    response = _station_response(saved, lang, 201)
+    record = edits.create(get_conn(), cells, _actor())
+    response = _station_response(record, lang, 201)
     response.headers["Location"] = url_for(
-        "api.get_station", station_id=saved.record["id"], _external=True
+        "api.get_station", station_id=record["id"], _external=True
     )
     return response
 
@@ -82,9 +94,7 @@ def create_station() -> Response:
 @auth.require("editor")
 def patch_station(station_id: str) -> Response:
     """Change the given fields (JSON merge patch: null clears one) of the ETag's version."""
-    params.reject_unknown(request.args, ("lang",))
-    lang, number = params.lang(request.args), params.station_id(station_id)
-    expected = _expected(f"{number}.{{version}}")
+    lang, number, expected = _target(station_id)
     cells = edits.cells_from_json(params.json_body(None, _PATCH))
     return _station_response(edits.update(get_conn(), number, cells, _actor(), expected), lang)
 
@@ -93,9 +103,7 @@ def patch_station(station_id: str) -> Response:
 @auth.require("editor")
 def close_station(station_id: str) -> Response:
     """Close the station: it leaves the map and the searches, its record and history stay."""
-    params.reject_unknown(request.args, ("lang",))
-    lang, number = params.lang(request.args), params.station_id(station_id)
-    expected = _expected(f"{number}.{{version}}")
+    lang, number, expected = _target(station_id)
     return _station_response(edits.close(get_conn(), number, _actor(), expected), lang)
 
 
@@ -105,7 +113,7 @@ def import_stations() -> Response:
     """A CSV, GeoJSON or XLSX file: every row lands or none; 422 lists each row's problems."""
     params.reject_unknown(request.args, ("dry_run",))
     dry_run = params.boolean(request.args, "dry_run", False)
-    expected = _expected("registry.{version}")
+    expected = _expected(registry_etag)
     with tempfile.TemporaryDirectory(prefix="stations-import-") as folder:
         path = _save_upload(Path(folder))
         result, version = edits.import_upload(get_conn(), path, _actor(), expected, dry_run)
@@ -119,7 +127,7 @@ def import_stations() -> Response:
             "dry_run": result.dry_run,
         }
     )
-    response.set_etag(f"registry.{version}")
+    response.set_etag(registry_etag(version))
     return response
 
 
