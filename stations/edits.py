@@ -276,4 +276,6 @@ def import_upload(
                 version=version,
             )
         result = importer.import_file(conn, path, actor=actor, dry_run=dry_run)
+        # the generation is raised at commit; raise it now to report the version made
+        conn.execute("SET CONSTRAINTS stations_generation IMMEDIATE")
         return result, registry.version(conn)

@@ -144,5 +144,9 @@ def history(conn: psycopg.Connection, station_id: int) -> list[dict[str, Any]]:
 
 
 def version(conn: psycopg.Connection) -> int:
-    """The number of the last change to any station: the whole registry's version."""
-    return conn.execute("SELECT coalesce(max(id), 0) FROM station_history").fetchone()[0]
+    """The whole registry's version: its generation, raised by every committed change.
+
+    Generations follow commit order (migration 0004), so equal versions mean the same
+    stations, which ``max(station_history.id)`` could not promise.
+    """
+    return conn.execute("SELECT generation FROM registry_generation").fetchone()[0]
