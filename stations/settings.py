@@ -93,6 +93,13 @@ SETTINGS: tuple[Setting, ...] = (
         "memory://",
         "Where counts live: memory:// (per worker) or redis://host:6379 (shared).",
     ),
+    Setting(
+        "STATIONS_NEAREST_MAX_AGE_S",
+        "0.5",
+        "Seconds an anonymous nearest search may answer from the worker's in-memory "
+        "stations before checking the registry's generation again; 0 checks every "
+        "search; off always asks PostgreSQL.",
+    ),
     Setting("STATIONS_PAGE_LIMIT_MAX", "1000", "Largest `limit` a station listing accepts."),
     Setting(
         "STATIONS_MAP_TILES",

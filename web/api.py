@@ -19,7 +19,7 @@ from stations.errors import InvalidParameter
 from stations.nearest import nearest
 from stations.records import feature
 from web import params
-from web.database import get_read_conn
+from web.database import get_read_conn, read_snapshot
 from web.openapi import build_spec
 
 api = Blueprint("api", __name__)
@@ -154,16 +154,18 @@ def nearest_stations() -> Response:
     at = params.instant(args, "at") or dt.datetime.now(hours.SHANGHAI)
     lang = params.lang(args)
     wgs_lon, wgs_lat = datums.to_wgs84(lon, lat, crs)
-    found = nearest(
-        get_read_conn(),
-        float(wgs_lon),
-        float(wgs_lat),
-        at=at,
-        open_only=params.boolean(args, "open", True),
-        amenities=params.amenities(args),
-        limit=params.integer(args, "limit", 5, 1, 50),
-        within_m=params.number(args, "within_m", 1, 50000, default=5000),
-    )
+    search = {
+        "at": at,
+        "open_only": params.boolean(args, "open", True),
+        "amenities": params.amenities(args),
+        "limit": params.integer(args, "limit", 5, 1, 50),
+        "within_m": params.number(args, "within_m", 1, 50000, default=5000),
+    }
+    memory = read_snapshot()  # the worker's copy, when current; else PostgreSQL answers
+    if memory is not None:
+        found = memory.nearest(float(wgs_lon), float(wgs_lat), **search)
+    else:
+        found = nearest(get_read_conn(), float(wgs_lon), float(wgs_lat), **search)
     return geojson_response(
         {
             "type": "FeatureCollection",

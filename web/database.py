@@ -8,6 +8,10 @@ a second the read falls back to the primary, and reads skip that replica for 5 s
 A signed-in caller always reads the primary, so an editor sees their own write at once
 (and its ETag).
 
+Anonymous nearest searches answer from the worker's in-memory copy of the active stations
+(:mod:`stations.snapshot`), one per database read from, confirmed current at most
+``STATIONS_NEAREST_MAX_AGE_S`` seconds before (one short query when that time is up).
+
 When the database goes away, a request gets 503 within half a second instead of hanging,
 and the pools reconnect by themselves when it is back: a pool gives up a reconnection
 attempt after a few seconds and the next request starts a fresh one, so the exponential
@@ -17,6 +21,7 @@ backoff never grows past a couple of seconds, however long the outage lasted.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 
@@ -24,12 +29,13 @@ import psycopg
 from flask import Flask, current_app, g, request, session
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from stations import db, settings
+from stations import db, settings, snapshot
 from stations.errors import DatabaseUnavailable
 
 POOLS_KEY = "stations.pools"
 TURN_KEY = "stations.replica_turn"
 DOWN_KEY = "stations.replicas_down"  # replica URL -> monotonic time to try it again
+SNAPSHOTS_KEY = "stations.snapshots"  # database URL -> snapshot.Current
 _CREATING = threading.Lock()
 # A worker runs no more threads than its pool holds connections, so a free one is there
 # at once unless the database is gone (or the pool is still opening its first one).
@@ -54,19 +60,72 @@ def get_conn() -> psycopg.Connection:
 
 def get_read_conn() -> psycopg.Connection:
     """A connection for a public read: the next replica when there is one, else the primary."""
+    if "read_conn" in g:
+        return g.read_conn
+    return _conn_for(_read_url())
+
+
+def read_snapshot() -> snapshot.Snapshot | None:
+    """The worker's in-memory stations for an anonymous nearest search, or None.
+
+    None when the memory is off (``STATIONS_NEAREST_MAX_AGE_S=off``), for a signed-in
+    caller (who reads the primary, own writes included), and while the snapshot of the
+    database this read goes to is being (re)built: then the search asks PostgreSQL.
+    """
+    max_age = current_app.config["NEAREST_MAX_AGE_S"]
+    if max_age is None or _signed_in():
+        return None
+    url = _read_url()
+    currents = current_app.extensions[SNAPSHOTS_KEY]
+    current = currents.get(url)
+    if current is None:
+        conninfo = db.libpq_url(url)
+        current = currents.setdefault(
+            url, snapshot.Current(lambda: _snapshot_connection(conninfo), max_age)
+        )
+    return current.get(lambda: _conn_for(url))
+
+
+def expire_snapshots() -> None:
+    """Make this worker's next anonymous search check the generation (it changed it)."""
+    for current in current_app.extensions[SNAPSHOTS_KEY].values():
+        current.expire()
+
+
+def _snapshot_connection(conninfo: str) -> psycopg.Connection:
+    """A connection of a snapshot rebuild's own, so that it never holds a request's."""
+    return psycopg.connect(conninfo, autocommit=True, connect_timeout=5, options=db.SERVING_OPTIONS)
+
+
+def _read_url() -> str:
+    """The database the next anonymous read goes to.
+
+    The replica whose turn it is, unless it failed a moment ago; the primary when there
+    are no replicas or the caller is signed in.
+    """
+    primary = current_app.config["DATABASE_URL"]
     replicas = current_app.config.get("DATABASE_READ_URLS") or ()
     if not replicas or _signed_in():
+        return primary
+    url = replicas[next(current_app.extensions[TURN_KEY]) % len(replicas)]
+    if current_app.extensions[DOWN_KEY].get(url, 0.0) > time.monotonic():
+        return primary  # failed a moment ago: no 0.25 s wait on every read
+    return url
+
+
+def _conn_for(url: str) -> psycopg.Connection:
+    """The request's connection to ``url``, or the primary's when a replica fails.
+
+    A replica that cannot give a sound connection in time is skipped for a while.
+    """
+    if url == current_app.config["DATABASE_URL"]:
         return get_conn()
     if "read_conn" not in g:
-        url = replicas[next(current_app.extensions[TURN_KEY]) % len(replicas)]
-        down = current_app.extensions[DOWN_KEY]
-        if down.get(url, 0.0) > time.monotonic():
-            return get_conn()  # failed a moment ago: no 0.25 s wait on every read
         pool = _pool(url)
         try:
             g.read_conn, g.read_pool = pool.getconn(timeout=REPLICA_WAIT_S), pool
         except (PoolTimeout, psycopg.OperationalError):
-            down[url] = time.monotonic() + REPLICA_RETRY_S
+            current_app.extensions[DOWN_KEY][url] = time.monotonic() + REPLICA_RETRY_S
             return get_conn()  # a replica down or behind on connections: the primary serves
     return g.read_conn
 
@@ -109,6 +168,9 @@ def init_app(app: Flask) -> None:
     app.extensions[POOLS_KEY] = {}
     app.extensions[DOWN_KEY] = {}
     app.extensions[TURN_KEY] = itertools.count()  # next() on it is atomic: threads take turns
+    app.extensions[SNAPSHOTS_KEY] = {}
+    if "NEAREST_MAX_AGE_S" not in app.config:
+        app.config["NEAREST_MAX_AGE_S"] = _max_age(settings.get("STATIONS_NEAREST_MAX_AGE_S"))
 
     @app.teardown_appcontext
     def _release(_exc: BaseException | None) -> None:
@@ -116,6 +178,19 @@ def init_app(app: Flask) -> None:
             conn = g.pop(conn_key, None)
             if conn is not None:
                 g.pop(pool_key).putconn(conn)
+
+
+def _max_age(raw: str | None) -> float | None:
+    text = (raw or "off").strip().lower()
+    if text == "off":
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < math.inf:
+        raise ValueError(f"STATIONS_NEAREST_MAX_AGE_S={raw!r}: give seconds (0 or more) or off")
+    return seconds
 
 
 def close_pool(app: Flask) -> None:

@@ -23,7 +23,7 @@ from stations import edits, hours
 from stations.errors import InvalidParameter, PreconditionRequired
 from web import auth, params
 from web.api import geojson_response, registry_etag, station_etag, station_feature
-from web.database import get_conn
+from web.database import expire_snapshots, get_conn
 
 editing = Blueprint("editing", __name__)
 _JSON = ("application/json", "application/geo+json")
@@ -66,6 +66,14 @@ def _target(station_id: str) -> tuple[str, int, edits.Expected]:
     params.reject_unknown(request.args, ("lang",))
     lang, number = params.lang(request.args), params.station_id(station_id)
     return lang, number, _expected(lambda version: station_etag(number, version))
+
+
+@editing.after_request
+def _expire_memory(response: Response) -> Response:
+    """A change made here is seen by this worker's next anonymous search at once."""
+    if response.status_code < 300 and request.method != "GET":
+        expire_snapshots()
+    return response
 
 
 def _station_response(record: dict[str, Any], lang: str, status: int = 200) -> Response:
