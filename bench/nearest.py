@@ -243,7 +243,7 @@ def serve(url: str) -> tuple[subprocess.Popen, int]:
 
 
 def worker_rss_mib(proc: subprocess.Popen) -> list[float]:
-    """Resident memory of the gunicorn workers (the server's child processes)."""
+    """Resident memory of the web workers (the server's child processes)."""
     out = subprocess.run(
         ["ps", "--ppid", str(proc.pid), "-o", "rss="], capture_output=True, text=True, check=False
     ).stdout.split()

@@ -1,4 +1,4 @@
-"""Run ``stations serve`` (gunicorn) as a real process for tests that need real HTTP."""
+"""Run ``stations serve`` (granian) as a real process for tests that need real HTTP."""
 
 from __future__ import annotations
 
@@ -35,13 +35,13 @@ def serving(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, list[s
     proc = subprocess.Popen(
         [STATIONS, "serve", "--port", str(port), "--workers", str(workers)],
         env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,  # granian's own log
+        stderr=subprocess.STDOUT,  # the app's request log, in the same pipe
         text=True,
     )
     url, log, lines = f"http://127.0.0.1:{port}", [], []
     # drain the log as it comes: a full pipe would block the workers' logging mid-request
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
     try:
         deadline = time.monotonic() + 30
@@ -53,14 +53,19 @@ def serving(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, list[s
                 assert proc.poll() is None, "".join(lines)
                 assert time.monotonic() < deadline, "server did not come up"
                 time.sleep(0.3)
+        # every worker up: one still importing the app when told to stop is only killed
+        # after granian's 30 s grace
+        while sum("Started worker-" in line for line in list(lines)) < workers:
+            assert time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
         yield url, log
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # still draining a backlog (after a load test)
+            proc.wait(timeout=45)  # granian kills a worker that takes more than 30 s
+        except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=30)
         reader.join(timeout=10)
-        proc.stderr.close()
+        proc.stdout.close()
         log.append("".join(lines))

@@ -1,6 +1,6 @@
 """The public map in a real browser: Debian's headless Chromium, offline, phone-sized.
 
-The app runs under ``stations serve`` (gunicorn) on a free loopback port against the test
+The app runs under ``stations serve`` (granian) on a free loopback port against the test
 database; tiles come from a tiny tile server on loopback too, so the page is exercised
 exactly as deployed but with no request leaving 127.0.0.1. Every other request is
 aborted and fails the test, as does any failed request or console error.

@@ -1,5 +1,9 @@
 """PostGIS stopped and started under load: 503s while it is down, 200s within 5 s of its
-return, and the same worker processes throughout (no restart)."""
+return, and the same worker processes throughout (no restart).
+
+The nearest search answers from the workers' memory for up to ``MAX_AGE_S`` after it last
+confirmed the registry's generation; past that, it needs the database like any read.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,14 @@ from live_server import serving
 from stations.sandbox import spare_primary
 
 NEAREST = "/api/v1/stations/nearest?lon=112.55&lat=37.87&open=false"
+MAX_AGE_S = 0.5
 
 
 def _processes(port: str) -> set[int]:
-    """The gunicorn master and workers serving ``port``."""
-    found = subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True, text=True)
+    """The granian main process and workers serving ``port``."""
+    found = subprocess.run(
+        ["pgrep", "-f", f"granian .*--port {port} "], capture_output=True, text=True
+    )
     return {int(p) for p in found.stdout.split()}
 
 
@@ -40,11 +47,15 @@ def _load(url: str, stop: threading.Event, out: list[tuple[float, float, object]
 
 def test_database_outage_under_load():
     with spare_primary("outage") as (cluster, db_url):
-        env = {"DATABASE_URL": db_url, "STATIONS_RATE_LIMIT_PUBLIC": "off"}
+        env = {
+            "DATABASE_URL": db_url,
+            "STATIONS_RATE_LIMIT_PUBLIC": "off",
+            "STATIONS_NEAREST_MAX_AGE_S": str(MAX_AGE_S),
+        }
         with serving(env, workers=2) as (url, _log):
             port = url.rsplit(":", 1)[1]
             processes = _processes(port)
-            assert len(processes) == 3  # master and two workers
+            assert len(processes) == 3  # the main process and two workers
             calls: list[tuple[float, float, object]] = []
             stop = threading.Event()
             clients = [threading.Thread(target=_load, args=(url, stop, calls)) for _ in range(2)]
@@ -65,7 +76,8 @@ def test_database_outage_under_load():
             assert _processes(port) == processes  # the same workers, none restarted
 
     before = [c for c in calls if c[0] + c[1] < stopping_at]
-    during = [c for c in calls if down_at < c[0] and c[0] + c[1] < starting_at]
+    # (a search within MAX_AGE_S of the stop may still be answered from memory)
+    during = [c for c in calls if down_at + MAX_AGE_S < c[0] and c[0] + c[1] < starting_at]
     after = [c for c in calls if c[0] > up_at + 5]
     assert before and {c[2] for c in before} == {200}
     # while it is down: problem+json 503 with Retry-After, each within a second

@@ -1,4 +1,4 @@
-"""``stations serve`` runs gunicorn; the API answers over a real socket."""
+"""``stations serve`` runs granian; the API answers over a real socket."""
 
 from __future__ import annotations
 
@@ -26,4 +26,4 @@ def test_serve_answers_over_http(database_url):
         assert all(f["properties"]["district_code"] == "140105" for f in body["features"])
         status, kind, body = _get(f"{base}/stations?limit=zero")
         assert (status, kind, body["param"]) == (400, "application/problem+json", "limit")
-    assert "Booting worker" in log[0]
+    assert "Started worker-2" in log[0]

@@ -1,6 +1,6 @@
 """The Flask app factory: configuration, the connection pool, blueprints, error handling.
 
-Nothing happens at import time; the pool opens on the first request, after gunicorn has
+Nothing happens at import time; the pool opens on the first request, after the server has
 forked its workers, so each worker has its own connections.
 """
 

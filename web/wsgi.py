@@ -1,4 +1,4 @@
-"""The WSGI entry point gunicorn serves (``web.wsgi:app``)."""
+"""The WSGI entry point ``stations serve`` runs under granian (``web.wsgi:app``)."""
 
 from web.app import create_app
 from web.observability import log_to_stderr
