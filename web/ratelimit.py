@@ -27,22 +27,13 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATE_LIMIT_PUBLIC", settings.get("STATIONS_RATE_LIMIT_PUBLIC"))
     app.config.setdefault("RATE_LIMIT_PLANNER", settings.get("STATIONS_RATE_LIMIT_PLANNER"))
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings.get("STATIONS_RATE_LIMIT_STORAGE"))
+    if _off_value(app, "RATE_LIMIT_PUBLIC") and _off_value(app, "RATE_LIMIT_PLANNER"):
+        return  # both off (the load benchmark): no limiter hooks on this app's requests
     limiter.init_app(app)
 
 
 def _off_value(app: Flask, key: str) -> bool:
     return str(app.config[key]).strip().lower() == "off"
-
-
-@limiter.request_filter
-def _all_off() -> bool:
-    """Both limits off (the load benchmark): skip the per-request limit lookup entirely.
-
-    Asked per request of each app, so apps with and without limits can share a process.
-    """
-    return _off_value(current_app, "RATE_LIMIT_PUBLIC") and _off_value(
-        current_app, "RATE_LIMIT_PLANNER"
-    )
 
 
 def _off(key: str) -> bool:
