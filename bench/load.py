@@ -2,14 +2,18 @@
 process, against ``stations serve`` on loopback, with and without a read replica.
 
 A throwaway cluster with the demo data is made for the run (and, for the second pass, a
-streaming replica of it that the workers read from). The driver is a separate process
-running an open loop: request i is sent at start + i/rate whether or not earlier ones
-have answered, so a slow server shows as latency and errors rather than as a lower
-offered rate (no coordinated omission). Latency counts from the moment a request was due.
-Each request asks for the nearest open stations to a random point near a real station.
+streaming replica of it that the workers read from). A third pass, at the lowest rate
+only, turns the workers' in-memory stations off (``STATIONS_NEAREST_MAX_AGE_S=off``), so
+every search goes through PostGIS: the comparison for what the memory saves.
+
+The driver is a separate process running an open loop: request i is sent at
+start + i/rate whether or not earlier ones have answered, so a slow server shows as
+latency and errors rather than as a lower offered rate (no coordinated omission).
+Latency counts from the moment a request was due. Each request asks for the nearest
+open stations to a random point near a real station.
 
     .venv/bin/python bench/load.py [--rates 500,1000] [--seconds 60] [--workers 2]
-                                   [--setup both|primary|replica]
+                                   [--setup all|primary|replica|postgis]
 
 Prints, per setup: offered and achieved rate, p50/p90/p99/max latency, errors by kind,
 the CPU time the server side (workers and PostgreSQL) used per request, and the share
@@ -40,104 +44,158 @@ TIMEOUT_S = 5.0
 
 
 # --- the driver (the second process) ---------------------------------------------------
+#
+# Written against asyncio's transports and protocols, with no task or future per
+# request: the driver shares the two cores with the server, so every microsecond it
+# spends per request is taken from the server's budget (it prints its own share).
 
 
-class _Connections:
-    """Idle keep-alive connections to the server, opened as needed."""
+class _Link(asyncio.Protocol):
+    """One keep-alive connection carrying one request at a time."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    def __init__(self, driver: _Driver) -> None:
+        self.driver = driver
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.due = 0.0  # when the request in flight was due; 0 when idle
+        self.request = b""
+        self.reused = False
+        self.body_at = -1  # where the body starts in the buffer, once the head is in
+        self.length = 0
+        self.close = False
 
-    async def take(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
-        """A connection, and whether it was reused (the server may have just closed it)."""
-        if self.idle:
-            return (*self.idle.pop(), True)
-        opened = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), TIMEOUT_S)
-        return (*opened, False)
+    def send(self, request: bytes, due: float) -> None:
+        self.request, self.due = request, due
+        self.buffer.clear()
+        self.body_at = -1
+        self.transport.write(request)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.send(self.request, self.due)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        if self.body_at < 0:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            self.body_at, self.length, self.close = end + 4, 0, False
+            for line in bytes(buffer[:end]).split(b"\r\n")[1:]:
+                name = line[:16].lower()
+                if name.startswith(b"content-length:"):
+                    self.length = int(line[15:])
+                elif name.startswith(b"connection:"):
+                    self.close = b"close" in line.lower()
+        if len(buffer) - self.body_at >= self.length:
+            self.driver.answered(self, int(buffer[9:12]))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if self.due:
+            self.driver.lost(self, exc)
+        elif self in self.driver.idle:  # the server closed it while idle
+            self.driver.idle.remove(self)
 
 
-async def _exchange(
-    connections: _Connections, request: bytes
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
-    """Send on a connection and read the response head; a reused connection that the
-    server closed while idle is retried once on a new one, as browsers do."""
-    reader, writer, reused = await connections.take()
-    try:
-        writer.write(request)
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT_S)
-    except (OSError, asyncio.IncompleteReadError):
-        writer.close()
-        if not reused:
-            raise
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(connections.host, connections.port), TIMEOUT_S
+class _Driver:
+    """Sends request i at start + i/rate on an idle connection or a new one."""
+
+    def __init__(self, host: str, port: int, requests: list[bytes], rate: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.host, self.port, self.requests, self.rate = host, port, requests, rate
+        self.idle: list[_Link] = []
+        self.busy: set[_Link] = set()
+        self.latency: list[float] = []
+        self.last_answer = 0.0
+        self.errors: Counter = Counter()
+        self.start = self.loop.time() + 0.1
+
+    def dispatch(self, request: bytes, due: float, reused_ok: bool = True) -> None:
+        if self.idle and reused_ok:
+            link = self.idle.pop()
+            link.reused = True
+            self.busy.add(link)
+            link.send(request, due)
+            return
+        link = _Link(self)
+        link.request, link.due = request, due
+        self.busy.add(link)
+        opening = self.loop.create_task(
+            self.loop.create_connection(lambda: link, self.host, self.port)
         )
-        writer.write(request)
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT_S)
-    return reader, writer, head
+        opening.add_done_callback(lambda task: self._opened(link, task))
 
+    def _opened(self, link: _Link, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is not None:
+            exc = None if task.cancelled() else task.exception()
+            if link.due:
+                self._fail(link, type(exc).__name__ if exc else "cancelled")
 
-async def _one(connections: _Connections, request: bytes, due: float, out: dict) -> None:
-    loop = asyncio.get_running_loop()
-    writer = None
-    try:
-        reader, writer, head = await _exchange(connections, request)
-        length, close = 0, False
-        for line in head.split(b"\r\n"):
-            name = line[:16].lower()
-            if name.startswith(b"content-length:"):
-                length = int(line[15:])
-            elif name.startswith(b"connection:"):
-                close = b"close" in line.lower()
-        await asyncio.wait_for(reader.readexactly(length), TIMEOUT_S)
-        status = int(head[9:12])
-    except TimeoutError:
-        out["errors"]["timeout"] += 1
-        if writer is not None:
-            writer.close()
-        return
-    except (OSError, asyncio.IncompleteReadError) as exc:
-        out["errors"][type(exc).__name__] += 1
-        if writer is not None:
-            writer.close()
-        return
-    if close:
-        writer.close()
-    else:
-        connections.idle.append((reader, writer))
-    out["latency"].append(loop.time() - due)
-    out["done"].append(loop.time())
-    if status != 200:
-        out["errors"][f"HTTP {status}"] += 1
+    def answered(self, link: _Link, status: int) -> None:
+        now = self.loop.time()
+        self.latency.append(now - link.due)
+        self.last_answer = now
+        if status != 200:
+            self.errors[f"HTTP {status}"] += 1
+        link.due = 0.0
+        self.busy.discard(link)
+        if link.close:
+            link.transport.close()
+        else:
+            self.idle.append(link)
+
+    def lost(self, link: _Link, exc: Exception | None) -> None:
+        self.busy.discard(link)
+        if link.reused and not link.buffer:  # closed by the server while idle: once more
+            request, due = link.request, link.due
+            link.due = 0.0
+            self.dispatch(request, due, reused_ok=False)
+        else:
+            self._fail(link, type(exc).__name__ if exc else "connection closed")
+
+    def _fail(self, link: _Link, kind: str) -> None:
+        link.due = 0.0
+        self.busy.discard(link)
+        self.errors[kind] += 1
+
+    def expire(self) -> None:
+        """Count requests past the timeout as errors and drop their connections."""
+        cutoff = self.loop.time() - TIMEOUT_S
+        for link in [link for link in self.busy if 0 < link.due < cutoff]:
+            self._fail(link, "timeout")
+            if link.transport is not None:
+                link.transport.abort()
 
 
 async def _drive(host: str, port: int, paths: list[str], rate: float, seconds: float) -> dict:
-    loop = asyncio.get_running_loop()
     requests = [f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode() for p in paths]
-    connections = _Connections(host, port)
-    out: dict = {"latency": [], "done": [], "errors": Counter()}
-    total = int(rate * seconds)
-    start = loop.time() + 0.1
-    tasks = set()
-    sent = 0
+    driver = _Driver(host, port, requests, rate)
+    loop, total, sent = driver.loop, int(rate * seconds), 0
+    next_expiry = driver.start
     while sent < total:
         now = loop.time()
-        due_until = min(total, int((now - start) * rate) + 1)
+        due_until = min(total, int((now - driver.start) * rate) + 1)
         while sent < due_until:  # everything due by now goes out, late or not
-            task = loop.create_task(
-                _one(connections, requests[sent % len(requests)], start + sent / rate, out)
-            )
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            driver.dispatch(requests[sent % len(requests)], driver.start + sent / rate)
             sent += 1
-        await asyncio.sleep(max(0.0, start + sent / rate - loop.time()))
-    if tasks:
-        await asyncio.wait(tasks)
-    for _reader, writer in connections.idle:
-        writer.close()
-    out["start"], out["sent"] = start, sent
-    return out
+        if now >= next_expiry:
+            driver.expire()
+            next_expiry = now + 0.1
+        await asyncio.sleep(max(0.0, driver.start + sent / rate - loop.time()))
+    while driver.busy:
+        driver.expire()
+        await asyncio.sleep(0.05)
+    for link in driver.idle:
+        link.transport.close()
+    return {
+        "latency": driver.latency,
+        "last": driver.last_answer,
+        "errors": driver.errors,
+        "start": driver.start,
+        "sent": sent,
+    }
 
 
 def drive_main(args: argparse.Namespace) -> None:
@@ -146,12 +204,11 @@ def drive_main(args: argparse.Namespace) -> None:
     host, port = args.drive.rsplit(":", 1)
     out = asyncio.run(_drive(host, int(port), paths, args.rate, args.seconds))
     latency = sorted(out["latency"])
-    done = out["done"]
 
     def pct(q: float) -> float:
         return latency[min(len(latency) - 1, int(q * len(latency)))] * 1000 if latency else 0.0
 
-    span = (max(done) - out["start"]) if done else 1.0
+    span = (out["last"] - out["start"]) if latency else 1.0
     print(
         json.dumps(
             {
@@ -213,14 +270,16 @@ def _drive_process(url: str, paths_file: Path, rate: float, seconds: float) -> d
     return json.loads(done.stdout)
 
 
-def _one_setup(name: str, env: dict, args: argparse.Namespace, paths_file: Path) -> list[dict]:
+def _one_setup(
+    name: str, env: dict, args: argparse.Namespace, paths_file: Path, rates: list[float]
+) -> list[dict]:
     from live_server import serving
 
     results = []
     with serving(env, workers=args.workers) as (url, _log):
-        warm = _drive_process(url, paths_file, 200, 3)  # every worker's pool and caches
+        warm = _drive_process(url, paths_file, 200, 3)  # every worker's pool and memory
         assert warm["answered"] > 0
-        for rate in args.rates:
+        for rate in rates:
             time.sleep(3)  # let a backlog from the run before drain
             (busy0, steal0), driver0, t0 = _cpu_seconds(), _children_cpu(), time.monotonic()
             result = _drive_process(url, paths_file, rate, args.seconds)
@@ -249,14 +308,17 @@ def run(args: argparse.Namespace) -> None:
             "STATIONS_RATE_LIMIT_PUBLIC": "off",
             "STATIONS_RATE_LIMIT_PLANNER": "off",
         }
-        if args.setup in ("both", "primary"):
-            results += _one_setup("primary only", base_env, args, paths_file)
-        if args.setup in ("both", "replica"):
+        if args.setup in ("all", "primary"):
+            results += _one_setup("primary only", base_env, args, paths_file, args.rates)
+        if args.setup in ("all", "postgis"):
+            env = {**base_env, "STATIONS_NEAREST_MAX_AGE_S": "off"}
+            results += _one_setup("PostGIS, memory off", env, args, paths_file, args.rates[:1])
+        if args.setup in ("all", "replica"):
             replica = primary.standby(primary.root.parent / "bench-load-standby", primary.port)
             try:
                 replica.up()
                 env = {**base_env, "DATABASE_READ_URL": replica.url("stations")}
-                results += _one_setup("with a replica", env, args, paths_file)
+                results += _one_setup("with a replica", env, args, paths_file, args.rates)
             finally:
                 replica.down()
                 shutil.rmtree(replica.root, ignore_errors=True)
@@ -281,13 +343,17 @@ def run(args: argparse.Namespace) -> None:
         )
     by = {(r["setup"], r["rate"]): r for r in results}
     for rate in args.rates:
-        a, b = by.get(("primary only", rate)), by.get(("with a replica", rate))
-        if a and b and a["p50_ms"] and a["p99_ms"]:
-            print(
-                f"at {rate:g}/s, replica/primary-only: p50 {b['p50_ms'] / a['p50_ms']:.2f}x, "
-                f"p99 {b['p99_ms'] / a['p99_ms']:.2f}x, "
-                f"achieved {b['achieved_rate'] / a['achieved_rate']:.2f}x"
-            )
+        a = by.get(("primary only", rate))
+        for other in ("with a replica", "PostGIS, memory off"):
+            b = by.get((other, rate))
+            if a and b and a["p50_ms"] and a["p99_ms"]:
+                print(
+                    f"at {rate:g}/s, {other} / primary only: "
+                    f"p50 {b['p50_ms'] / a['p50_ms']:.2f}x, p99 {b['p99_ms'] / a['p99_ms']:.2f}x, "
+                    f"achieved {b['achieved_rate'] / a['achieved_rate']:.2f}x, server CPU per "
+                    "request "
+                    f"{b['server_cpu_ms_per_request'] / a['server_cpu_ms_per_request']:.2f}x"
+                )
     # the CPU budget: what a request may cost for the offered rate to fit on these cores
     for r in results:
         per = r["server_cpu_ms_per_request"] + r["driver_cpu_ms_per_request"]
@@ -309,7 +375,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--setup", choices=("both", "primary", "replica"), default="both")
+    parser.add_argument("--setup", choices=("all", "primary", "replica", "postgis"), default="all")
     parser.add_argument("--drive", help=argparse.SUPPRESS)  # host:port, in the driver process
     parser.add_argument("--paths", help=argparse.SUPPRESS)
     args = parser.parse_args()
