@@ -4,7 +4,9 @@ process, against ``stations serve`` on loopback, with and without a read replica
 A throwaway cluster with the demo data is made for the run (and, for the second pass, a
 streaming replica of it that the workers read from). A third pass, at the lowest rate
 only, turns the workers' in-memory stations off (``STATIONS_NEAREST_MAX_AGE_S=off``), so
-every search goes through PostGIS: the comparison for what the memory saves.
+every search goes through PostGIS: the comparison for what the memory saves. A fourth,
+at the highest rate, runs the workers with 4 Python threads each (the default of
+``stations serve``) instead of 1, for what the threads cost.
 
 The driver is a separate process running an open loop: request i is sent at
 start + i/rate whether or not earlier ones have answered, so a slow server shows as
@@ -13,7 +15,7 @@ Latency counts from the moment a request was due. Each request asks for the near
 open stations to a random point near a real station.
 
     .venv/bin/python bench/load.py [--rates 500,1000] [--seconds 60] [--workers 2]
-                                   [--setup all|primary|replica|postgis]
+                                   [--threads 1] [--setup all|primary|replica|postgis|threads]
 
 Prints, per setup: offered and achieved rate, p50/p90/p99/max latency, errors by kind,
 the CPU time the server side (workers and PostgreSQL) used per request, and the share
@@ -307,9 +309,14 @@ def run(args: argparse.Namespace) -> None:
             "DATABASE_URL": url,
             "STATIONS_RATE_LIMIT_PUBLIC": "off",
             "STATIONS_RATE_LIMIT_PLANNER": "off",
+            "STATIONS_THREADS": str(args.threads),
         }
         if args.setup in ("all", "primary"):
             results += _one_setup("primary only", base_env, args, paths_file, args.rates)
+        if args.setup in ("all", "threads") and args.threads != 4:
+            env = {**base_env, "STATIONS_THREADS": "4"}
+            name = "primary, 4 threads"
+            results += _one_setup(name, env, args, paths_file, args.rates[-1:])
         if args.setup in ("all", "postgis"):
             env = {**base_env, "STATIONS_NEAREST_MAX_AGE_S": "off"}
             results += _one_setup("PostGIS, memory off", env, args, paths_file, args.rates[:1])
@@ -325,7 +332,7 @@ def run(args: argparse.Namespace) -> None:
         paths_file.unlink()
     print(
         f"\nnearest search for {args.seconds:g} s per rate, {args.workers} workers x "
-        f"{os.environ.get('STATIONS_THREADS', '4')} threads, {os.cpu_count()} cores"
+        f"{args.threads} thread(s) unless the setup says otherwise, {os.cpu_count()} cores"
     )
     print(
         "| setup | offered | achieved | p50 | p90 | p99 | max | errors | server CPU/req "
@@ -344,7 +351,7 @@ def run(args: argparse.Namespace) -> None:
     by = {(r["setup"], r["rate"]): r for r in results}
     for rate in args.rates:
         a = by.get(("primary only", rate))
-        for other in ("with a replica", "PostGIS, memory off"):
+        for other in ("with a replica", "PostGIS, memory off", "primary, 4 threads"):
             b = by.get((other, rate))
             if a and b and a["p50_ms"] and a["p99_ms"]:
                 print(
@@ -375,7 +382,15 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--setup", choices=("all", "primary", "replica", "postgis"), default="all")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="STATIONS_THREADS of the workers (default 1: the cheapest per request)",
+    )
+    parser.add_argument(
+        "--setup", choices=("all", "primary", "replica", "postgis", "threads"), default="all"
+    )
     parser.add_argument("--drive", help=argparse.SUPPRESS)  # host:port, in the driver process
     parser.add_argument("--paths", help=argparse.SUPPRESS)
     args = parser.parse_args()
