@@ -53,6 +53,25 @@ def restore(path: Path, url: str | None = None) -> None:
     with path.open("rb") as fh:
         if fh.read(5) != b"PGDMP":
             raise InvalidInput(f"{path} is not a backup made by `stations db dump`")
+    before = _generation(url)
     _run([_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
           "--single-transaction", "--exit-on-error", "--dbname", db.libpq_url(url),
           str(path)])  # fmt: skip
+    db.migrate(url)  # a backup from an older release comes back at this code's schema
+    # The restored generation is the dump's, possibly one the registry already had with
+    # other contents since: move it past both, so no worker's in-memory copy and no ETag
+    # can take the restored registry for the one they knew.
+    with db.connect(url) as conn:
+        conn.execute(
+            "UPDATE registry_generation SET generation = greatest(generation, %s) + 1",
+            [before],
+        )
+
+
+def _generation(url: str | None) -> int:
+    """The registry's generation, or 0 before there is one (an empty database)."""
+    with db.connect(url) as conn:
+        found = conn.execute("SELECT to_regclass('registry_generation') IS NOT NULL").fetchone()
+        if not found[0]:
+            return 0
+        return conn.execute("SELECT generation FROM registry_generation").fetchone()[0]

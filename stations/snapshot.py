@@ -192,16 +192,22 @@ class Current:
 
     Shared by the threads of a worker: reads take ``(snapshot, checked)`` as one tuple
     without a lock. Only the reader that finds the generation moved starts a rebuild;
-    until it lands, :meth:`get` says to ask the database.
+    until it lands, :meth:`get` says to ask the database. A rebuild that failed is not
+    tried again for ``RETRY_S``, so a database that refuses it is not asked on every
+    search.
     """
+
+    RETRY_S = 5.0
 
     def __init__(self, connect: Callable[[], psycopg.Connection], max_age_s: float) -> None:
         self.connect = connect  # a new connection of the rebuild's own, to the same database
         self.max_age_s = max_age_s
         # the snapshot, and the monotonic time it was last known to be current
         self._state: tuple[Snapshot | None, float] = (None, -math.inf)
+        self._expired = 0  # raised by expire(): a confirmation begun before it is void
         self._writing = threading.Lock()
         self._rebuilding = threading.Lock()
+        self._next_try = -math.inf  # no rebuild before this monotonic time
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -219,11 +225,10 @@ class Current:
         now = time.monotonic()
         if snapshot is not None and now - checked < self.max_age_s:
             return snapshot
+        expired = self._expired
         generation = registry.version(conn())
         if snapshot is not None and snapshot.generation == generation:
-            with self._writing:
-                if self._state[0] is snapshot:  # not replaced by a rebuild meanwhile
-                    self._state = (snapshot, now)
+            self._confirm(snapshot, now, expired, new=False)
             return snapshot
         self._rebuild()
         return None
@@ -231,29 +236,49 @@ class Current:
     def expire(self) -> None:
         """Check the generation at the next :meth:`get` (the caller just changed it)."""
         with self._writing:
+            self._expired += 1
             self._state = (self._state[0], -math.inf)
 
+    def _confirm(self, snapshot: Snapshot, checked: float, expired: int, new: bool) -> None:
+        """Hold ``snapshot`` (``new``: just loaded) as current since ``checked``.
+
+        A confirmation that began before an :meth:`expire` counts for nothing (the next
+        search checks again); one for a snapshot that a rebuild replaced meanwhile is
+        dropped.
+        """
+        with self._writing:
+            if expired != self._expired:
+                checked = -math.inf
+            if new or self._state[0] is snapshot:
+                self._state = (snapshot, checked)
+
     def _rebuild(self) -> None:
-        if not self._rebuilding.acquire(blocking=False):
-            return  # another thread is at it
-        threading.Thread(target=self._load, name="stations-snapshot", daemon=True).start()
+        if time.monotonic() < self._next_try or not self._rebuilding.acquire(blocking=False):
+            return  # failed a moment ago, or another thread is at it
+        try:
+            threading.Thread(target=self._load, name="stations-snapshot", daemon=True).start()
+        except BaseException:
+            self._rebuilding.release()
+            raise
 
     def _load(self) -> None:
         try:
             started = time.monotonic()  # the snapshot is at least this new
+            expired = self._expired
             with self.connect() as conn:
                 snapshot = load(conn)
-            with self._writing:
-                self._state = (snapshot, started)
+            self._confirm(snapshot, started, expired, new=True)
             LOGGER.info(
                 "nearest snapshot at generation %d: %d stations in %.0f ms",
                 snapshot.generation,
                 len(snapshot.rows),
                 (time.monotonic() - started) * 1000,
             )
-        except psycopg.Error as exc:  # the next search that finds it stale tries again
-            LOGGER.warning("nearest snapshot not rebuilt: %s", exc)
-        except Exception:  # searches go on through PostgreSQL, as while it loads
-            LOGGER.exception("nearest snapshot not rebuilt")
+        except Exception as exc:  # searches go on through PostgreSQL, as while it loads
+            self._next_try = time.monotonic() + self.RETRY_S
+            if isinstance(exc, psycopg.Error):
+                LOGGER.warning("nearest snapshot not rebuilt: %s", exc)
+            else:
+                LOGGER.exception("nearest snapshot not rebuilt")
         finally:
             self._rebuilding.release()

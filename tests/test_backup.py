@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stations import backup, db
+from stations import backup, db, registry
 from stations.cli import main
 from stations.demo import load_demo
 from stations.errors import InvalidInput
@@ -88,3 +88,37 @@ def test_db_commands(scratch, tmp_path, monkeypatch):
     assert refused.exit_code == 1 and "--yes" in refused.stderr
     done = run.invoke(main, ["db", "restore", str(path), "--yes"], catch_exceptions=False)
     assert done.exit_code == 0, done.output
+
+
+def _generation(url: str) -> int:
+    with db.connect(url) as conn:
+        return registry.version(conn)
+
+
+def test_restore_moves_the_generation_past_what_it_replaced(scratch, tmp_path):
+    """Workers' in-memory copies and ETags must not take a restored registry for the one
+    they knew: the generation moves past both the dump's and the replaced one's."""
+    path = tmp_path / "stations.dump"
+    backup.dump(path, scratch)
+    at_dump = _generation(scratch)
+    with db.connect(scratch) as conn:
+        conn.execute("UPDATE stations SET name = name || '（改）' WHERE code = 'TY-0001'")
+    replaced = _generation(scratch)
+    assert replaced == at_dump + 1
+    backup.restore(path, scratch)
+    assert _generation(scratch) == replaced + 1
+
+
+def test_a_backup_from_before_the_generation_restores_and_upgrades(scratch, tmp_path):
+    db.downgrade(scratch, "0003")
+    path = tmp_path / "old.dump"
+    backup.dump(path, scratch)
+    db.migrate(scratch)
+    before = _contents(scratch)
+    backup.restore(path, scratch)
+    assert db.current_revision(scratch) == db.head_revision()
+    assert _contents(scratch) == before
+    start = _generation(scratch)
+    with db.connect(scratch) as conn:  # the trigger is back: changes move the generation
+        conn.execute("UPDATE stations SET floor_area_m2 = 35 WHERE code = 'TY-0001'")
+    assert _generation(scratch) == start + 1

@@ -121,7 +121,7 @@ def test_generation_moves_once_per_commit_in_commit_order(memory_db):
 def test_searches_are_never_older_than_max_age(memory_db, editor):
     max_age = 0.4
     app = app_for(memory_db)
-    app.config["NEAREST_MAX_AGE_S"] = max_age
+    app.config["NEAREST_MAX_AGE_S"] = 3600.0  # first: memory, whatever the host's speed
     client = app.test_client()
     with db.connect(memory_db) as conn:
         conn.autocommit = True
@@ -148,6 +148,8 @@ def test_searches_are_never_older_than_max_age(memory_db, editor):
             assert _memory(app) is served
             assert pool.get_stats().get("requests_num", 0) == requests_before
 
+            for current in app.extensions[SNAPSHOTS_KEY].values():
+                current.max_age_s = max_age
             conn.execute("UPDATE stations SET name = '新名字' WHERE id = %s", [station_id])
             committed = time.monotonic()
             seen = []
@@ -196,10 +198,11 @@ def test_a_bad_max_age_is_refused_at_start(monkeypatch, value):
 def test_rebuilds_one_at_a_time(database_url):
     """Many threads finding the generation moved start one rebuild, not one each."""
     opened = []
+    asked = threading.Event()
 
     def connect() -> psycopg.Connection:
         opened.append(1)
-        time.sleep(0.2)
+        asked.wait(10)  # the rebuild is still loading while every search asks
         return db.connect(database_url, autocommit=True)
 
     current = snapshot.Current(connect, max_age_s=0.0)
@@ -215,9 +218,42 @@ def test_rebuilds_one_at_a_time(database_url):
             thread.start()
         for thread in threads:
             thread.join()
+        asked.set()
         _wait_for(lambda: current.snapshot is not None)
         assert len(opened) == 1
         assert current.get(lambda: conn) is current.snapshot
+
+
+def test_a_failed_rebuild_waits_before_the_next_try(database_url):
+    tries = []
+
+    def refuse() -> psycopg.Connection:
+        tries.append(time.monotonic())
+        raise psycopg.OperationalError("connection refused")
+
+    current = snapshot.Current(refuse, max_age_s=0.0)
+    with db.connect(database_url, autocommit=True) as conn:
+        assert current.get(lambda: conn) is None
+        _wait_for(lambda: not current._rebuilding.locked())
+        for _ in range(20):  # searches go on through PostgreSQL, without a rebuild each
+            assert current.get(lambda: conn) is None
+        time.sleep(0.1)
+        assert len(tries) == 1
+
+
+def test_an_expire_wins_over_a_confirmation_begun_before_it(database_url):
+    with db.connect(database_url, autocommit=True) as conn:
+        current = snapshot.Current(lambda: db.connect(database_url), max_age_s=3600.0)
+        current._state = (snapshot.load(conn), -float("inf"))
+
+        def expire_meanwhile() -> psycopg.Connection:
+            current.expire()  # an edit lands while this search reads the generation
+            return conn
+
+        assert current.get(expire_meanwhile) is current.snapshot
+        reads = []
+        assert current.get(lambda: reads.append(1) or conn) is current.snapshot
+        assert reads == [1]  # checked again, not trusted for the hour
 
 
 def test_an_edit_here_is_seen_by_the_next_search_here(memory_db, editor):

@@ -17,6 +17,11 @@ instant of concurrent commits. A transaction-local setting makes every row after
 first in a transaction a no-op, so a 50,000-row import pays for one update.
 
 The same number is the registry's ETag (``If-Match`` for imports).
+
+Writes made with the user triggers off (``ALTER TABLE stations DISABLE TRIGGER USER``,
+``session_replication_role = replica``) do not raise it: follow them with
+``UPDATE registry_generation SET generation = generation + 1``.
+``stations db restore`` moves it past both the dump's and the replaced registry's.
 """
 
 from alembic import op
@@ -26,15 +31,19 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
+# Idempotent: restoring a backup made before this revision drops and recreates
+# ``stations`` (and this trigger with it) but leaves the table and function here, and
+# puts the schema back at 0003; upgrading again must then just re-create the trigger.
 UPGRADE = r"""
-CREATE TABLE registry_generation (
+CREATE TABLE IF NOT EXISTS registry_generation (
     only_row   boolean PRIMARY KEY DEFAULT true CHECK (only_row),
     generation bigint NOT NULL
 );
 INSERT INTO registry_generation (generation)
-    SELECT coalesce(max(id), 0) FROM station_history;
+    SELECT coalesce(max(id), 0) FROM station_history
+ON CONFLICT (only_row) DO NOTHING;
 
-CREATE FUNCTION registry_generation_bump() RETURNS trigger
+CREATE OR REPLACE FUNCTION registry_generation_bump() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF current_setting('stations.generation_bumped', true) IS DISTINCT FROM 'yes' THEN
@@ -43,6 +52,7 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
+DROP TRIGGER IF EXISTS stations_generation ON stations;
 CREATE CONSTRAINT TRIGGER stations_generation AFTER INSERT OR UPDATE OR DELETE ON stations
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION registry_generation_bump();
