@@ -277,5 +277,5 @@ def import_upload(
             )
         result = importer.import_file(conn, path, actor=actor, dry_run=dry_run)
         # the generation is raised at commit; raise it now to report the version made
-        conn.execute("SET CONSTRAINTS stations_generation IMMEDIATE")
+        conn.execute("SET CONSTRAINTS registry_generation_at_commit IMMEDIATE")
         return result, registry.version(conn)
