@@ -182,10 +182,14 @@ def get_station(station_id: str) -> Response:
     """One station as a GeoJSON Feature."""
     params.reject_unknown(request.args, ("lang",))
     record = registry.get_station(get_read_conn(), params.station_id(station_id))
-    response = geojson_response(
-        station_feature(record, params.lang(request.args), dt.datetime.now(hours.SHANGHAI))
-    )
-    response.set_etag(station_etag(record["id"], record["version"]))  # If-Match on edits
+    return station_response(record, params.lang(request.args))
+
+
+def station_response(record: dict[str, Any], lang: str, status: int = 200) -> Response:
+    """A station as a GeoJSON Feature, open state now, with its ETag (If-Match on edits)."""
+    response = geojson_response(station_feature(record, lang, dt.datetime.now(hours.SHANGHAI)))
+    response.status_code = status
+    response.set_etag(station_etag(record["id"], record["version"]))
     return response
 
 

@@ -26,7 +26,7 @@ import threading
 import time
 
 import psycopg
-from flask import Flask, current_app, g, request, session
+from flask import Flask, current_app, g
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from stations import db, settings, snapshot
@@ -60,8 +60,6 @@ def get_conn() -> psycopg.Connection:
 
 def get_read_conn() -> psycopg.Connection:
     """A connection for a public read: the next replica when there is one, else the primary."""
-    if "read_conn" in g:
-        return g.read_conn
     return _conn_for(_read_url())
 
 
@@ -73,15 +71,14 @@ def read_snapshot() -> snapshot.Snapshot | None:
     database this read goes to is being (re)built: then the search asks PostgreSQL.
     """
     max_age = current_app.config["NEAREST_MAX_AGE_S"]
-    if max_age is None or _signed_in():
-        return None
     url = _read_url()
+    if max_age is None or g.signed_in:
+        return None
     currents = current_app.extensions[SNAPSHOTS_KEY]
     current = currents.get(url)
     if current is None:
-        conninfo = db.libpq_url(url)
         current = currents.setdefault(
-            url, snapshot.Current(lambda: _snapshot_connection(conninfo), max_age)
+            url, snapshot.Current(lambda: _snapshot_connection(url), max_age)
         )
     return current.get(lambda: _conn_for(url))
 
@@ -92,24 +89,29 @@ def expire_snapshots() -> None:
         current.expire()
 
 
-def _snapshot_connection(conninfo: str) -> psycopg.Connection:
+def _snapshot_connection(url: str) -> psycopg.Connection:
     """A connection of a snapshot rebuild's own, so that it never holds a request's."""
-    return psycopg.connect(conninfo, autocommit=True, connect_timeout=5, options=db.SERVING_OPTIONS)
+    return db.connect(url, autocommit=True, options=db.SERVING_OPTIONS)
 
 
 def _read_url() -> str:
-    """The database the next anonymous read goes to.
+    """The database this request's public reads go to, chosen once per request.
 
     The replica whose turn it is, unless it failed a moment ago; the primary when there
     are no replicas or the caller is signed in.
     """
-    primary = current_app.config["DATABASE_URL"]
+    if "read_url" in g:
+        return g.read_url
+    from web.auth import presents_credentials  # web.auth imports this module
+
+    g.signed_in = presents_credentials()
+    url = primary = current_app.config["DATABASE_URL"]
     replicas = current_app.config.get("DATABASE_READ_URLS") or ()
-    if not replicas or _signed_in():
-        return primary
-    url = replicas[next(current_app.extensions[TURN_KEY]) % len(replicas)]
-    if current_app.extensions[DOWN_KEY].get(url, 0.0) > time.monotonic():
-        return primary  # failed a moment ago: no 0.25 s wait on every read
+    if replicas and not g.signed_in:
+        url = replicas[next(current_app.extensions[TURN_KEY]) % len(replicas)]
+        if current_app.extensions[DOWN_KEY].get(url, 0.0) > time.monotonic():
+            url = primary  # failed a moment ago: no 0.25 s wait on every read
+    g.read_url = url
     return url
 
 
@@ -126,12 +128,9 @@ def _conn_for(url: str) -> psycopg.Connection:
             g.read_conn, g.read_pool = pool.getconn(timeout=REPLICA_WAIT_S), pool
         except (PoolTimeout, psycopg.OperationalError):
             current_app.extensions[DOWN_KEY][url] = time.monotonic() + REPLICA_RETRY_S
+            g.read_url = current_app.config["DATABASE_URL"]  # the rest of this request too
             return get_conn()  # a replica down or behind on connections: the primary serves
     return g.read_conn
-
-
-def _signed_in() -> bool:
-    return "Authorization" in request.headers or bool(session.get("token_id"))
 
 
 def _pool(url: str) -> ConnectionPool:

@@ -9,20 +9,18 @@ also keeps a signed-in editor's cookie from being used across sites.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 from werkzeug.exceptions import UnsupportedMediaType
 
-from stations import edits, hours
+from stations import edits
 from stations.errors import InvalidParameter, PreconditionRequired
 from web import auth, params
-from web.api import geojson_response, registry_etag, station_etag, station_feature
+from web.api import registry_etag, station_etag, station_response
 from web.database import expire_snapshots, get_conn
 
 editing = Blueprint("editing", __name__)
@@ -71,15 +69,8 @@ def _target(station_id: str) -> tuple[str, int, edits.Expected]:
 @editing.after_request
 def _expire_memory(response: Response) -> Response:
     """A change made here is seen by this worker's next anonymous search at once."""
-    if response.status_code < 300 and request.method != "GET":
+    if response.status_code < 300:  # (every route here writes)
         expire_snapshots()
-    return response
-
-
-def _station_response(record: dict[str, Any], lang: str, status: int = 200) -> Response:
-    response = geojson_response(station_feature(record, lang, dt.datetime.now(hours.SHANGHAI)))
-    response.status_code = status
-    response.set_etag(station_etag(record["id"], record["version"]))
     return response
 
 
@@ -91,7 +82,7 @@ def create_station() -> Response:
     lang = params.lang(request.args)  # checked before anything is written
     cells = edits.cells_from_json(params.json_body(None, _JSON))
     record = edits.create(get_conn(), cells, _actor())
-    response = _station_response(record, lang, 201)
+    response = station_response(record, lang, 201)
     response.headers["Location"] = url_for(
         "api.get_station", station_id=record["id"], _external=True
     )
@@ -104,7 +95,7 @@ def patch_station(station_id: str) -> Response:
     """Change the given fields (JSON merge patch: null clears one) of the ETag's version."""
     lang, number, expected = _target(station_id)
     cells = edits.cells_from_json(params.json_body(None, _PATCH))
-    return _station_response(edits.update(get_conn(), number, cells, _actor(), expected), lang)
+    return station_response(edits.update(get_conn(), number, cells, _actor(), expected), lang)
 
 
 @editing.delete("/stations/<station_id>")
@@ -112,7 +103,7 @@ def patch_station(station_id: str) -> Response:
 def close_station(station_id: str) -> Response:
     """Close the station: it leaves the map and the searches, its record and history stay."""
     lang, number, expected = _target(station_id)
-    return _station_response(edits.close(get_conn(), number, _actor(), expected), lang)
+    return station_response(edits.close(get_conn(), number, _actor(), expected), lang)
 
 
 @editing.post("/stations/import")

@@ -9,7 +9,7 @@ import psycopg
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-from stations.errors import StationsError
+from stations.errors import Conflict, StationsError
 
 LOGGER = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -41,16 +41,18 @@ def register(app: Flask) -> None:
             response.headers["WWW-Authenticate"] = 'Bearer realm="stations"'
         return response
 
+    def _concurrent_change(exc: psycopg.OperationalError) -> Response:
+        LOGGER.warning("concurrent change on %s: %s", request.path, exc)
+        return _domain(
+            Conflict("another change to the same stations got in the way; send the request again")
+        )
+
+    # more specific than OperationalError below, so Flask picks these first
+    for rollback in (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+        app.register_error_handler(rollback, _concurrent_change)
+
     @app.errorhandler(psycopg.OperationalError)
     def _database_down(exc: psycopg.OperationalError) -> Response:
-        if isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure):
-            LOGGER.warning("concurrent change on %s: %s", request.path, exc)
-            return problem(
-                409,
-                "Conflict",
-                "another change to the same stations got in the way; send the request again",
-                "conflict",
-            )
         LOGGER.warning("database unavailable on %s: %s", request.path, exc)
         return problem(
             503,

@@ -41,7 +41,7 @@ def _off(key: str) -> bool:
 
 
 def _limit(key: str) -> Callable[[Any], Any]:
-    # the limiter parses the value even when exempt: "off" stands in as a valid no-op
+    # the limiter parses the value even when exempt: an unreachable limit stands in for "off"
     return limiter.limit(
         lambda: "1000000/second" if _off(key) else current_app.config[key],
         exempt_when=lambda: _off(key),
