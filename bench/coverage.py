@@ -37,7 +37,7 @@ from geo import siting as geo_siting  # noqa: E402
 from geo.coverage import raster_coverage  # noqa: E402
 from stations import coverage, db, siting, tokens  # noqa: E402
 from stations.cluster import Cluster  # noqa: E402
-from stations.demo import load_demo  # noqa: E402
+from stations.demo import demo_database  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.database import close_pool  # noqa: E402
 
@@ -59,10 +59,7 @@ def timed(func: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 def scratch_database() -> str:
     if db.uses_embedded():
         Cluster.from_settings().up()
-    url = db.scratch_database(BENCH_DB)
-    with db.connect(url) as conn:
-        load_demo(conn)
-    return url
+    return demo_database(BENCH_DB)
 
 
 def row(name: str, goal: str, ours: float, second: str, theirs: float, agreement: str) -> None:

@@ -104,9 +104,9 @@ class _Link(asyncio.Protocol):
 class _Driver:
     """Sends request i at start + i/rate on an idle connection or a new one."""
 
-    def __init__(self, host: str, port: int, requests: list[bytes], rate: float) -> None:
+    def __init__(self, host: str, port: int) -> None:
         self.loop = asyncio.get_running_loop()
-        self.host, self.port, self.requests, self.rate = host, port, requests, rate
+        self.host, self.port = host, port
         self.idle: list[_Link] = []
         self.busy: set[_Link] = set()
         self.latency: list[float] = []
@@ -173,7 +173,7 @@ class _Driver:
 
 async def _drive(host: str, port: int, paths: list[str], rate: float, seconds: float) -> dict:
     requests = [f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode() for p in paths]
-    driver = _Driver(host, port, requests, rate)
+    driver = _Driver(host, port)
     loop, total, sent = driver.loop, int(rate * seconds), 0
     next_expiry = driver.start
     while sent < total:

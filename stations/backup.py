@@ -12,7 +12,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from stations import db
+from stations import db, registry
 from stations.cluster import find_bin_dir
 from stations.errors import InvalidInput, StationsError
 
@@ -72,6 +72,4 @@ def _generation(url: str | None) -> int:
     """The registry's generation, or 0 before there is one (an empty database)."""
     with db.connect(url) as conn:
         found = conn.execute("SELECT to_regclass('registry_generation') IS NOT NULL").fetchone()
-        if not found[0]:
-            return 0
-        return conn.execute("SELECT generation FROM registry_generation").fetchone()[0]
+        return registry.version(conn) if found[0] else 0

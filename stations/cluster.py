@@ -188,10 +188,9 @@ class Cluster:
                 replica._prepare_dirs()
                 scratch = root / "data.basebackup"
                 shutil.rmtree(scratch, ignore_errors=True)
-                version = (self.data_dir / "PG_VERSION").read_text().strip()
                 self._run(
                     [
-                        str(find_bin_dir(version) / "pg_basebackup"),
+                        str(self._bin_dir() / "pg_basebackup"),
                         "-D",
                         str(scratch),
                         "-h",
@@ -274,10 +273,14 @@ class Cluster:
                 "set STATIONS_VAR_DIR to a folder it can reach, e.g. /var/lib/stations"
             )
 
-    def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _bin_dir(self) -> Path:
+        """The PostgreSQL programs of the version this cluster's data was made with."""
         version = self.data_dir / "PG_VERSION"
-        bin_dir = find_bin_dir(version.read_text().strip() if version.exists() else None)
-        return self._run([str(bin_dir / "pg_ctl"), "-D", str(self.data_dir), *args], check=check)
+        return find_bin_dir(version.read_text().strip() if version.exists() else None)
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        argv = [str(self._bin_dir() / "pg_ctl"), "-D", str(self.data_dir), *args]
+        return self._run(argv, check=check)
 
     def _run(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
         if self.run_as:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 
-from stations import settings
+from stations import db, settings
 from stations.importer import ImportResult, import_file
 
 LEVEL_ORDER = {"province": 0, "city": 1, "county": 2}
@@ -89,3 +89,14 @@ def load_demo(
     demand = load_demand(conn, folder / "demand.geojson")
     stations = import_file(conn, folder / "stations.csv", actor="demo", progress=progress)
     return DemoResult(districts, demand, stations)
+
+
+def demo_database(name: str, url: str | None = None) -> str:
+    """The URL of database ``name`` beside ``url``'s, made afresh and holding the demo set.
+
+    For tests and benchmarks, which must never touch the database people use.
+    """
+    scratch = db.scratch_database(name, url)
+    with db.connect(scratch) as conn:
+        load_demo(conn)
+    return scratch

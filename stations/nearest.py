@@ -46,10 +46,14 @@ _FIRST_BATCH = 8
 _EQUATOR_M_PER_DEG = 111_319.49 * 0.99
 _SCHEDULES_TTL_S = 60.0
 
+# A station as a search returns it (before its distance), here and in stations.snapshot.
+RECORD_SQL = f"""s.id, {", ".join("s." + c for c in COLUMNS)}, ST_X(s.geom) AS lon,
+       ST_Y(s.geom) AS lat, s.version, s.updated_at"""
+RECORD_NAMES = ("id", *COLUMNS, "lon", "lat", "version", "updated_at")
+
 _SELECT = f"""
 WITH here AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS pt)
-SELECT s.id, {", ".join("s." + c for c in COLUMNS)}, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
-       s.version, s.updated_at,
+SELECT {RECORD_SQL},
        ST_Distance(s.geom::geography, here.pt::geography, true) AS distance_m,
        {{walk}} <-> here.pt AS degrees
 FROM stations s, here
@@ -73,7 +77,7 @@ _QUERY_AMENITIES = _SELECT.format(
 
 
 # the columns of _QUERY, and positions in its rows
-_NAMES = ("id", *COLUMNS, "lon", "lat", "version", "updated_at", "distance_m", "degrees")
+_NAMES = (*RECORD_NAMES, "distance_m", "degrees")
 _HOURS = _NAMES.index("opening_hours")
 _DISTANCE, _DEGREES = -2, -1
 

@@ -10,9 +10,8 @@ import contextlib
 import shutil
 from collections.abc import Iterator
 
-from stations import db
 from stations.cluster import Cluster
-from stations.demo import load_demo
+from stations.demo import demo_database
 
 
 @contextlib.contextmanager
@@ -30,10 +29,7 @@ def spare_primary(name: str) -> Iterator[tuple[Cluster, str]]:
     shutil.rmtree(root, ignore_errors=True)
     try:
         cluster.up()
-        url = db.scratch_database("stations", cluster.url("stations"))
-        with db.connect(url) as conn:
-            load_demo(conn)
-        yield cluster, url
+        yield cluster, demo_database("stations", cluster.url("stations"))
     finally:
         cluster.down()
         shutil.rmtree(root, ignore_errors=True)

@@ -40,27 +40,25 @@ from pyproj import Geod
 from scipy.spatial import cKDTree
 
 from stations import hours, registry
-from stations.records import COLUMNS
+from stations.errors import StationsError
+from stations.nearest import RECORD_NAMES, RECORD_SQL
 
 LOGGER = logging.getLogger(__name__)
 _GEOD = Geod(ellps="WGS84")
 # metres per radian of central angle, at least, anywhere (see the module doc)
-_LOW_M_PER_RAD = 6_378_137.0 * (1 - 0.00669437999014) * 0.99
+_LOW_M_PER_RAD = _GEOD.a * (1 - _GEOD.es) * 0.99
 _FIRST_BATCH = 8
 
 # One statement, so one database snapshot: the generation and the stations it stands for
 # (a registry without active stations still gives the generation, on a row of NULLs).
 _LOAD = f"""
-SELECT g.generation,
-       s.id, {", ".join("s." + c for c in COLUMNS)}, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
-       s.version, s.updated_at
+SELECT g.generation, {RECORD_SQL}
 FROM registry_generation g
 LEFT JOIN stations s ON s.status = 'active' AND s.geom IS NOT NULL
 ORDER BY s.id
 """
-_NAMES = ("id", *COLUMNS, "lon", "lat", "version", "updated_at")
-_HOURS, _AMENITIES = _NAMES.index("opening_hours"), _NAMES.index("amenities")
-_LON, _LAT = _NAMES.index("lon"), _NAMES.index("lat")
+_HOURS, _AMENITIES = RECORD_NAMES.index("opening_hours"), RECORD_NAMES.index("amenities")
+_LON, _LAT = RECORD_NAMES.index("lon"), RECORD_NAMES.index("lat")
 
 
 @dataclass(frozen=True)
@@ -68,8 +66,7 @@ class Snapshot:
     """The active stations at one registry generation, with a k-d tree over them."""
 
     generation: int
-    names: tuple[str, ...]  # the fields of each row: id, the record's columns, lon, lat, ...
-    rows: tuple[tuple[Any, ...], ...]  # tuples, not dicts: half the memory
+    rows: tuple[tuple[Any, ...], ...]  # RECORD_NAMES; tuples, not dicts: half the memory
     ids: np.ndarray
     lon: np.ndarray
     lat: np.ndarray
@@ -118,7 +115,7 @@ class Snapshot:
             if len(fetched) < batch or _final(found, float(chords[-1]), limit):
                 return [
                     dict(
-                        zip(self.names, row, strict=True),
+                        zip(RECORD_NAMES, row, strict=True),
                         distance_m=distance,
                         open=state[0],
                         next_change=state[1],
@@ -176,7 +173,6 @@ def load(conn: psycopg.Connection) -> Snapshot:
         tree = None
     return Snapshot(
         generation=generation,
-        names=_NAMES,
         rows=rows,
         ids=np.array([r[0] for r in rows], dtype=np.int64),
         lon=lon,
@@ -191,10 +187,10 @@ class Current:
     """The newest snapshot of one database, trusted for ``max_age_s`` after each check.
 
     Shared by the threads of a worker: reads take ``(snapshot, checked)`` as one tuple
-    without a lock. Only the reader that finds the generation moved starts a rebuild;
-    until it lands, :meth:`get` says to ask the database. A rebuild that failed is not
-    tried again for ``RETRY_S``, so a database that refuses it is not asked on every
-    search.
+    without a lock. A reader that finds no snapshot, or the generation moved, starts a
+    rebuild (one at a time); until it lands, :meth:`get` says to ask the database. A
+    rebuild that failed is not tried again for ``RETRY_S``, so a database that refuses
+    it is not asked on every search.
     """
 
     RETRY_S = 5.0
@@ -225,6 +221,9 @@ class Current:
         now = time.monotonic()
         if snapshot is not None and now - checked < self.max_age_s:
             return snapshot
+        if snapshot is None or self._rebuilding.locked():
+            self._rebuild()  # nothing to confirm yet: no generation query
+            return None
         expired = self._expired
         generation = registry.version(conn())
         if snapshot is not None and snapshot.generation == generation:
@@ -276,7 +275,7 @@ class Current:
             )
         except Exception as exc:  # searches go on through PostgreSQL, as while it loads
             self._next_try = time.monotonic() + self.RETRY_S
-            if isinstance(exc, psycopg.Error):
+            if isinstance(exc, psycopg.Error | StationsError):  # the database, not a bug
                 LOGGER.warning("nearest snapshot not rebuilt: %s", exc)
             else:
                 LOGGER.exception("nearest snapshot not rebuilt")

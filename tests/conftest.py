@@ -18,7 +18,7 @@ from browser import base_url, page, strict_page, tile_url  # noqa: F401
 
 from stations import db
 from stations.cluster import Cluster
-from stations.demo import load_demo
+from stations.demo import demo_database
 from web.app import create_app
 from web.database import close_pool
 
@@ -30,10 +30,7 @@ def database_url() -> Iterator[str]:
     """A freshly migrated test database holding the demo data."""
     if db.uses_embedded():
         Cluster.from_settings().up()
-    url = db.scratch_database(TEST_DB)
-    with db.connect(url) as conn:
-        load_demo(conn)
-    yield url
+    yield demo_database(TEST_DB)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 from live_server import serving
 
 from stations import db, tokens
-from stations.demo import load_demo
+from stations.demo import demo_database
 
 ST = str(Path(sys.executable).with_name("st"))
 CHECKS = (
@@ -23,9 +23,8 @@ CHECKS = (
 
 
 def test_every_operation_keeps_its_contract(database_url, tmp_path):
-    url = db.scratch_database("stations_fuzz_test", database_url)
+    url = demo_database("stations_fuzz_test", database_url)
     with db.connect(url) as conn:
-        load_demo(conn)
         token = tokens.create(conn, tokens.ROLES, "schemathesis")[1]
     env = {"DATABASE_URL": url, "STATIONS_RATE_LIMIT_PUBLIC": "off"}
     with serving({**env, "STATIONS_RATE_LIMIT_PLANNER": "off"}, workers=2) as (base, log):

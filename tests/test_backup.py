@@ -6,7 +6,7 @@ import pytest
 
 from stations import backup, db, registry
 from stations.cli import main
-from stations.demo import load_demo
+from stations.demo import demo_database
 from stations.errors import InvalidInput
 
 TABLES = {
@@ -25,9 +25,8 @@ def _contents(url: str) -> dict[str, list[tuple]]:
 
 @pytest.fixture
 def scratch(database_url):
-    url = db.scratch_database("stations_backup_test", database_url)
+    url = demo_database("stations_backup_test", database_url)
     with db.connect(url) as conn:
-        load_demo(conn)
         conn.execute("SELECT set_config('stations.actor', 'editor one', true)")
         conn.execute("UPDATE stations SET floor_area_m2 = 33 WHERE code = 'TY-0001'")
     yield url

@@ -21,7 +21,7 @@ from live_server import serving
 from openpyxl import Workbook
 
 from stations import db, tokens
-from stations.demo import load_demo
+from stations.demo import demo_database
 from stations.records import FIELD_NAMES
 from web.database import close_pool
 
@@ -31,10 +31,7 @@ EDITOR = "李华 (小店区总工会)"
 
 @pytest.fixture(scope="module")
 def edit_db(database_url: str) -> Iterator[str]:
-    url = db.scratch_database("stations_edit_test", database_url)
-    with db.connect(url) as conn:
-        load_demo(conn)
-    yield url
+    yield demo_database("stations_edit_test", database_url)
 
 
 @pytest.fixture(scope="module")

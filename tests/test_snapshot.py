@@ -20,7 +20,7 @@ import pytest
 from conftest import app_for
 
 from stations import db, hours, registry, snapshot, tokens
-from stations.demo import load_demo
+from stations.demo import demo_database
 from stations.nearest import nearest
 from web.database import POOLS_KEY, SNAPSHOTS_KEY, close_pool
 
@@ -29,10 +29,7 @@ SH = hours.SHANGHAI
 
 @pytest.fixture(scope="module")
 def memory_db(database_url: str) -> Iterator[str]:
-    url = db.scratch_database("stations_snapshot_test", database_url)
-    with db.connect(url) as conn:
-        load_demo(conn)
-    yield url
+    yield demo_database("stations_snapshot_test", database_url)
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +59,7 @@ def _searches(conn: psycopg.Connection, count: int, seed: int) -> Iterator[tuple
 
 
 def test_memory_agrees_with_postgis(database_url):
-    with db.connect(database_url) as conn:
-        conn.execute(f"SET plan_cache_mode = {'force_generic_plan'}")
+    with db.connect(database_url, options=db.SERVING_OPTIONS) as conn:  # as the workers
         memory = snapshot.load(conn)
         assert memory.generation == registry.version(conn)
         active = conn.execute("SELECT count(*) FROM stations WHERE status = 'active'").fetchone()
