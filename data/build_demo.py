@@ -30,11 +30,12 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import opening_hours
 import shapely
 from pyproj import Geod, Transformer
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.polygon import orient
+
+from stations import hours
 
 SEED = 20210301  # change only on purpose: every output depends on it
 
@@ -1250,7 +1251,7 @@ def check_stations(
     ), "station outside its district"
     for r in rows:
         if r["opening_hours"]:
-            opening_hours.OpeningHours(r["opening_hours"])  # raises if it does not parse
+            assert hours.validate(r["opening_hours"]) == r["opening_hours"], r["opening_hours"]
         assert set(r["amenities"].split(";")) <= set(vocab["amenities"])
         assert r["host_type"] in vocab["host_types"] and r["built_by"] in vocab["built_by"]
         assert r["level"] in vocab["levels"] and r["status"] in vocab["statuses"]
@@ -1349,7 +1350,7 @@ def main() -> None:
     vocab = load_vocabulary()
     for options in HOURS_BY_HOST.values():
         for expr, _ in options:
-            opening_hours.OpeningHours(expr)
+            assert hours.validate(expr) == expr, expr  # valid, and in the standard form
     regions, fixed = load_regions()
     write_districts(regions)
     check_districts(regions)

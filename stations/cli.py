@@ -38,6 +38,7 @@ from stations.bulk import gc_paused
 from stations.cluster import Cluster
 from stations.demo import load_demo
 from stations.errors import InvalidParameter, StationsError
+from stations.hours import calendar as holiday_calendar
 from stations.subsidy import evaluate, programmes, report
 
 
@@ -549,6 +550,39 @@ def subsidy_what_if(
         f"ineligible; budget change {diff['budget_change_cny']:+,.2f} yuan",
         err=True,
     )
+
+
+@main.group("holidays")
+def holidays_group() -> None:
+    """China's holiday arrangements (PH): which years follow a State Council notice."""
+
+
+@holidays_group.command("status")
+@click.option("--today", "today_text", help="Judge as of this date (YYYY-MM-DD); default today.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+@_reported
+def holidays_status(today_text: str | None, as_json: bool) -> None:
+    """List the years covered by a notice file; warn when next year's is missing."""
+    today = hours.parse_date(today_text, "today") if today_text else dt.date.today()
+    loaded = holiday_calendar.scan()
+    coverage = holiday_calendar.coverage(today, loaded)
+    if as_json:
+        click.echo(json.dumps(coverage.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"holiday arrangements in {holiday_calendar.folder()}:")
+        for year, item in sorted(loaded.arrangements.items()):
+            workdays = sum(len(b.workdays) for b in item.breaks)
+            issued = f"issued {item.issued}" if item.issued else "issue date not given"
+            click.echo(
+                f"  {year}  {item.number}  {issued}  {len(item.breaks)} breaks, "
+                f"{workdays} make-up working days"
+            )
+        for warning in coverage.warnings:
+            click.echo(f"warning: {warning}")
+        for problem in coverage.problems:
+            click.echo(f"error: {problem}")
+    if coverage.problems:
+        sys.exit(1)
 
 
 @main.group("token")

@@ -23,6 +23,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.coverage import Coverage, Plane, coverage, coverage_ratios, plane_for
 from stations import hours
+from stations.availability import Judge
 from stations.errors import InvalidParameter
 
 MAX_RADIUS_M = 50_000
@@ -178,6 +179,7 @@ class Layer:
     area_plane: BaseGeometry
     stations_xy: np.ndarray
     opening_hours: list[str | None]
+    stations_lonlat: list[tuple[float, float]]  # WGS-84, for sun times
     station_ids: list[int]
     station_names: list[str]
     demand_xy: np.ndarray
@@ -187,11 +189,14 @@ class Layer:
         """Which stations are open at ``at`` (all of them when ``at`` is None)."""
         if at is None:
             return np.ones(len(self.opening_hours), dtype=bool)
-        states: dict[str | None, bool] = {}
-        for expr in self.opening_hours:
-            if expr not in states:
-                states[expr] = hours.state_or_closed(expr, at)[0]
-        return np.array([states[e] for e in self.opening_hours], dtype=bool)
+        judge = Judge(at)
+        return np.array(
+            [
+                judge.hours(expr, lon, lat).is_open
+                for expr, (lon, lat) in zip(self.opening_hours, self.stations_lonlat, strict=True)
+            ],
+            dtype=bool,
+        )
 
     def open_by_hour(self, day: dt.date) -> np.ndarray:
         """(stations, 24): open at the start of each hour of ``day`` (Asia/Shanghai)."""
@@ -250,6 +255,7 @@ def load(
         area_plane=area_plane,
         stations_xy=xy[np.asarray(near, dtype=bool)].reshape(-1, 2),
         opening_hours=[r[2] for r in rows],
+        stations_lonlat=[(r[0], r[1]) for r in rows],
         station_ids=[r[3] for r in rows],
         station_names=[r[4] for r in rows],
         demand_xy=demand_xy[inside].reshape(-1, 2),

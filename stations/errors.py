@@ -17,10 +17,15 @@ class StationsError(Exception):
     code = "internal-error"
     title = "Internal error"
 
-    def __init__(self, message: str, **details: Any) -> None:
+    def __init__(self, message: str, *, zh: str | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
+        self.message_zh = zh  # the same message in Chinese, where one is written
         self.details = details
+
+    def message_in(self, lang: str) -> str:
+        """The message in ``lang`` (``zh`` or ``en``); English where no Chinese is written."""
+        return self.message_zh if lang == "zh" and self.message_zh else self.message
 
 
 class InvalidInput(StationsError):
@@ -43,7 +48,7 @@ class InvalidParameter(InvalidInput):
 
 
 class InvalidOpeningHours(InvalidInput):
-    """An ``opening_hours`` expression the reference parser rejects."""
+    """An ``opening_hours`` value that is not valid syntax; the message says what to write."""
 
     code = "invalid-opening-hours"
     title = "Invalid opening hours"

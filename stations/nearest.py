@@ -18,11 +18,13 @@ The plans are meant to be the index walks above; connections serving requests us
 generic plans and no JIT (:data:`stations.db.SERVING_OPTIONS`), because a custom plan for
 a rare filter may choose a bitmap scan and sort that is a hundred times slower.
 
-"Open at ``at``" is also pushed into the query, so a night-time search does not ship
-thousands of closed stations to Python: stations share a few hundred schedules, each is
-evaluated once, and the query keeps stations whose schedule is open, plus any schedule
-this process has not seen yet (evaluated here). The list of schedules is a per-process
-cache, refreshed every minute; being stale costs speed, never correctness.
+"Open at ``at``" (and "open for ``open_for_min`` more minutes") is also pushed into the
+query, so a night-time search does not ship thousands of closed stations to Python:
+stations share a few hundred schedules, each is evaluated once, and the query keeps
+stations whose schedule qualifies, plus any schedule this process has not seen yet or
+whose times depend on the station's position (sunrise, sunset), both evaluated here.
+The list of schedules is a per-process cache, refreshed every minute; being stale costs
+speed, never correctness.
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ import functools
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
 from stations import hours
+from stations.availability import Judge
 from stations.records import COLUMNS
 
 _FIRST_BATCH = 8
@@ -79,6 +82,7 @@ _QUERY_AMENITIES = _SELECT.format(
 # the columns of _QUERY, and positions in its rows
 _NAMES = (*RECORD_NAMES, "distance_m", "degrees")
 _HOURS = _NAMES.index("opening_hours")
+_LON, _LAT = _NAMES.index("lon"), _NAMES.index("lat")
 _DISTANCE, _DEGREES = -2, -1
 
 
@@ -89,18 +93,22 @@ def nearest(
     *,
     at: dt.datetime,
     open_only: bool = True,
+    open_for_min: int = 0,
     amenities: Sequence[str] = (),
     limit: int = 5,
     within_m: float = 5000,
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` active stations within ``within_m`` of (lon, lat), nearest first.
 
-    Each record carries ``distance_m`` (geodesic metres) and ``open`` / ``next_change``
-    at ``at``. With ``open_only``, stations closed at ``at`` (or without published hours)
-    are skipped and the search goes further out.
+    Each record carries ``distance_m`` (geodesic metres) and ``availability`` at ``at``.
+    With ``open_only``, only stations open at ``at`` (and, with ``open_for_min``, still
+    open that many minutes later) count, and the search goes further out past the rest.
     """
-    states: dict[str | None, tuple[bool, dt.datetime | None]] = {}
-    open_literal, known_literal = _open_schedules(conn, at) if open_only else ("{}", "{}")
+    judge = Judge(at, open_for_min)
+    if open_only:
+        open_literal, known_literal = _usable_schedules(conn, judge)
+    else:
+        open_literal, known_literal = "{}", "{}"
     # every station within within_m lies within this many degrees (see the module doc)
     reach_deg = within_m / _metres_per_degree(lat, 1.0)
     params = {
@@ -119,26 +127,25 @@ def nearest(
         rows = conn.execute(query, {**params, "batch": batch}, prepare=True).fetchall()
         found = []
         for row in rows:
-            expr = row[_HOURS]
-            state = states.get(expr)
-            if state is None:
-                state = states[expr] = hours.state_or_closed(expr, at)
-            if row[_DISTANCE] <= within_m and (state[0] or not open_only):
+            state = judge.hours(row[_HOURS], row[_LON], row[_LAT])
+            if row[_DISTANCE] <= within_m and (not open_only or judge.usable(state)):
                 found.append((row, state))
         found.sort(key=lambda pair: (pair[0][_DISTANCE], pair[0][0]))
         if len(rows) < batch or _final(found, rows[-1][_DEGREES], limit, lat):
             return [
-                dict(zip(_NAMES, row, strict=True), open=state[0], next_change=state[1])
+                dict(zip(_NAMES, row, strict=True), availability=state)
                 for row, state in found[:limit]
             ]
         batch *= 4
 
 
-def _open_schedules(conn: psycopg.Connection, at: dt.datetime) -> tuple[str, str]:
-    """Array literals of the schedules open at ``at`` and of all schedules in use.
+def _usable_schedules(conn: psycopg.Connection, judge: Judge) -> tuple[str, str]:
+    """Array literals of the schedules usable for ``judge`` and of all position-free ones.
 
-    The open set only changes when one of the schedules flips, so it is kept until the
-    earliest flip (and the schedule list for a minute): most requests reuse both.
+    Schedules with sun times are left out of both: whether they are open depends on
+    where each station is, so their rows always come back and are judged one by one.
+    The usable set only changes when a schedule changes state or passes the point where
+    it closes within ``open_for_min``, so it is kept until the earliest such instant.
     """
     pgconn = conn.pgconn  # (conn.info.dsn would parse the whole conninfo every call)
     key = (pgconn.host, pgconn.port, pgconn.db)
@@ -148,30 +155,38 @@ def _open_schedules(conn: psycopg.Connection, at: dt.datetime) -> tuple[str, str
         rows = conn.execute(
             "SELECT DISTINCT opening_hours FROM stations WHERE opening_hours IS NOT NULL"
         ).fetchall()
-        schedules = tuple(sorted(r[0] for r in rows))
+        schedules = tuple(sorted(r[0] for r in rows if not hours.uses_sun(r[0])))
         cached = _CACHE[key] = _Schedules(now, schedules, _array_literal(schedules))
-    since, until, open_literal = cached.window
-    if not since <= at < until:
-        states = [(e, *hours.state_or_closed(e, at)) for e in cached.schedules]
-        flips = [change for _e, _open, change in states if change is not None]
-        until = min(flips, default=at + dt.timedelta(days=1))
-        open_literal = _array_literal(tuple(e for e, is_open, _c in states if is_open))
-        cached.window = (at, until, open_literal)  # one assignment: threads see all or none
-    return open_literal, cached.known_literal
-
-
-_NEVER_SINCE = dt.datetime.max.replace(tzinfo=dt.UTC)
+    at, open_for = judge.at, judge.open_for
+    window = cached.windows.get(open_for)
+    if window is None or not window[0] <= at < window[1]:
+        usable, ends = [], []
+        for expr in cached.schedules:
+            state = judge.hours(expr)
+            if judge.usable(state):
+                usable.append(expr)
+                if state.open_until is not None:  # stops being usable open_for before it closes
+                    ends.append(state.open_until - open_for)
+            if state.next_change is not None:
+                ends.append(state.next_change)
+        until = min((e for e in ends if e > at), default=at + dt.timedelta(days=1))
+        window = (at, until, _array_literal(tuple(usable)))
+        if len(cached.windows) > 64:
+            cached.windows.clear()
+        cached.windows[open_for] = window  # one assignment: threads see all or none
+    return window[2], cached.known_literal
 
 
 @dataclass
 class _Schedules:
-    """The schedules in use in one database, and which were open over [since, until)."""
+    """The position-free schedules in use in one database, and which were usable when."""
 
     listed: float
     schedules: tuple[str, ...]
     known_literal: str
-    # (since, until, open literal): the schedules open at every instant in [since, until)
-    window: tuple[dt.datetime, dt.datetime, str] = (_NEVER_SINCE, _NEVER_SINCE, "{}")
+    # open_for -> (since, until, literal): the schedules usable at every instant in
+    # [since, until) for searches asking for that many minutes
+    windows: dict[dt.timedelta, tuple[dt.datetime, dt.datetime, str]] = field(default_factory=dict)
 
 
 _CACHE: dict[tuple[bytes | None, bytes | None, bytes | None], _Schedules] = {}

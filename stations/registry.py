@@ -6,7 +6,6 @@ so the web layer and the exporter serialise the same records.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -15,6 +14,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from stations import hours
+from stations.availability import Judge
 from stations.errors import NotFound
 from stations.records import COLUMNS
 
@@ -33,6 +33,7 @@ class StationFilter:
     district: str | None = None  # admin code or name, of a county, city or the province
     amenities: Sequence[str] = ()  # all required
     opening_hours_in: Sequence[str] | None = None  # only these expressions (see open_at)
+    ids_in: Sequence[int] = ()  # ... or these stations (sun times, judged one by one)
     active_only: bool = False
 
     def where(self) -> tuple[str, dict[str, Any]]:
@@ -56,31 +57,35 @@ class StationFilter:
         if self.active_only:
             clauses.append("s.status = 'active'")
         if self.opening_hours_in is not None:
-            clauses.append("s.opening_hours = ANY(%(oh)s::text[])")
+            clauses.append("(s.opening_hours = ANY(%(oh)s::text[]) OR s.id = ANY(%(ids)s))")
             params["oh"] = list(self.opening_hours_in)
+            params["ids"] = list(self.ids_in)
         return " AND ".join(clauses), params
 
 
-def open_at(conn: psycopg.Connection, flt: StationFilter, at: dt.datetime) -> StationFilter:
-    """``flt`` narrowed to active stations open at ``at``.
+def open_at(conn: psycopg.Connection, flt: StationFilter, judge: Judge) -> StationFilter:
+    """``flt`` narrowed to active stations open at ``judge.at`` (for its ``open_for_min``).
 
     Stations share a few hundred schedules at most, so each distinct expression is
-    evaluated once with the registry's hours semantics and the database filters by it.
+    evaluated once with the registry's hours semantics and the database filters by it;
+    schedules with sun times are judged per station, by id.
     """
     where, params = flt.where()
-    exprs = [
-        row[0]
-        for row in conn.execute(
-            f"SELECT DISTINCT s.opening_hours FROM stations s WHERE {where} "
-            "AND s.status = 'active' AND s.opening_hours IS NOT NULL",
-            params,
-        )
-    ]
-    return replace(
-        flt,
-        active_only=True,
-        opening_hours_in=[e for e in exprs if hours.is_open(e, at)],
-    )
+    rows = conn.execute(
+        f"SELECT s.opening_hours, array_agg(s.id), array_agg(ST_X(s.geom)), "
+        f"array_agg(ST_Y(s.geom)) FROM stations s WHERE {where} "
+        "AND s.status = 'active' AND s.opening_hours IS NOT NULL GROUP BY s.opening_hours",
+        params,
+    ).fetchall()
+    usable, ids = [], []
+    for expr, station_ids, lons, lats in rows:
+        if not hours.uses_sun(expr):
+            if judge.usable(judge.hours(expr)):
+                usable.append(expr)
+            continue
+        ids += [i for i, x, y in zip(station_ids, lons, lats, strict=True)
+                if judge.usable(judge.hours(expr, x, y))]  # fmt: skip
+    return replace(flt, active_only=True, opening_hours_in=usable, ids_in=ids)
 
 
 def get_station(

@@ -66,6 +66,17 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("STATIONS_DB_NAME", "stations", "Database name inside the embedded cluster."),
     Setting("STATIONS_DATA_DIR", str(PROJECT_DIR / "data"), "Vocabulary and demo data folder."),
+    Setting(
+        "STATIONS_HOLIDAYS_DIR",
+        None,
+        "Folder of the State Council's yearly holiday arrangements (YYYY.toml). Unset: "
+        "the holidays folder of STATIONS_DATA_DIR.",
+    ),
+    Setting(
+        "STATIONS_CLOSING_SOON_MIN",
+        "30",
+        "A station that closes within this many minutes is answered as closing_soon.",
+    ),
     Setting("STATIONS_POOL_SIZE", "5", "Database connections kept per web worker process."),
     Setting("STATIONS_WORKERS", "2", "Web worker processes started by `stations serve`."),
     Setting(

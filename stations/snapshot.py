@@ -39,7 +39,8 @@ import psycopg
 from pyproj import Geod
 from scipy.spatial import cKDTree
 
-from stations import hours, registry
+from stations import registry
+from stations.availability import Judge
 from stations.errors import StationsError
 from stations.nearest import RECORD_NAMES, RECORD_SQL
 
@@ -82,6 +83,7 @@ class Snapshot:
         *,
         at: dt.datetime,
         open_only: bool = True,
+        open_for_min: int = 0,
         amenities: Sequence[str] = (),
         limit: int = 5,
         within_m: float = 5000,
@@ -92,7 +94,7 @@ class Snapshot:
         wanted = np.uint64(sum(self.amenity_bits[a] for a in set(amenities)))
         point = _unit_vector(lon, lat)
         reach = _chord(within_m / _LOW_M_PER_RAD)  # nothing further can be within_m away
-        states: dict[str | None, tuple[bool, dt.datetime | None]] = {}
+        judge = Judge(at, open_for_min)
         batch = max(_FIRST_BATCH, 2 * limit)
         while True:
             chords, fetched = self.tree.query(point, k=batch, distance_upper_bound=reach)
@@ -104,21 +106,15 @@ class Snapshot:
             found = []
             for j in np.lexsort((self.ids[near], metres)).tolist():  # by distance, then id
                 row = self.rows[near[j]]
-                expr = row[_HOURS]
-                state = states.get(expr)
-                if state is None:
-                    state = states[expr] = hours.state_or_closed(expr, at)
-                if state[0] or not open_only:
+                state = judge.hours(row[_HOURS], row[_LON], row[_LAT])
+                if not open_only or judge.usable(state):
                     found.append((float(metres[j]), row, state))
                     if len(found) == limit:
                         break
             if len(fetched) < batch or _final(found, float(chords[-1]), limit):
                 return [
                     dict(
-                        zip(RECORD_NAMES, row, strict=True),
-                        distance_m=distance,
-                        open=state[0],
-                        next_change=state[1],
+                        zip(RECORD_NAMES, row, strict=True), distance_m=distance, availability=state
                     )
                     for distance, row, state in found
                 ]

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from geo import datums
 from stations import hours, registry, vocabulary
+from stations.availability import Availability, Judge, hours_text
 from stations.errors import InvalidParameter
 from stations.nearest import nearest
 from stations.records import feature
@@ -34,33 +35,40 @@ def geojson_response(body: dict[str, Any]) -> Response:
 
 
 def station_feature(
-    record: dict[str, Any], lang: str, at: dt.datetime, crs: str = "wgs84"
+    record: dict[str, Any], lang: str, judge: Judge, crs: str = "wgs84"
 ) -> dict[str, Any]:
-    """A station as a GeoJSON Feature with labels in ``lang`` and its open state at ``at``.
+    """A station as a GeoJSON Feature with labels in ``lang`` and its state at ``judge.at``.
 
-    Coordinates are given in ``crs``; the open state is taken from the record when the
-    domain already computed it (nearest search), else evaluated here.
+    Coordinates are given in ``crs``. The state is the one the search judged, else
+    judged here.
     """
-    if "open" in record:
-        is_open, change = record["open"], record["next_change"]
-    elif record["status"] != "active":  # suspended and closed stations are shut, whatever the hours
-        is_open, change = False, None
-    else:
-        is_open, change = hours.state_or_closed(record["opening_hours"], at)
+    availability = record.get("availability") or judge.station(record)
     if crs != "wgs84":
         lon, lat = datums.from_wgs84(record["lon"], record["lat"], crs)
         record = {**record, "lon": round(float(lon), 7), "lat": round(float(lat), 7)}
-    extra = {
+    extra: dict[str, Any] = {
         "district": {"code": record["district_code"], "name": record["district_name"]},
         "amenities": list(_amenity_labels(tuple(record["amenities"]), lang)),
-        "open": is_open,
-        "next_change": change.isoformat() if change else None,
+        "opening_hours_text": hours_text(record["opening_hours"], lang),
+        **availability_properties(availability),
         "version": record["version"],
         "updated_at": record["updated_at"].isoformat(),
     }
     if "distance_m" in record:
         extra["distance_m"] = round(record["distance_m"], 2)
     return feature(record, extra)
+
+
+def availability_properties(availability: Availability) -> dict[str, Any]:
+    """The state properties of a station answer (API, map and exports alike)."""
+    change = availability.next_change
+    return {
+        "open": availability.is_open,
+        "state": availability.state,
+        "next_change": change.isoformat() if change else None,
+        "closes_in_min": availability.closes_in_min,
+        "opens_in_min": availability.opens_in_min,
+    }
 
 
 @functools.lru_cache(maxsize=1024)
@@ -71,7 +79,9 @@ def _amenity_labels(codes: tuple[str, ...], lang: str) -> tuple[dict[str, str], 
     return tuple({"code": c, "label": labels[c].label(lang) if c in labels else c} for c in codes)
 
 
-LIST_PARAMS = ("bbox", "district", "amenities", "open_at", "limit", "offset", "lang")
+LIST_PARAMS = (
+    "bbox", "district", "amenities", "open_at", "open_for_min", "limit", "offset", "lang"
+)  # fmt: skip
 
 
 @api.get("/stations")
@@ -97,12 +107,18 @@ def list_stations() -> Response:
                 "district", f"district {flt.district!r} {problem} (a code like 140105 or a name)"
             )
     open_at = params.instant(args, "open_at")
+    open_for_min = params.integer(args, "open_for_min", 0, 0, MAX_OPEN_FOR_MIN)
+    if open_for_min and open_at is None:
+        raise InvalidParameter(
+            "open_for_min", "open_for_min needs open_at: the instant the break starts"
+        )
     if open_at is not None:
-        flt = registry.open_at(conn, flt, open_at)
+        flt = registry.open_at(conn, flt, Judge(open_at, open_for_min))
     version = registry.version(conn)  # before the rows: never newer than what they show
     matched = registry.count_stations(conn, flt)
     rows = registry.list_stations(conn, flt, limit, offset)
     now = dt.datetime.now(hours.SHANGHAI)
+    judge = Judge(now)
     response = geojson_response(
         {
             "type": "FeatureCollection",
@@ -110,7 +126,7 @@ def list_stations() -> Response:
             "numberReturned": len(rows),
             "timeStamp": now.isoformat(timespec="seconds"),
             "links": _page_links(matched, limit, offset),
-            "features": [station_feature(r, lang, now) for r in rows],
+            "features": [station_feature(r, lang, judge) for r in rows],
         }
     )
     response.set_etag(registry_etag(version))  # If-Match for imports
@@ -140,7 +156,10 @@ def _page_links(matched: int, limit: int, offset: int) -> list[dict[str, str]]:
     return links
 
 
-NEAREST_PARAMS = ("lat", "lon", "crs", "at", "open", "amenities", "limit", "within_m", "lang")
+NEAREST_PARAMS = (
+    "lat", "lon", "crs", "at", "open", "open_for_min", "amenities", "limit", "within_m", "lang"
+)  # fmt: skip
+MAX_OPEN_FOR_MIN = 24 * 60
 
 
 @api.get("/stations/nearest")
@@ -154,9 +173,16 @@ def nearest_stations() -> Response:
     at = params.instant(args, "at") or dt.datetime.now(hours.SHANGHAI)
     lang = params.lang(args)
     wgs_lon, wgs_lat = datums.to_wgs84(lon, lat, crs)
+    open_only = params.boolean(args, "open", True)
+    open_for_min = params.integer(args, "open_for_min", 0, 0, MAX_OPEN_FOR_MIN)
+    if open_for_min and not open_only:
+        raise InvalidParameter(
+            "open_for_min", "open_for_min asks for open stations; leave out open=false"
+        )
     search = {
         "at": at,
-        "open_only": params.boolean(args, "open", True),
+        "open_only": open_only,
+        "open_for_min": open_for_min,
         "amenities": params.amenities(args),
         "limit": params.integer(args, "limit", 5, 1, 50),
         "within_m": params.number(args, "within_m", 1, 50000, default=5000),
@@ -166,13 +192,14 @@ def nearest_stations() -> Response:
         found = memory.nearest(float(wgs_lon), float(wgs_lat), **search)
     else:
         found = nearest(get_read_conn(), float(wgs_lon), float(wgs_lat), **search)
+    judge = Judge(at)
     return geojson_response(
         {
             "type": "FeatureCollection",
             "at": at.isoformat(),
             "crs": crs,
             "numberReturned": len(found),
-            "features": [station_feature(r, lang, at, crs) for r in found],
+            "features": [station_feature(r, lang, judge, crs) for r in found],
         }
     )
 
@@ -187,7 +214,9 @@ def get_station(station_id: str) -> Response:
 
 def station_response(record: dict[str, Any], lang: str, status: int = 200) -> Response:
     """A station as a GeoJSON Feature, open state now, with its ETag (If-Match on edits)."""
-    response = geojson_response(station_feature(record, lang, dt.datetime.now(hours.SHANGHAI)))
+    response = geojson_response(
+        station_feature(record, lang, Judge(dt.datetime.now(hours.SHANGHAI)))
+    )
     response.status_code = status
     response.set_etag(station_etag(record["id"], record["version"]))
     return response

@@ -69,6 +69,7 @@ def _geojson(ref: str, description: str) -> dict[str, Any]:
 
 
 _AT = {"type": "string", "format": "date-time"}
+_INTEGER_OR_NULL = {"type": ["integer", "null"]}
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
 _STRING_OR_NULL = {"type": ["string", "null"]}
 _BOOL_OR_NULL = {"type": ["boolean", "null"]}
@@ -100,9 +101,13 @@ SCHEMAS: dict[str, Any] = {
             "address",
             "district",
             "opening_hours",
+            "opening_hours_text",
             "amenities",
             "open",
+            "state",
             "next_change",
+            "closes_in_min",
+            "opens_in_min",
         ],
         "properties": {
             "id": {"type": "integer"},
@@ -131,11 +136,32 @@ SCHEMAS: dict[str, Any] = {
             "has_sign": _BOOL_OR_NULL,
             "has_rules": _BOOL_OR_NULL,
             "has_staff": _BOOL_OR_NULL,
-            "open": {"type": "boolean", "description": "Open at the instant asked (or now)."},
+            "opening_hours_text": {
+                "type": "string",
+                "description": "The hours in words, in the language asked for.",
+            },
+            "open": {
+                "type": "boolean",
+                "description": "Open at the instant asked (or now): state open or closing_soon.",
+            },
+            "state": {
+                "type": "string",
+                "enum": ["open", "closing_soon", "closed", "unknown", "suspended"],
+                "description": "closing_soon: closes within STATIONS_CLOSING_SOON_MIN minutes; "
+                "unknown: no published hours, or only a comment or an open end.",
+            },
             "next_change": {
                 **_STRING_OR_NULL,
                 "format": "date-time",
-                "description": "When the open state next flips; null: not within a year.",
+                "description": "When the state next changes; null: not within a year.",
+            },
+            "closes_in_min": {
+                **_INTEGER_OR_NULL,
+                "description": "Open: whole minutes until it closes; null: not closing.",
+            },
+            "opens_in_min": {
+                **_INTEGER_OR_NULL,
+                "description": "Closed or unknown: minutes until it opens; null: not opening.",
             },
             "version": {"type": "integer"},
             "updated_at": {"type": "string", "format": "date-time"},
@@ -672,6 +698,15 @@ def _planner_paths() -> dict[str, Any]:
     }
 
 
+def _open_for_param(instant: str) -> dict[str, Any]:
+    return _param(
+        "open_for_min",
+        {"type": "integer", "minimum": 0, "maximum": 1440, "default": 0},
+        f"Only stations open at `{instant}` that stay open at least this many more minutes "
+        "(a break), overnight spans and holidays included.",
+    )
+
+
 def _paths() -> dict[str, Any]:
     bbox = _param("bbox", {"type": "string"}, "min_lon,min_lat,max_lon,max_lat in WGS-84 degrees.")
     return {
@@ -690,8 +725,9 @@ def _paths() -> dict[str, Any]:
                     _param(
                         "open_at",
                         _AT,
-                        "Only stations open at this instant (no offset: Asia/Shanghai).",
+                        "Only active stations open at this instant (no offset: Asia/Shanghai).",
                     ),
+                    _open_for_param("open_at"),
                     _param(
                         "limit",
                         {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
@@ -735,8 +771,11 @@ def _paths() -> dict[str, Any]:
                     ),
                     _param("at", _AT, "Instant (default now; no offset: Asia/Shanghai)."),
                     _param(
-                        "open", {"type": "boolean", "default": True}, "Only stations open at `at`."
+                        "open",
+                        {"type": "boolean", "default": True},
+                        "Only stations open at `at` (open or closing_soon; never unknown).",
                     ),
+                    _open_for_param("at"),
                     _amenities_param(),
                     _param(
                         "limit",

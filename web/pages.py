@@ -34,6 +34,7 @@ from markupsafe import Markup
 
 from geo import datums
 from stations import hours, registry, vocabulary
+from stations.availability import Judge, hours_text
 from web import params, vendor_assets
 from web.database import get_read_conn
 from web.map_tiles import Tiles, tiles_from_settings
@@ -209,13 +210,12 @@ def station_data(
     bd_lon, bd_lat = datums.wgs84_to_bd09(lon, lat)
     show_lon, show_lat = (gcj_lon, gcj_lat) if gcj02 else (lon, lat)
     index = {code: i for i, code in enumerate(vocabulary.terms("amenities"))}
-    states: dict[str, tuple[bool, dt.datetime | None]] = {}
+    judge = Judge(at)
     out = []
     for i, row in enumerate(rows):
         expr = row["opening_hours"] or ""
-        if expr not in states:
-            states[expr] = hours.state_or_closed(expr, at)
-        is_open, change = states[expr]
+        state = judge.station(row)
+        is_open, change = state.is_open, state.next_change
         out.append(
             {
                 "id": row["id"],
@@ -224,7 +224,9 @@ def station_data(
                 "name": row["name"],
                 "address": row["address"] or "",
                 "hours": expr,
+                "text": hours_text(expr, lang),
                 "open": is_open,
+                "state": state.state,
                 "change": change_text(is_open, change, at, lang, has_hours=bool(expr)),
                 "am": [index[code] for code in row["amenities"] or () if code in index],
                 "nav": [round(float(v), 6) for v in (gcj_lon[i], gcj_lat[i], bd_lon[i], bd_lat[i])],
