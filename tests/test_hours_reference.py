@@ -32,11 +32,11 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
-import tomllib
 from functools import cache
 from pathlib import Path
 
 import ohjs
+from hours_oracle import arranged_holidays
 
 from stations import hours
 
@@ -310,20 +310,6 @@ def test_easter_range_end_differs_as_documented() -> None:
 
 
 # --- public holidays, with the State Council's arrangements --------------------------
-
-
-@cache
-def arranged_holidays() -> list[dt.date]:
-    """Every day off of every break in data/holidays/*.toml, read independently."""
-    days = []
-    for path in sorted((ROOT / "data" / "holidays").glob("*.toml")):
-        with open(path, "rb") as fh:
-            for item in tomllib.load(fh)["breaks"]:
-                day = item["first"]
-                while day <= item["last"]:
-                    days.append(day)
-                    day += dt.timedelta(days=1)
-    return sorted(days)
 
 
 PH_VALUES = [

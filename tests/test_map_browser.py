@@ -6,8 +6,8 @@ exactly as deployed but with no request leaving 127.0.0.1. Every other request i
 aborted and fails the test, as does any failed request or console error.
 
 The expected "nearest open station" is computed here independently: every active station
-from the database, geodesic distance with pyproj ``Geod``, open-ness with
-``stations.hours.is_open``.
+from the database, geodesic distance with pyproj ``Geod``, open-ness from the reference
+evaluator, opening_hours.js (``hours_oracle``).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from browser import PHONE, assert_clean, screenshot
+from hours_oracle import answers, open_for
 from pyproj import Geod
 
 from geo import datums
-from stations import hours
 
 # Near Taiyuan's Xiaodian district, on a Monday (a working day) at 10:00 Beijing time.
 POSITION = (37.7360, 112.5650)  # lat, lon, WGS-84
@@ -37,18 +37,33 @@ def _active_stations(conn) -> list[dict]:
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
+def _open_at_page_time(expr: str | None) -> bool:
+    at = dt.datetime.fromisoformat(AT)
+    return bool(expr) and open_for(_oracle(expr), at, 0)
+
+
+def _oracle(expr: str):
+    at = dt.datetime.fromisoformat(AT)
+    if expr not in _ANSWERS:
+        _ANSWERS[expr] = answers([expr], [at])[(expr, at)]
+    return _ANSWERS[expr]
+
+
+_ANSWERS: dict = {}
+
+
 def expected_nearest_open(
     stations: list[dict], position: tuple[float, float] = POSITION, amenities: tuple = ()
 ) -> dict:
     """Brute force: every station, geodesic metres, the registry's opening-hours rules."""
-    at = dt.datetime.fromisoformat(AT)
+    dt.datetime.fromisoformat(AT)
     geod = Geod(ellps="WGS84")
     best = None
     for st in stations:
         if not st["opening_hours"] or not set(amenities) <= set(st["amenities"]):
             continue
         _, _, distance_m = geod.inv(position[1], position[0], st["lon"], st["lat"])
-        if distance_m > WITHIN_M or not hours.is_open(st["opening_hours"], at):
+        if distance_m > WITHIN_M or not _open_at_page_time(st["opening_hours"]):
             continue
         if best is None or (distance_m, st["id"]) < (best["distance_m"], best["id"]):
             best = {**st, "distance_m": distance_m}
@@ -104,14 +119,14 @@ def test_map_loads_offline_and_popups_show_stations(page, base_url, conn):
 
 def _beside_a_closed_station(stations: list[dict]) -> tuple[tuple[float, float], dict]:
     """A point 30 m north of a Taiyuan station that is closed at ``AT`` (a night shelter)."""
-    at = dt.datetime.fromisoformat(AT)
+    dt.datetime.fromisoformat(AT)
     closed = next(
         s
         for s in stations
         if 112.4 < s["lon"] < 112.8
         and 37.7 < s["lat"] < 38.0
         and s["opening_hours"]
-        and not hours.is_open(s["opening_hours"], at)
+        and not _open_at_page_time(s["opening_hours"])
     )
     lon, lat, _ = Geod(ellps="WGS84").fwd(closed["lon"], closed["lat"], 0, 30)
     return (round(lat, 6), round(lon, 6)), closed

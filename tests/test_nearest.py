@@ -1,8 +1,10 @@
-"""Nearest stations: the endpoint against an independent brute force over every station.
+"""Nearest stations through HTTP: the endpoint against a brute force over every station.
 
-The brute force reads every station, measures with pyproj's Geod and evaluates hours per
-station; the endpoint uses the KNN index, PostGIS spheroid distances and batched hours
-evaluation. They must agree in order and (within 0.5 m) in distance.
+The brute force reads every station, measures with pyproj's Geod and asks the reference
+evaluator (opening_hours.js, ``hours_oracle``) which are open. An anonymous caller is
+answered by the worker's in-memory copy (or PostGIS while it loads); each engine is also
+checked by itself against its own brute force in ``test_availability.py``. They must
+agree in order and (within 0.5 m) in distance.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import numpy as np
 import psycopg.sql
 import pytest
+from hours_oracle import answers, open_for
 from pyproj import Geod
 
 from geo import datums
@@ -36,7 +39,17 @@ def everything(database_url):
     return rows
 
 
-def brute_force(rows, lon, lat, at, open_only, amenities, limit, within_m):
+@pytest.fixture(scope="module")
+def oracle(everything):
+    instants = [dt.datetime.combine(d, t, SH) for d in DAYS for t in TIMES]
+    return answers([r[3] for r in everything], [*instants, LISTING_AT])
+
+
+def is_open(oracle, expr, at) -> bool:
+    return bool(expr) and open_for(oracle[(expr, at)], at, 0)
+
+
+def brute_force(rows, oracle, lon, lat, at, open_only, amenities, limit, within_m):
     active = [r for r in rows if r[5] == "active" and set(amenities) <= set(r[4])]
     lons = np.array([r[1] for r in active])
     lats = np.array([r[2] for r in active])
@@ -45,34 +58,31 @@ def brute_force(rows, lon, lat, at, open_only, amenities, limit, within_m):
     for r, d in zip(active, dist, strict=True):
         if d > within_m:
             continue
-        if open_only and not (r[3] and hours.is_open(r[3], at)):
+        if open_only and not is_open(oracle, r[3], at):
             continue
         found.append((d, r[0]))
     found.sort()
     return found[:limit]
 
 
+DAYS = [
+    dt.date(2025, 10, 3),
+    dt.date(2025, 9, 28),
+    dt.date(2025, 11, 22),
+    dt.date(2026, 2, 17),
+    dt.date(2025, 12, 31),
+    dt.date(2026, 3, 4),
+]
+TIMES = [dt.time(2, 30), dt.time(10, 0), dt.time(23, 58), dt.time(0, 1), dt.time(19, 45)]
+TIMES += [dt.time(7, 59)]
+LISTING_AT = dt.datetime(2025, 10, 3, 23, 30, tzinfo=SH)
+
+
 def _instants(rng):
-    days = [
-        dt.date(2025, 10, 3),
-        dt.date(2025, 9, 28),
-        dt.date(2025, 11, 22),
-        dt.date(2026, 2, 17),
-        dt.date(2025, 12, 31),
-        dt.date(2026, 3, 4),
-    ]
-    times = [
-        dt.time(2, 30),
-        dt.time(10, 0),
-        dt.time(23, 58),
-        dt.time(0, 1),
-        dt.time(19, 45),
-        dt.time(7, 59),
-    ]
-    return dt.datetime.combine(rng.choice(days), rng.choice(times), SH)
+    return dt.datetime.combine(rng.choice(DAYS), rng.choice(TIMES), SH)
 
 
-def test_agrees_with_brute_force(client, everything):
+def test_agrees_with_brute_force(client, everything, oracle):
     rng = random.Random(7)
     active = [r for r in everything if r[5] == "active"]
     amenity_choices = [(), (), ("toilet",), ("ebike_charging",), ("wifi", "first_aid")]
@@ -102,11 +112,15 @@ def test_agrees_with_brute_force(client, everything):
         response = client.get("/api/v1/stations/nearest", query_string=query)
         assert response.status_code == 200, response.get_json()
         features = response.get_json()["features"]
-        expected = brute_force(everything, lon, lat, at, open_only, amenities, limit, within_m)
+        expected = brute_force(
+            everything, oracle, lon, lat, at, open_only, amenities, limit, within_m
+        )
         got = [(f["properties"]["distance_m"], f["id"]) for f in features]
         answered += bool(got)
         if open_only and expected:
-            nearest_any = brute_force(everything, lon, lat, at, False, amenities, 1, within_m)
+            nearest_any = brute_force(
+                everything, oracle, lon, lat, at, False, amenities, 1, within_m
+            )
             skipped_closed += nearest_any[0][1] != expected[0][1]
         assert [i for _, i in got] == [i for _, i in expected], (case, query)
         for (d_got, _), (d_exp, _) in zip(got, expected, strict=True):
@@ -114,7 +128,7 @@ def test_agrees_with_brute_force(client, everything):
         by_id = {r[0]: r for r in everything}
         for f in features:
             props = f["properties"]
-            assert props["open"] == bool(by_id[f["id"]][3] and hours.is_open(by_id[f["id"]][3], at))
+            assert props["open"] == is_open(oracle, by_id[f["id"]][3], at)
             if open_only:
                 assert props["open"] is True
             assert set(amenities) <= {a["code"] for a in props["amenities"]}
@@ -163,14 +177,14 @@ def test_holiday_closes_weekday_stations(client, conn):
     assert holiday["features"] == []
 
 
-def test_open_at_listing_matches_hours(client, everything):
-    at = dt.datetime(2025, 10, 3, 23, 30, tzinfo=SH)
+def test_open_at_listing_matches_hours(client, everything, oracle):
+    at = LISTING_AT
     body = client.get(
         "/api/v1/stations",
         query_string={"open_at": at.isoformat(), "limit": 1000, "district": "140100"},
     ).get_json()
     ids = {f["id"] for f in body["features"]}
-    expected = {r[0] for r in everything if r[5] == "active" and r[3] and hours.is_open(r[3], at)}
+    expected = {r[0] for r in everything if r[5] == "active" and is_open(oracle, r[3], at)}
     in_city = {
         f["id"]
         for f in client.get(
