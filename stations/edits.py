@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from stations import importer, registry
+from stations import hours, importer, registry
 from stations.errors import (
     Conflict,
     ImportRejected,
@@ -27,6 +27,7 @@ from stations.errors import (
     PreconditionFailed,
     StationRejected,
 )
+from stations.hours import Note
 from stations.records import CHINA_LAT, CHINA_LON, FIELD_NAMES, FIELDS, cell_text
 
 # JSON type each editable field takes (text unless listed); null clears an optional field
@@ -34,9 +35,16 @@ _NUMBER = ("lon", "lat", "floor_area_m2")
 _BOOL = ("has_sign", "has_rules", "has_staff")
 _TEXT = tuple(n for n in FIELD_NAMES if n not in (*_NUMBER, *_BOOL, "amenities"))
 _REQUIRED = tuple(f.name for f in FIELDS if f.required)
-_READ_ONLY = ("id", "version", "created_at", "updated_at", "open", "next_change", "district")
+_READ_ONLY = ("id", "version", "created_at", "updated_at", "district", "opening_hours_text")
+_READ_ONLY += ("open", "state", "next_change", "closes_in_min", "opens_in_min")  # at a time
 # versions the caller may overwrite; None stands for If-Match: * (whatever is stored)
 Expected = Callable[[int], bool] | None
+
+
+def notes(cells: Mapping[str, str]) -> tuple[Note, ...]:
+    """What the editor should know about the values just saved (probable typos, rewriting)."""
+    value = cells.get("opening_hours", "").strip()
+    return hours.check(value).notes if value else ()
 
 
 def cells_from_json(body: Any) -> dict[str, str]:
@@ -244,11 +252,16 @@ def _write(conn: psycopg.Connection, cells: Mapping[str, str], actor: str) -> im
         return importer.import_rows(conn, [(1, dict(cells))], actor=actor, source="station")
     except ImportRejected as exc:
         errors = [
-            {"field": p["field"], "value": p["value"], "reason": p["reason"]}
+            {k: p[k] for k in ("field", "value", "reason", "reason_zh") if k in p}
             for p in exc.details.get("rows", [])
         ]
         reasons = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
-        raise StationRejected(f"the station was not saved: {reasons}", errors=errors) from None
+        zh = None
+        if all("reason_zh" in e for e in errors):  # no half-translated message
+            zh = "未保存：" + "；".join(f"{e['field']}：{e['reason_zh']}" for e in errors)
+        raise StationRejected(
+            f"the station was not saved: {reasons}", zh=zh, errors=errors
+        ) from None
     except pg_errors.UniqueViolation:
         raise Conflict("another editor saved a station with this code at the same moment") from None
 

@@ -2,30 +2,41 @@
 
 Export then import is a no-op: the same headers, the cell text of
 :func:`stations.records.cell_text`, and coordinates written with ``repr`` so the floats
-survive exactly.
+survive exactly. After the fields come, for people reading the file, the hours in words
+(Chinese) and each station's state at the moment of the export (``state_at``), columns
+and properties the importer ignores.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psycopg
 
+from stations import hours
+from stations.availability import Judge, hours_text
 from stations.records import FIELD_NAMES, cell_text, feature
 from stations.registry import iter_stations
 
 FORMATS = ("csv", "geojson")
 
 
-def export(conn: psycopg.Connection, fmt: str, out: IO[str]) -> int:
-    """Write all stations to ``out`` in ``fmt``; returns how many were written."""
+READ_ONLY = ("opening_hours_text", "state", "next_change", "state_at")
+
+
+def export(
+    conn: psycopg.Connection, fmt: str, out: IO[str], at: dt.datetime | None = None
+) -> int:
+    """Write all stations to ``out`` in ``fmt``, states as of ``at`` (now); how many."""
+    judge = Judge(at or dt.datetime.now(hours.SHANGHAI))
     if fmt == "csv":
-        return _export_csv(conn, out)
+        return _export_csv(conn, out, judge)
     if fmt == "geojson":
-        return _export_geojson(conn, out)
+        return _export_geojson(conn, out, judge)
     raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
@@ -41,21 +52,32 @@ def export_file(conn: psycopg.Connection, fmt: str, path: Path) -> int:
     return count
 
 
-def _export_csv(conn: psycopg.Connection, out: IO[str]) -> int:
+def _read_only(record: dict[str, Any], judge: Judge) -> list[str]:
+    """The columns after the fields: hours in words, state, its next change, the instant."""
+    state = judge.station(record)
+    change = state.next_change.isoformat() if state.next_change else ""
+    text = hours_text(record.get("opening_hours"), "zh")
+    return [text, state.state, change, judge.at.isoformat(timespec="seconds")]
+
+
+def _export_csv(conn: psycopg.Connection, out: IO[str], judge: Judge) -> int:
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(FIELD_NAMES)
+    writer.writerow([*FIELD_NAMES, *READ_ONLY])
     count = 0
     for record in iter_stations(conn):
-        writer.writerow([cell_text(record.get(name)) for name in FIELD_NAMES])
+        cells = [cell_text(record.get(name)) for name in FIELD_NAMES]
+        writer.writerow([*cells, *_read_only(record, judge)])
         count += 1
     return count
 
 
-def _export_geojson(conn: psycopg.Connection, out: IO[str]) -> int:
+def _export_geojson(conn: psycopg.Connection, out: IO[str], judge: Judge) -> int:
     out.write('{"type": "FeatureCollection", "features": [\n')
     count = 0
     for record in iter_stations(conn):
-        item = feature({k: v for k, v in record.items() if k != "id"})
+        extra = dict(zip(READ_ONLY, _read_only(record, judge), strict=True))
+        extra["next_change"] = extra["next_change"] or None
+        item = feature({k: v for k, v in record.items() if k != "id"}, extra)
         item["id"] = record["code"]
         out.write((",\n" if count else "") + json.dumps(item, ensure_ascii=False))
         count += 1

@@ -43,10 +43,14 @@ class Problem:
     field: str
     value: str
     reason: str
+    reason_zh: str | None = None  # the reason in Chinese, where one is written
 
     def as_dict(self) -> dict[str, Any]:
         """Plain form for JSON reports."""
-        return {"row": self.row, "field": self.field, "value": self.value, "reason": self.reason}
+        out = {"row": self.row, "field": self.field, "value": self.value, "reason": self.reason}
+        if self.reason_zh:
+            out["reason_zh"] = self.reason_zh
+        return out
 
 
 @dataclass
@@ -168,8 +172,8 @@ def _checked(
             given = masks[keys] = sum(bit for c, bit in _BIT.items() if c in keys)
             present.update(keys)
         record, problems = parse_row(cells)
-        for name, value, reason in problems:
-            result.problems.append(Problem(row_no, name, value, reason))
+        for name, value, reason, reason_zh in problems:
+            result.problems.append(Problem(row_no, name, value, reason, reason_zh))
         code = record.get("code")
         if code is not None:
             if code in codes:

@@ -26,7 +26,11 @@ CHINA_LAT = (3.0, 54.0)
 
 
 class FieldProblem(ValueError):
-    """One cell is wrong; the message says why."""
+    """One cell is wrong; the message says why (``zh``: the same in Chinese, if written)."""
+
+    def __init__(self, message: str, zh: str | None = None) -> None:
+        super().__init__(message)
+        self.zh = zh
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ def _opening_hours(value: str) -> str | None:
     try:
         return hours.validate(value)
     except StationsError as exc:
-        raise FieldProblem(exc.message) from None
+        raise FieldProblem(exc.message, exc.message_zh) from None
 
 
 def _code(value: str) -> str:
@@ -211,14 +215,18 @@ def match_headers(headers: list[str]) -> dict[int, Field]:
     return found
 
 
-def parse_row(cells: Mapping[str, str]) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+Trouble = tuple[str, str, str, str | None]  # field, value, reason, the reason in Chinese
+
+
+def parse_row(cells: Mapping[str, str]) -> tuple[dict[str, Any], list[Trouble]]:
     """Parse one row given as field name -> raw text.
 
     Returns the typed record (only the fields present) and a list of problems as
-    ``(field, value, reason)``; a row with problems must not be stored.
+    ``(field, value, reason, reason in Chinese or None)``; a row with problems must not
+    be stored.
     """
     record: dict[str, Any] = {}
-    problems: list[tuple[str, str, str]] = []
+    problems: list[Trouble] = []
     suspect = _CONTROL.search("".join(cells.values())) is not None  # one scan per row
     for name, parse, required in _PARSERS:
         raw = cells.get(name)
@@ -229,17 +237,17 @@ def parse_row(cells: Mapping[str, str]) -> tuple[dict[str, Any], list[tuple[str,
                 f"must be text of at most {MAX_CELL} characters without control characters "
                 "or lone surrogates"
             )
-            problems.append((name, raw[:80], reason))
+            problems.append((name, raw[:80], reason, None))
             continue
         if required and not raw.strip():
-            problems.append((name, raw, "required"))
+            problems.append((name, raw, "required", None))
             continue
         try:
             record[name] = parse(raw)
         except FieldProblem as exc:
-            problems.append((name, raw, str(exc)))
+            problems.append((name, raw, str(exc), exc.zh))
     if not problems and not (record.get("district_code") or record.get("district_name")):
-        problems.append(("district_code", "", "required (or district_name)"))
+        problems.append(("district_code", "", "required (or district_name)", None))
     return record, problems
 
 

@@ -239,7 +239,7 @@ def test_bad_values_are_422_with_each_field(api, roles, inside, change, field):
         "/api/v1/stations",
         data=json.dumps(new_station(inside, **change)),
         content_type="application/json",
-        headers=roles["editor"],
+        headers={**roles["editor"], "Accept-Language": "en-GB,en;q=0.9"},
     )
     assert response.status_code == 422, response.get_json()
     problem = response.get_json()
@@ -336,6 +336,41 @@ def test_patch_needs_if_match_and_refuses_a_stale_one(api, roles, inside, edit_d
     assert other.status_code == 412  # another station's tag
     assert api.get(url).get_json()["properties"]["name"] == "新名字"
     assert history(edit_db, station_id) == [("create", EDITOR, 1), ("update", EDITOR, 2)]
+
+
+def test_bad_hours_are_explained_in_the_editors_language(api, roles, inside):
+    body = new_station(inside, opening_hours="周一至周五 8:00-20:00")
+    chinese = api.post("/api/v1/stations", json=body, headers=roles["editor"])
+    assert chinese.status_code == 422
+    problem = chinese.get_json()
+    assert problem["detail"].startswith("未保存：opening_hours：营业时间")
+    (error,) = problem["errors"]
+    assert '可改为："Mo-Fr 08:00-20:00"' in error["reason"] and "reason_zh" not in error
+    english = api.post("/api/v1/stations?lang=en", json=body, headers=roles["editor"])
+    assert 'write: "Mo-Fr 08:00-20:00"' in english.get_json()["errors"][0]["reason"]
+    assert english.get_json()["detail"].startswith("the station was not saved")
+    by_header = api.post(
+        "/api/v1/stations", json=body, headers={**roles["editor"], "Accept-Language": "en"}
+    )
+    assert by_header.get_json()["detail"] == english.get_json()["detail"]
+
+
+def test_saved_hours_come_back_standard_with_notes(api, roles, inside):
+    response = created(api, roles, inside, opening_hours="Sa, Su 9:00-12:00")
+    props = response.get_json()["properties"]
+    assert props["opening_hours"] == "Sa,Su 09:00-12:00"
+    assert props["opening_hours_text"] == "周末 09:00–12:00"
+    assert [w["code"] for w in response.get_json()["warnings"]] == ["rewritten"]
+    url = f"/api/v1/stations/{response.get_json()['id']}?lang=en"
+    patched = api.patch(
+        url,
+        json={"opening_hours": "Mo-Fr 22:00-25:00"},
+        headers=with_etag(roles["editor"], response.headers["ETag"]),
+    )
+    assert patched.status_code == 200
+    (warning,) = patched.get_json()["warnings"]
+    assert warning["code"] == "past-midnight" and "22:00-01:00" in warning["message"]
+    assert "warnings" not in api.get(url).get_json()  # only on the answer to the edit
 
 
 def test_patch_changes_only_the_given_fields_and_null_clears(api, roles, inside, edit_db):

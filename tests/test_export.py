@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import io
+import json
 
 import pytest
+from hours_oracle import answers, expected_state
 
 from stations.exporter import export
 from stations.importer import import_file
+
+AT = dt.datetime(2025, 10, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
 
 @pytest.mark.parametrize("fmt", ["csv", "geojson"])
@@ -26,12 +32,33 @@ def test_reimporting_an_export_is_a_no_op(conn, tmp_path, fmt):
 @pytest.mark.parametrize("fmt", ["csv", "geojson"])
 def test_export_into_empty_database_recreates_the_stations(conn, tmp_path, fmt):
     first = io.StringIO()
-    export(conn, fmt, first)
+    export(conn, fmt, first, at=AT)
     path = tmp_path / f"all.{fmt}"
     path.write_text(first.getvalue(), encoding="utf-8")
     conn.execute("DELETE FROM stations")
     result = import_file(conn, path, actor="t")
     assert result.updated == 0 and result.inserted > 1000
     second = io.StringIO()
-    export(conn, fmt, second)
+    export(conn, fmt, second, at=AT)
     assert second.getvalue() == first.getvalue()
+
+
+def test_exports_say_each_stations_state_at_the_export(conn):
+    out = io.StringIO()
+    export(conn, "csv", out, at=AT)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    oracle = answers([r["opening_hours"] for r in rows], [AT])
+    seen = set()
+    for row in rows:
+        answer = oracle.get((row["opening_hours"], AT)) if row["opening_hours"] else None
+        assert row["state"] == expected_state(answer, AT, row["status"]), row["code"]
+        assert row["state_at"] == AT.isoformat()
+        seen.add(row["state"])
+    assert {"open", "closed", "suspended"} <= seen  # National Day: offices shut
+    by_code = {r["code"]: r for r in rows}
+    office = next(r for r in rows if r["opening_hours"] == "Mo-Fr 08:00-20:00; PH off")
+    assert by_code[office["code"]]["opening_hours_text"] == "周一至周五 08:00–20:00；法定节假日休息"
+    geojson = io.StringIO()
+    export(conn, "geojson", geojson, at=AT)
+    features = json.loads(geojson.getvalue())["features"]
+    assert {f["properties"]["state"] for f in features} == seen

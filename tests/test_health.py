@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import shutil
+import urllib.request
+from pathlib import Path
+
+from live_server import serving
 from sqlalchemy.engine import make_url
 
 from stations import db
 from web.app import create_app
 from web.database import close_pool
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_healthz_needs_no_database():
@@ -24,7 +33,23 @@ def test_healthz_needs_no_database():
 def test_readyz_when_migrated(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json == {"status": "ready", "revision": db.head_revision()}
+    body = response.json
+    assert (body["status"], body["revision"]) == ("ready", db.head_revision())
+    assert {2024, 2025, 2026} <= set(body["holidays"]["notice_years"])
+
+
+def test_readyz_says_when_a_notice_is_missing_and_stays_ready(database_url, tmp_path):
+    """Served as users get it: a holiday folder without the current year's notice."""
+    shutil.copy(ROOT / "data" / "holidays" / "2024.toml", tmp_path)
+    env = {"DATABASE_URL": database_url, "STATIONS_HOLIDAYS_DIR": str(tmp_path)}
+    with serving(env) as (url, log):
+        with urllib.request.urlopen(f"{url}/readyz", timeout=30) as response:
+            assert response.status == 200
+            body = json.load(response)
+    assert body["holidays"]["notice_years"] == [2024]
+    year = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).year
+    assert f"no holiday arrangement for the current year {year}" in body["holidays"]["warnings"]
+    assert f"holiday calendar: no holiday arrangement for the current year {year}" in log[0]
 
 
 def test_readyz_refuses_an_old_schema(database_url):

@@ -17,6 +17,7 @@ import numpy as np
 import psycopg.sql
 import pytest
 from hours_oracle import answers, open_for
+from live_server import serving
 from pyproj import Geod
 
 from geo import datums
@@ -277,3 +278,64 @@ def test_serving_connections_use_generic_plans_without_jit(app):
         conn = get_conn()
         assert conn.execute("SHOW plan_cache_mode").fetchone()[0] == "force_generic_plan"
         assert conn.execute("SHOW jit").fetchone()[0] == "off"
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("lat=37&lon=112&open_for_min=-1", "open_for_min"),
+        ("lat=37&lon=112&open_for_min=1441", "open_for_min"),
+        ("lat=37&lon=112&open_for_min=20&open=false", "open_for_min"),
+        ("lat=37&lon=112&open_for_min=ten", "open_for_min"),
+    ],
+)
+def test_bad_break_lengths(client, query, param):
+    response = client.get(f"/api/v1/stations/nearest?{query}")
+    assert response.status_code == 400 and response.get_json()["param"] == param
+
+
+def test_listing_break_needs_an_instant(client):
+    response = client.get("/api/v1/stations?open_for_min=20")
+    assert response.status_code == 400 and response.get_json()["param"] == "open_for_min"
+
+
+def test_a_rider_at_2158_is_not_sent_to_a_station_closing_at_2200(database_url, conn):
+    """Served as riders get it: closing_soon, closes_in_min, and open_for_min passing it by."""
+    lon, lat, sid = conn.execute(
+        """SELECT ST_X(s.geom), ST_Y(s.geom), s.id FROM stations s
+           WHERE s.status = 'active' AND s.opening_hours = 'Mo-Su 07:00-22:00'
+             AND EXISTS (SELECT 1 FROM stations o WHERE o.status = 'active'
+                 AND o.opening_hours = '24/7' AND ST_DWithin(o.geom, s.geom, 0.05))
+           ORDER BY s.id LIMIT 1"""
+    ).fetchone()
+    at = "2025-11-19T21:58:00+08:00"
+    base = {"lat": lat, "lon": lon, "at": at, "limit": 3, "within_m": 20000}
+    with serving({"DATABASE_URL": database_url, "STATIONS_RATE_LIMIT_PUBLIC": "off"}) as (
+        url,
+        _log,
+    ):
+        plain = _get_json(url, base)
+        first = plain["features"][0]
+        assert first["id"] == sid and first["properties"]["distance_m"] < 0.01
+        props = first["properties"]
+        assert (props["state"], props["open"], props["closes_in_min"]) == ("closing_soon", True, 2)
+        assert props["next_change"] == "2025-11-19T22:00:00+08:00"
+        assert props["opening_hours_text"] == "每天 07:00–22:00"
+        on_break = _get_json(url, {**base, "open_for_min": 20, "lang": "en"})
+        ids = [f["id"] for f in on_break["features"]]
+        assert sid not in ids and ids
+        for feature in on_break["features"]:
+            p = feature["properties"]
+            assert p["state"] == "open" and (p["closes_in_min"] is None or p["closes_in_min"] >= 20)
+        assert on_break["features"][0]["properties"]["opening_hours_text"]
+
+
+def _get_json(url: str, query: dict) -> dict:
+    import json
+    import urllib.parse
+    import urllib.request
+
+    address = f"{url}/api/v1/stations/nearest?{urllib.parse.urlencode(query)}"
+    with urllib.request.urlopen(address, timeout=30) as response:
+        assert response.status == 200
+        return json.load(response)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +19,7 @@ from geo import datums
 from stations import hours, registry, vocabulary
 from stations.availability import Availability, Judge, hours_text
 from stations.errors import InvalidParameter
+from stations.hours import Note
 from stations.nearest import nearest
 from stations.records import feature
 from web import params
@@ -187,13 +190,15 @@ def nearest_stations() -> Response:
         "limit": params.integer(args, "limit", 5, 1, 50),
         "within_m": params.number(args, "within_m", 1, 50000, default=5000),
     }
+    started = time.perf_counter()
     memory = read_snapshot()  # the worker's copy, when current; else PostgreSQL answers
     if memory is not None:
         found = memory.nearest(float(wgs_lon), float(wgs_lat), **search)
     else:
         found = nearest(get_read_conn(), float(wgs_lon), float(wgs_lat), **search)
+    elapsed_ms = (time.perf_counter() - started) * 1000
     judge = Judge(at)
-    return geojson_response(
+    response = geojson_response(
         {
             "type": "FeatureCollection",
             "at": at.isoformat(),
@@ -202,6 +207,10 @@ def nearest_stations() -> Response:
             "features": [station_feature(r, lang, judge, crs) for r in found],
         }
     )
+    # which engine answered, for operators and the benchmark (W3C Server Timing)
+    engine = "memory" if memory is not None else "postgis"
+    response.headers["Server-Timing"] = f'nearest;desc="{engine}";dur={elapsed_ms:.2f}'
+    return response
 
 
 @api.get("/stations/<station_id>")
@@ -212,11 +221,18 @@ def get_station(station_id: str) -> Response:
     return station_response(record, params.lang(request.args))
 
 
-def station_response(record: dict[str, Any], lang: str, status: int = 200) -> Response:
-    """A station as a GeoJSON Feature, open state now, with its ETag (If-Match on edits)."""
-    response = geojson_response(
-        station_feature(record, lang, Judge(dt.datetime.now(hours.SHANGHAI)))
-    )
+def station_response(
+    record: dict[str, Any], lang: str, status: int = 200, warnings: Sequence[Note] = ()
+) -> Response:
+    """A station as a GeoJSON Feature, open state now, with its ETag (If-Match on edits).
+
+    ``warnings``: what the editor should know about the values just saved, as a foreign
+    member of the Feature (RFC 7946 §6.1).
+    """
+    body = station_feature(record, lang, Judge(dt.datetime.now(hours.SHANGHAI)))
+    if warnings:
+        body["warnings"] = [note.as_dict(lang) for note in warnings]
+    response = geojson_response(body)
     response.status_code = status
     response.set_etag(station_etag(record["id"], record["version"]))
     return response

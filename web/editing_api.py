@@ -82,7 +82,7 @@ def create_station() -> Response:
     lang = params.lang(request.args)  # checked before anything is written
     cells = edits.cells_from_json(params.json_body(None, _JSON))
     record = edits.create(get_conn(), cells, _actor())
-    response = station_response(record, lang, 201)
+    response = station_response(record, lang, 201, warnings=edits.notes(cells))
     response.headers["Location"] = url_for(
         "api.get_station", station_id=record["id"], _external=True
     )
@@ -95,7 +95,8 @@ def patch_station(station_id: str) -> Response:
     """Change the given fields (JSON merge patch: null clears one) of the ETag's version."""
     lang, number, expected = _target(station_id)
     cells = edits.cells_from_json(params.json_body(None, _PATCH))
-    return station_response(edits.update(get_conn(), number, cells, _actor(), expected), lang)
+    record = edits.update(get_conn(), number, cells, _actor(), expected)
+    return station_response(record, lang, warnings=edits.notes(cells))
 
 
 @editing.delete("/stations/<station_id>")

@@ -10,6 +10,7 @@ from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from stations.errors import Conflict, StationsError
+from web.params import preferred_lang
 
 LOGGER = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -31,12 +32,29 @@ def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Re
     return response
 
 
+def _localized(value: Any, lang: str) -> Any:
+    """Per-row reports in ``lang``: ``reason`` becomes the Chinese one where there is one."""
+    if not isinstance(value, list):
+        return value
+    out = []
+    for item in value:
+        if isinstance(item, dict) and "reason_zh" in item:
+            item = dict(item)
+            chinese = item.pop("reason_zh")
+            if lang == "zh":
+                item["reason"] = chinese
+        out.append(item)
+    return out
+
+
 def register(app: Flask) -> None:
     """Install the handlers on ``app``."""
 
     @app.errorhandler(StationsError)
     def _domain(exc: StationsError) -> Response:
-        response = problem(exc.http_status, exc.title, exc.message, exc.code, **exc.details)
+        lang = preferred_lang()
+        details = {k: _localized(v, lang) for k, v in exc.details.items()}
+        response = problem(exc.http_status, exc.title, exc.message_in(lang), exc.code, **details)
         if exc.http_status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="stations"'
         return response

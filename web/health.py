@@ -2,18 +2,21 @@
 
 ``/healthz`` answers from the process alone, so a database outage does not get healthy
 workers restarted. ``/readyz`` asks the database (one short query) and compares its
-schema revision with the code's, so a worker is only sent traffic it can answer.
+schema revision with the code's, so a worker is only sent traffic it can answer; its
+body also says which years' public holidays follow a State Council notice.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 
 import psycopg
 from flask import Blueprint, Response, jsonify
 
-from stations import db
+from stations import db, hours
 from stations.errors import DatabaseUnavailable
+from stations.hours import calendar as holiday_calendar
 from web.database import get_conn
 
 health = Blueprint("health", __name__)
@@ -47,6 +50,10 @@ def readyz() -> Response:
             f"the schema is at revision {revision or 'none'}, this code needs {_head()}: "
             "run `stations db migrate`"
         )
-    response = jsonify({"status": "ready", "revision": revision})
+    # whether PH follows the State Council's notices; a missing notice is worth a warning
+    # (in the log too), not a worker taken out of service
+    today = dt.datetime.now(hours.SHANGHAI).date()
+    holidays = holiday_calendar.log_attention(today).as_dict()
+    response = jsonify({"status": "ready", "revision": revision, "holidays": holidays})
     response.headers["Cache-Control"] = "no-store"
     return response

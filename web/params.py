@@ -85,6 +85,17 @@ def lang(args: Mapping[str, str]) -> str:
     return choice(args, "lang", LANGS, "zh")
 
 
+def preferred_lang() -> str:
+    """The language a person asked for: ``lang``, else ``Accept-Language``, else Chinese.
+
+    For error messages, which must not fail themselves: a bad ``lang`` is ignored here.
+    """
+    asked = request.args.get("lang")
+    if asked in LANGS:
+        return asked
+    return request.accept_languages.best_match(["zh", "en"], default="zh") or "zh"
+
+
 def text(args: Mapping[str, str], name: str, max_len: int = 100) -> str | None:
     """A short free-text value, stripped; None when absent."""
     value = (args.get(name) or "").strip()

@@ -35,6 +35,7 @@ __all__ = [
     "LATEST",
     "SHANGHAI",
     "Checked",
+    "Note",
     "Status",
     "check",
     "describe",

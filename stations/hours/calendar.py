@@ -259,3 +259,16 @@ def coverage(today: dt.date, result: Loaded | None = None) -> Coverage:
     if today.year not in result.arrangements:
         warnings.append(f"no holiday arrangement for the current year {today.year}")
     return Coverage(years, tuple(warnings), result.problems)
+
+
+_LOGGED: set[str] = set()
+
+
+def log_attention(today: dt.date) -> Coverage:
+    """The coverage, with each warning and problem logged once per process."""
+    result = coverage(today)
+    for message in (*result.warnings, *result.problems):
+        if message not in _LOGGED:
+            _LOGGED.add(message)
+            LOGGER.warning("holiday calendar: %s", message)
+    return result

@@ -88,11 +88,23 @@
 
   // --- markers and popups ------------------------------------------------------------
 
+  // open (green), closing soon (amber), closed (grey ring), unknown or suspended (dashed)
+  var STATE_CLASS = {
+    open: "st-open",
+    closing_soon: "st-soon",
+    closed: "st-closed",
+    unknown: "st-unknown",
+    suspended: "st-unknown",
+  };
+
+  function stateClass(st) {
+    return STATE_CLASS[st.state] || (st.open ? "st-open" : "st-closed");
+  }
+
   function stationIcon(st, highlighted) {
     var size = highlighted ? 40 : 30;
     return L.divIcon({
-      className:
-        "st-marker " + (st.open ? "st-open" : "st-closed") + (highlighted ? " st-highlight" : ""),
+      className: "st-marker " + stateClass(st) + (highlighted ? " st-highlight" : ""),
       html: '<span data-station-id="' + Number(st.id) + '"></span>',
       iconSize: [size, size],
       popupAnchor: [0, -size / 2],
@@ -142,16 +154,17 @@
     var root = el("div", "st-popup");
     root.setAttribute("data-station-id", String(st.id));
     el("h2", "st-name", root, st.name);
+    var said = t[st.state] || (st.open ? t.open : t.closed);
     el(
       "p",
-      "st-state " + (st.open ? "st-is-open" : "st-is-closed"),
+      "st-state " + (st.open ? "st-is-open" : "st-is-closed") + " st-is-" + (st.state || ""),
       root,
-      (st.open ? t.open : t.closed) + " · " + st.change
+      said + " · " + st.change
     );
     if (st.address) el("p", "st-address", root, st.address);
     var hoursLine = el("p", "st-hours", root);
     el("strong", null, hoursLine, t.hours + " ");
-    hoursLine.appendChild(document.createTextNode(st.hours || t.hours_unknown));
+    hoursLine.appendChild(document.createTextNode(st.text || st.hours || t.hours_unknown));
     if (st.am.length) {
       var list = el("ul", "st-amenities", root);
       list.setAttribute("aria-label", t.amenities);
@@ -329,10 +342,10 @@
       var c = feature.geometry.coordinates;
       var display = toDisplay([c[1], c[0]]);
       marker = L.marker(display, {
-        icon: stationIcon({ id: id, open: p.open }, false),
+        icon: stationIcon({ id: id, open: p.open, state: p.state }, false),
         title: p.name,
       });
-      marker.station = { id: id, open: p.open, am: [] };
+      marker.station = { id: id, open: p.open, state: p.state, am: [] };
       marker.bindPopup(p.name);
       state.byId[id] = marker;
     }
