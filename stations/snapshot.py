@@ -14,24 +14,35 @@ radius M ≥ a(1 - e²) and N ≥ a, so a station θ away is at least θ · a(1 
 away (1 % margin kept): a batch is final when its k-th result is nearer than that bound
 for the first station not fetched, as in the PostGIS search.
 
-**Freshness.** A snapshot carries the registry generation it was read at (migration
-0004: raised by every committed change, in commit order). :class:`Current` answers from
-its snapshot only while the generation was confirmed within ``max_age_s`` seconds;
-otherwise the request reads the generation (one short query on its own connection) and,
-when it moved, the snapshot is rebuilt in a background thread while searches go to
-PostgreSQL. So an anonymous search is never more than ``max_age_s`` behind the database
-it reads, and fails like any read when that database is gone.
+**Memory.** A copy is a *base* of compact columns (:mod:`stations.snapshot_store`: about
+44 bytes per station plus its encoded record, mapped from files written by a separate
+process) and an *overlay* of the stations changed since, searched by brute force.
+
+**Freshness.** A copy carries the registry generation it stands for (migration 0004).
+:class:`Current` answers from it only while the generation was confirmed within
+``max_age_s`` seconds; otherwise the request reads the generation and the ids changed
+since (``registry_log``, migration 0005) in one short query, fetches just those stations
+and answers from the base plus the new overlay. When the changes are too many (an
+import) or the log does not reach back, a new base is built by another process in the
+background, and searches go to PostgreSQL until it lands. No search ever waits for a
+rebuild, and none is answered from a copy older than ``max_age_s``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import math
+import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,42 +50,88 @@ import psycopg
 from pyproj import Geod
 from scipy.spatial import cKDTree
 
-from stations import registry
+from stations import snapshot_store
 from stations.availability import Judge
 from stations.errors import StationsError
 from stations.nearest import RECORD_NAMES, RECORD_SQL
+from stations.snapshot_store import Columns
 
 LOGGER = logging.getLogger(__name__)
 _GEOD = Geod(ellps="WGS84")
 # metres per radian of central angle, at least, anywhere (see the module doc)
 _LOW_M_PER_RAD = _GEOD.a * (1 - _GEOD.es) * 0.99
 _FIRST_BATCH = 8
-
-# One statement, so one database snapshot: the generation and the stations it stands for
-# (a registry without active stations still gives the generation, on a row of NULLs).
-_LOAD = f"""
-SELECT g.generation, {RECORD_SQL}
-FROM registry_generation g
-LEFT JOIN stations s ON s.status = 'active' AND s.geom IS NOT NULL
-ORDER BY s.id
-"""
-_HOURS, _AMENITIES = RECORD_NAMES.index("opening_hours"), RECORD_NAMES.index("amenities")
+_HOURS = RECORD_NAMES.index("opening_hours")
+_AMENITIES = RECORD_NAMES.index("amenities")
 _LON, _LAT = RECORD_NAMES.index("lon"), RECORD_NAMES.index("lat")
+OVERLAY_MAX = 5000  # changed stations a copy follows by brute force before a rebuild
+
+
+def _unit_vectors(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    lam, phi = np.radians(lon), np.radians(lat)
+    return np.column_stack((np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)))
+
+
+@dataclass(frozen=True)
+class Base:
+    """Columns of one generation with a k-d tree over their points."""
+
+    columns: Columns
+    tree: cKDTree | None  # None when there are no active stations
+    folder: Path | None = None  # where the columns were mapped from (removed when replaced)
+
+    @classmethod
+    def of(cls, columns: Columns, folder: Path | None = None) -> Base:
+        """Index the columns (the tree is built without holding the GIL)."""
+        if not len(columns.ids):
+            return cls(columns, None, folder)
+        return cls(columns, cKDTree(_unit_vectors(columns.lon, columns.lat)), folder)
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """Active stations changed since the base, as records, with their unit vectors."""
+
+    records: tuple[tuple[Any, ...], ...] = ()
+    xyz: np.ndarray = field(default_factory=lambda: np.empty((0, 3)))
+
+    @classmethod
+    def of(cls, records: Sequence[tuple[Any, ...]]) -> Overlay:
+        """The overlay of these records (``RECORD_NAMES``), in id order."""
+        ordered = tuple(sorted(records, key=lambda r: r[0]))
+        lon = np.array([r[_LON] for r in ordered], dtype=float)
+        lat = np.array([r[_LAT] for r in ordered], dtype=float)
+        return cls(ordered, _unit_vectors(lon, lat) if ordered else np.empty((0, 3)))
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The active stations at one registry generation, with a k-d tree over them."""
+    """The active stations at one registry generation: a base and what changed since."""
 
     generation: int
-    rows: tuple[tuple[Any, ...], ...]  # RECORD_NAMES; tuples, not dicts: half the memory
-    ids: np.ndarray
-    lon: np.ndarray
-    lat: np.ndarray
-    # each station's amenities as bits, one per code in ``amenity_bits``
-    amenities: np.ndarray
-    amenity_bits: dict[str, int]
-    tree: cKDTree | None  # None when there are no active stations
+    base: Base
+    changed: frozenset[int] = frozenset()  # ids whose base record is stale or gone
+    overlay: Overlay = field(default_factory=Overlay)
+    _changed_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    @property
+    def size(self) -> int:
+        """How many active stations the copy holds."""
+        columns = self.base.columns
+        stale = int(np.isin(columns.ids, self._changed_ids).sum()) if self.changed else 0
+        return len(columns.ids) - stale + len(self.overlay.records)
+
+    def with_changes(self, generation: int, ids: Sequence[int], rows: Sequence[tuple]) -> Snapshot:
+        """The copy moved to ``generation``: stations ``ids`` changed, now ``rows`` (active)."""
+        changed = self.changed | set(ids)
+        kept = [r for r in self.overlay.records if r[0] not in set(ids)]
+        return Snapshot(
+            generation,
+            self.base,
+            frozenset(changed),
+            Overlay.of([*kept, *rows]),
+            np.array(sorted(changed), dtype=np.int64),
+        )
 
     def nearest(
         self,
@@ -89,34 +146,103 @@ class Snapshot:
         within_m: float = 5000,
     ) -> list[dict[str, Any]]:
         """What :func:`stations.nearest.nearest` returns for the same arguments."""
-        if self.tree is None or any(a not in self.amenity_bits for a in amenities):
-            return []  # no station has an amenity that no station has
-        wanted = np.uint64(sum(self.amenity_bits[a] for a in set(amenities)))
-        point = _unit_vector(lon, lat)
-        reach = _chord(within_m / _LOW_M_PER_RAD)  # nothing further can be within_m away
         judge = Judge(at, open_for_min)
+        point = np.array(_unit_vectors(np.array([lon]), np.array([lat]))[0])
+        reach = _chord(within_m / _LOW_M_PER_RAD)  # nothing further can be within_m away
+        wanted = set(amenities)
+        extra = self._overlay_candidates(lon, lat, point, reach, wanted, within_m)
+        found = self._search_base(
+            lon, lat, point, reach, wanted, within_m, limit, extra, judge, open_only
+        )
+        return [
+            dict(zip(RECORD_NAMES, record, strict=True), distance_m=metres, availability=state)
+            for metres, record, state in found
+        ]
+
+    def _overlay_candidates(
+        self,
+        lon: float,
+        lat: float,
+        point: np.ndarray,
+        reach: float,
+        wanted: set[str],
+        within_m: float,
+    ) -> list[tuple[float, tuple[Any, ...]]]:
+        """Changed stations within ``within_m`` that have the amenities, with their metres."""
+        overlay = self.overlay
+        if not overlay.records:
+            return []
+        chords = np.linalg.norm(overlay.xyz - point, axis=1)
+        near = np.nonzero(chords <= reach)[0]
+        records = [
+            overlay.records[i] for i in near if wanted <= set(overlay.records[i][_AMENITIES] or ())
+        ]
+        if not records:
+            return []
+        metres = _distances(
+            lon, lat, np.array([r[_LON] for r in records]), np.array([r[_LAT] for r in records])
+        )
+        return [(float(m), r) for m, r in zip(metres, records, strict=True) if m <= within_m]
+
+    def _search_base(
+        self,
+        lon: float,
+        lat: float,
+        point: np.ndarray,
+        reach: float,
+        wanted: set[str],
+        within_m: float,
+        limit: int,
+        extra: list[tuple[float, tuple[Any, ...]]],
+        judge: Judge,
+        open_only: bool,
+    ) -> list[tuple[float, tuple[Any, ...], Any]]:
+        columns, tree = self.base.columns, self.base.tree
+        codes = columns.amenity_codes
+        if tree is None or any(a not in codes for a in wanted):
+            base_ok = False  # no station of the base has an amenity none of them has
+        else:
+            base_ok = True
+        mask = np.uint64(sum(1 << codes.index(a) for a in wanted)) if base_ok else np.uint64(0)
+        schedules = columns.schedules
+        overlay_ranked = sorted(extra, key=lambda pair: (pair[0], pair[1][0]))
         batch = max(_FIRST_BATCH, 2 * limit)
         while True:
-            chords, fetched = self.tree.query(point, k=batch, distance_upper_bound=reach)
-            fetched = fetched[fetched < len(self.rows)]  # the rest: none within reach
-            near = fetched[(self.amenities[fetched] & wanted) == wanted] if wanted else fetched
-            metres = _distances(lon, lat, self.lon[near], self.lat[near])
-            kept = metres <= within_m
-            near, metres = near[kept], metres[kept]
+            candidates: list[tuple[float, int, Any]] = []  # metres, id, base index or record
+            if base_ok:
+                chords, fetched = tree.query(point, k=batch, distance_upper_bound=reach)
+                fetched = fetched[fetched < len(columns.ids)]  # the rest: none within reach
+                near = fetched[(columns.amenities[fetched] & mask) == mask] if mask else fetched
+                if self.changed:
+                    near = near[~np.isin(columns.ids[near], self._changed_ids)]
+                metres = _distances(lon, lat, columns.lon[near], columns.lat[near])
+                kept = metres <= within_m
+                near, metres = near[kept], metres[kept]
+                candidates += [
+                    (float(m), int(columns.ids[i]), int(i))
+                    for m, i in zip(metres, near, strict=True)
+                ]
+                last_chord = float(chords[-1]) if len(chords) else math.inf
+                exhausted = len(fetched) < batch
+            else:
+                last_chord, exhausted = math.inf, True
+            candidates += [(m, r[0], r) for m, r in overlay_ranked]
+            candidates.sort(key=lambda c: (c[0], c[1]))
             found = []
-            for j in np.lexsort((self.ids[near], metres)).tolist():  # by distance, then id
-                row = self.rows[near[j]]
-                state = judge.hours(row[_HOURS], row[_LON], row[_LAT])
+            for metres_, _sid, where in candidates:
+                if isinstance(where, int):
+                    expr = schedules[int(columns.schedule[where])]
+                    state = judge.hours(expr, float(columns.lon[where]), float(columns.lat[where]))
+                else:
+                    state = judge.hours(where[_HOURS], where[_LON], where[_LAT])
                 if not open_only or judge.usable(state):
-                    found.append((float(metres[j]), row, state))
+                    found.append((metres_, where, state))
                     if len(found) == limit:
                         break
-            if len(fetched) < batch or _final(found, float(chords[-1]), limit):
+            if exhausted or _final(found, last_chord, limit):
                 return [
-                    dict(
-                        zip(RECORD_NAMES, row, strict=True), distance_m=distance, availability=state
-                    )
-                    for distance, row, state in found
+                    (metres_, columns.record(where) if isinstance(where, int) else where, state)
+                    for metres_, where, state in found
                 ]
             batch *= 4
 
@@ -136,97 +262,106 @@ def _final(found: list[tuple[float, Any, Any]], last_chord: float, limit: int) -
     return found[limit - 1][0] < angle * _LOW_M_PER_RAD
 
 
-def _unit_vector(lon: float, lat: float) -> tuple[float, float, float]:
-    lam, phi = math.radians(lon), math.radians(lat)
-    return (math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi))
-
-
 def _chord(angle: float) -> float:
     """The straight-line distance between unit vectors ``angle`` radians apart."""
     return 2 * math.sin(min(angle, math.pi) / 2)
 
 
 def load(conn: psycopg.Connection) -> Snapshot:
-    """Read the active stations and the generation they are at, in one database snapshot."""
-    cursor = conn.execute(_LOAD)
-    fetched = cursor.fetchall()
-    generation = fetched[0][0]
-    rows = tuple(row[1:] for row in fetched if row[1] is not None)
-    lon = np.array([r[_LON] for r in rows], dtype=float)
-    lat = np.array([r[_LAT] for r in rows], dtype=float)
-    codes = sorted({code for r in rows for code in r[_AMENITIES] or ()})
-    if len(codes) > 64:
-        raise ValueError(f"{len(codes)} amenity codes in use; the snapshot holds 64")
-    bits = {code: 1 << n for n, code in enumerate(codes)}
-    amenities = np.array(
-        [sum(bits[code] for code in set(r[_AMENITIES] or ())) for r in rows], dtype=np.uint64
-    )
-    if rows:
-        lam, phi = np.radians(lon), np.radians(lat)
-        xyz = np.column_stack((np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)))
-        tree = cKDTree(xyz)
-    else:
-        tree = None
-    return Snapshot(
-        generation=generation,
-        rows=rows,
-        ids=np.array([r[0] for r in rows], dtype=np.int64),
-        lon=lon,
-        lat=lat,
-        amenities=amenities,
-        amenity_bits=bits,
-        tree=tree,
-    )
+    """Read the active stations and their generation in this process (tests, small sets)."""
+    columns = snapshot_store.read(conn)
+    return Snapshot(columns.generation, Base.of(columns))
+
+
+# --- following the registry ----------------------------------------------------------
+
+# The generation, the stations changed since the copy's (up to OVERLAY_MAX + 1 of them,
+# with their records when active), and whether the log holds every generation since.
+_CHANGES = f"""
+WITH g AS (SELECT generation FROM registry_generation),
+     logged AS (SELECT count(DISTINCT generation) AS n FROM registry_log
+                WHERE generation > %(since)s),
+     ids AS (SELECT DISTINCT station_id FROM registry_log WHERE generation > %(since)s
+             LIMIT %(most)s)
+SELECT g.generation, logged.n, ids.station_id, {RECORD_SQL}
+FROM g CROSS JOIN logged
+LEFT JOIN ids ON true
+LEFT JOIN stations s ON s.id = ids.station_id AND s.status = 'active' AND s.geom IS NOT NULL
+"""
 
 
 class Current:
-    """The newest snapshot of one database, trusted for ``max_age_s`` after each check.
+    """The newest copy of one database, trusted for ``max_age_s`` after each check.
 
     Shared by the threads of a worker: reads take ``(snapshot, checked)`` as one tuple
-    without a lock. A reader that finds no snapshot, or the generation moved, starts a
-    rebuild (one at a time); until it lands, :meth:`get` says to ask the database. A
-    rebuild that failed is not tried again for ``RETRY_S``, so a database that refuses
-    it is not asked on every search.
+    without a lock. One thread at a time brings the copy up to date from the change log
+    (the others ask PostgreSQL meanwhile); a full rebuild runs in another process, started
+    by a background thread, one at a time. A rebuild that failed is not tried again for
+    ``RETRY_S``, so a database that refuses it is not asked on every search.
     """
 
     RETRY_S = 5.0
 
-    def __init__(self, connect: Callable[[], psycopg.Connection], max_age_s: float) -> None:
-        self.connect = connect  # a new connection of the rebuild's own, to the same database
+    def __init__(self, url: str, max_age_s: float, folder: Path) -> None:
+        self.url = url  # the database the copy is of, for the rebuilding process
         self.max_age_s = max_age_s
-        # the snapshot, and the monotonic time it was last known to be current
+        self.folder = folder  # where rebuilds write their columns
         self._state: tuple[Snapshot | None, float] = (None, -math.inf)
         self._expired = 0  # raised by expire(): a confirmation begun before it is void
         self._writing = threading.Lock()
+        self._updating = threading.Lock()
         self._rebuilding = threading.Lock()
         self._next_try = -math.inf  # no rebuild before this monotonic time
+        self._builds = itertools.count()
 
     @property
     def snapshot(self) -> Snapshot | None:
-        """The snapshot held now, current or not."""
+        """The copy held now, current or not."""
         return self._state[0]
 
     def get(self, conn: Callable[[], psycopg.Connection]) -> Snapshot | None:
-        """The snapshot to answer from, or None to answer from the database.
+        """The copy to answer from, or None to answer from the database.
 
-        When the last check is older than ``max_age_s``, reads the generation on
-        ``conn()`` (called only then: a current snapshot needs no connection); a database
-        error propagates, as for any read.
+        When the last check is older than ``max_age_s``, reads the generation and the
+        changes on ``conn()`` (called only then); a database error propagates, as for any
+        read. Never waits for another thread's update or for a rebuild.
         """
         snapshot, checked = self._state
         now = time.monotonic()
         if snapshot is not None and now - checked < self.max_age_s:
             return snapshot
-        if snapshot is None or self._rebuilding.locked():
-            self._rebuild()  # nothing to confirm yet: no generation query
+        if snapshot is None:
+            self._rebuild()
             return None
-        expired = self._expired
-        generation = registry.version(conn())
-        if snapshot is not None and snapshot.generation == generation:
-            self._confirm(snapshot, now, expired, new=False)
-            return snapshot
-        self._rebuild()
-        return None
+        if not self._updating.acquire(blocking=False):
+            return None  # another thread is bringing it up to date: PostgreSQL answers this
+        try:
+            expired = self._expired
+            rows = (
+                conn()
+                .execute(
+                    _CHANGES, {"since": snapshot.generation, "most": OVERLAY_MAX + 1}, prepare=True
+                )
+                .fetchall()
+            )
+            generation, logged = rows[0][0], rows[0][1]
+            if generation == snapshot.generation:
+                self._confirm(snapshot, now, expired, new=False)
+                return snapshot
+            ids = [r[2] for r in rows if r[2] is not None]
+            complete = logged == generation - snapshot.generation and len(ids) <= OVERLAY_MAX
+            if not complete or len(snapshot.changed | set(ids)) > OVERLAY_MAX:
+                self._rebuild()
+                return None
+            updated = snapshot.with_changes(
+                generation, ids, [r[3:] for r in rows if r[3] is not None]
+            )
+            self._confirm(updated, now, expired, new=True)
+            if len(updated.changed) > OVERLAY_MAX // 2:
+                self._rebuild()  # in good time: the overlay costs every search a little
+            return updated
+        finally:
+            self._updating.release()
 
     def expire(self) -> None:
         """Check the generation at the next :meth:`get` (the caller just changed it)."""
@@ -235,21 +370,26 @@ class Current:
             self._state = (self._state[0], -math.inf)
 
     def _confirm(self, snapshot: Snapshot, checked: float, expired: int, new: bool) -> None:
-        """Hold ``snapshot`` (``new``: just loaded) as current since ``checked``.
+        """Hold ``snapshot`` (``new``: not the one held) as current since ``checked``.
 
         A confirmation that began before an :meth:`expire` counts for nothing (the next
-        search checks again); one for a snapshot that a rebuild replaced meanwhile is
-        dropped.
+        search checks again), as does a new one older than the one held; one for a
+        snapshot that something replaced meanwhile is dropped.
         """
         with self._writing:
             if expired != self._expired:
                 checked = -math.inf
-            if new or self._state[0] is snapshot:
+            held = self._state[0]
+            if new and held is not None and held.generation > snapshot.generation:
+                # a rebuilt base older than the copy held: take it (its overlay is empty),
+                # and let the next search bring it up to date from the log
+                checked = -math.inf
+            if new or held is snapshot:
                 self._state = (snapshot, checked)
 
     def _rebuild(self) -> None:
         if time.monotonic() < self._next_try or not self._rebuilding.acquire(blocking=False):
-            return  # failed a moment ago, or another thread is at it
+            return  # failed a moment ago, or a rebuild is under way
         try:
             threading.Thread(target=self._load, name="stations-snapshot", daemon=True).start()
         except BaseException:
@@ -257,23 +397,56 @@ class Current:
             raise
 
     def _load(self) -> None:
+        folder = self.folder / f"{os.getpid()}-{next(self._builds)}"
         try:
-            started = time.monotonic()  # the snapshot is at least this new
+            started = time.monotonic()  # the copy is at least this new
             expired = self._expired
-            with self.connect() as conn:
-                snapshot = load(conn)
+            _remove_orphans(self.folder)
+            build = subprocess.run(
+                [sys.executable, "-m", "stations.snapshot_store", str(folder)],
+                env={**os.environ, snapshot_store.URL_ENV: self.url},
+                capture_output=True,
+                text=True,
+                timeout=3600,
+                check=False,
+            )
+            if build.returncode:
+                tail = (build.stderr.strip().splitlines() or ["no output"])[-1]
+                raise StationsError(f"the copy could not be built: {tail}")
+            columns = snapshot_store.open_folder(folder)
+            shutil.rmtree(folder, ignore_errors=True)  # the maps stay valid; nothing to leak
+            snapshot = Snapshot(columns.generation, Base.of(columns))
             self._confirm(snapshot, started, expired, new=True)
             LOGGER.info(
                 "nearest snapshot at generation %d: %d stations in %.0f ms",
                 snapshot.generation,
-                len(snapshot.rows),
+                len(columns.ids),
                 (time.monotonic() - started) * 1000,
             )
-        except Exception as exc:  # searches go on through PostgreSQL, as while it loads
+        except Exception as exc:  # searches go on through PostgreSQL, as while it builds
             self._next_try = time.monotonic() + self.RETRY_S
-            if isinstance(exc, psycopg.Error | StationsError):  # the database, not a bug
+            if isinstance(exc, psycopg.Error | StationsError | OSError):
                 LOGGER.warning("nearest snapshot not rebuilt: %s", exc)
             else:
                 LOGGER.exception("nearest snapshot not rebuilt")
+            shutil.rmtree(folder, ignore_errors=True)
         finally:
             self._rebuilding.release()
+
+
+def _remove_orphans(parent: Path) -> None:
+    """Remove build folders of processes that are gone (a worker killed mid-build)."""
+    for folder in parent.glob("*-*") if parent.is_dir() else ():
+        pid = folder.name.split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -24,6 +24,7 @@ import itertools
 import math
 import threading
 import time
+from pathlib import Path
 
 import psycopg
 from flask import Flask, current_app, g
@@ -77,9 +78,8 @@ def read_snapshot() -> snapshot.Snapshot | None:
     currents = current_app.extensions[SNAPSHOTS_KEY]
     current = currents.get(url)
     if current is None:
-        current = currents.setdefault(
-            url, snapshot.Current(lambda: _snapshot_connection(url), max_age)
-        )
+        folder = Path(settings.path("STATIONS_VAR_DIR")) / "snapshots"
+        current = currents.setdefault(url, snapshot.Current(url, max_age, folder))
     return current.get(lambda: _conn_for(url))
 
 
@@ -87,11 +87,6 @@ def expire_snapshots() -> None:
     """Make this worker's next anonymous search check the generation (it changed it)."""
     for current in current_app.extensions[SNAPSHOTS_KEY].values():
         current.expire()
-
-
-def _snapshot_connection(url: str) -> psycopg.Connection:
-    """A connection of a snapshot rebuild's own, so that it never holds a request's."""
-    return db.connect(url, autocommit=True, options=db.SERVING_OPTIONS)
 
 
 def _read_url() -> str:
