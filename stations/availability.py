@@ -38,6 +38,7 @@ class Availability:
     closes_in_min: int | None  # open: whole minutes left (rounded down); None: not closing
     opens_in_min: int | None  # closed or unknown and opening next: minutes (rounded up)
     open_until: dt.datetime | None = None  # open: when it stops being open
+    next_state: str | None = None  # what the hours say from next_change on
 
     @property
     def is_open(self) -> bool:
@@ -56,11 +57,11 @@ def of_status(status: hours.Status, at: dt.datetime, soon_min: int) -> Availabil
     if status.is_open:
         closes = None if left is None else max(0, math.floor(left))
         state = "closing_soon" if left is not None and left <= soon_min else "open"
-        return Availability(state, change, closes, None, change)
+        return Availability(state, change, closes, None, change, status.next_state)
     opens = None
     if left is not None and status.next_state == "open":
         opens = max(0, math.ceil(left))
-    return Availability(status.state, change, None, opens)
+    return Availability(status.state, change, None, opens, None, status.next_state)
 
 
 class Judge:

@@ -71,20 +71,23 @@ def open_at(conn: psycopg.Connection, flt: StationFilter, judge: Judge) -> Stati
     schedules with sun times are judged per station, by id.
     """
     where, params = flt.where()
-    rows = conn.execute(
-        f"SELECT s.opening_hours, array_agg(s.id), array_agg(ST_X(s.geom)), "
-        f"array_agg(ST_Y(s.geom)) FROM stations s WHERE {where} "
-        "AND s.status = 'active' AND s.opening_hours IS NOT NULL GROUP BY s.opening_hours",
-        params,
-    ).fetchall()
-    usable, ids = [], []
-    for expr, station_ids, lons, lats in rows:
-        if not hours.uses_sun(expr):
-            if judge.usable(judge.hours(expr)):
-                usable.append(expr)
-            continue
-        ids += [i for i, x, y in zip(station_ids, lons, lats, strict=True)
-                if judge.usable(judge.hours(expr, x, y))]  # fmt: skip
+    active = f"FROM stations s WHERE {where} AND s.status = 'active'"
+    exprs = [
+        row[0]
+        for row in conn.execute(
+            f"SELECT DISTINCT s.opening_hours {active} AND s.opening_hours IS NOT NULL", params
+        )
+    ]
+    usable = [e for e in exprs if not hours.uses_sun(e) and judge.usable(judge.hours(e))]
+    sun = [e for e in exprs if hours.uses_sun(e)]
+    ids = []
+    if sun:  # only these stations' positions are needed, and only they are judged one by one
+        rows = conn.execute(
+            f"SELECT s.id, s.opening_hours, ST_X(s.geom), ST_Y(s.geom) {active} "
+            "AND s.opening_hours = ANY(%(sun)s::text[])",
+            {**params, "sun": sun},
+        ).fetchall()
+        ids = [i for i, expr, x, y in rows if judge.usable(judge.hours(expr, x, y))]
     return replace(flt, active_only=True, opening_hours_in=usable, ids_in=ids)
 
 

@@ -199,17 +199,15 @@ class Snapshot:
     ) -> list[tuple[float, tuple[Any, ...], Any]]:
         columns, tree = self.base.columns, self.base.tree
         codes = columns.amenity_codes
-        if tree is None or any(a not in codes for a in wanted):
-            base_ok = False  # no station of the base has an amenity none of them has
-        else:
-            base_ok = True
+        # no station of the base has an amenity none of them has
+        base_ok = tree is not None and all(a in codes for a in wanted)
         mask = np.uint64(sum(1 << codes.index(a) for a in wanted)) if base_ok else np.uint64(0)
         schedules = columns.schedules
         overlay_ranked = sorted(extra, key=lambda pair: (pair[0], pair[1][0]))
         batch = max(_FIRST_BATCH, 2 * limit)
         while True:
             candidates: list[tuple[float, int, Any]] = []  # metres, id, base index or record
-            if base_ok:
+            if base_ok and tree is not None:
                 chords, fetched = tree.query(point, k=batch, distance_upper_bound=reach)
                 fetched = fetched[fetched < len(columns.ids)]  # the rest: none within reach
                 near = fetched[(columns.amenities[fetched] & mask) == mask] if mask else fetched

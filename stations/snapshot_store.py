@@ -114,7 +114,8 @@ def read(conn: psycopg.Connection, batch: int = 20000) -> Columns:
             blob += encode(record)
             offsets.append(len(blob))
     if generation is None:  # (a cursor yields the NULL row too, so only on no rows at all)
-        generation = conn.execute("SELECT generation FROM registry_generation").fetchone()[0]
+        found = conn.execute("SELECT generation FROM registry_generation").fetchone()
+        generation = found[0] if found else 0
     codes = tuple(sorted({code for s in signatures for code in s}))
     if len(codes) > 64:
         raise ValueError(f"{len(codes)} amenity codes in use; the copy holds 64")

@@ -178,3 +178,36 @@ def test_memory_engine_against_postgis_distances_and_the_oracle(
             _check(got, expected, search, tolerance_m=0.01)
             answered += bool(got)
     assert answered > 100
+
+
+def test_a_stored_value_no_parser_accepts_reads_as_unknown_everywhere(database_url):
+    """Hours written around the checks (psql, an old version): never a 500, never open."""
+    from conftest import app_for
+
+    from stations.demo import demo_database
+    from web.database import close_pool
+
+    url = demo_database("stations_bad_hours_test", database_url)
+    with db.connect(url, autocommit=True) as conn:
+        sid, lon, lat = conn.execute(
+            "UPDATE stations SET opening_hours = 'Mo-Fr 08:00-20:00; PH +99999999 days off' "
+            "WHERE id = (SELECT min(id) FROM stations WHERE status = 'active') "
+            "RETURNING id, ST_X(geom), ST_Y(geom)"
+        ).fetchone()
+    app = app_for(url)
+    client = app.test_client()
+    try:
+        one = client.get(f"/api/v1/stations/{sid}")
+        assert one.status_code == 200 and one.get_json()["properties"]["state"] == "unknown"
+        near = f"/api/v1/stations/nearest?lon={lon}&lat={lat}&within_m=30"
+        for query in ("&open=false", "", "&open_for_min=30"):
+            response = client.get(near + query)
+            assert response.status_code == 200
+            ids = [f["id"] for f in response.get_json()["features"]]
+            assert (sid in ids) == (query == "&open=false")
+        listing = client.get("/api/v1/stations?open_at=2025-11-19T10:00&limit=1000")
+        assert listing.status_code == 200
+        assert sid not in [f["id"] for f in listing.get_json()["features"]]
+        assert client.get("/map").status_code == 200
+    finally:
+        close_pool(app)

@@ -371,6 +371,12 @@ def test_saved_hours_come_back_standard_with_notes(api, roles, inside):
     (warning,) = patched.get_json()["warnings"]
     assert warning["code"] == "past-midnight" and "22:00-01:00" in warning["message"]
     assert "warnings" not in api.get(url).get_json()  # only on the answer to the edit
+    again = api.patch(
+        url.replace("?lang=en", ""),
+        json={"opening_hours": "Sa, Su 09:00-12:00"},
+        headers={**with_etag(roles["editor"], patched.headers["ETag"]), "Accept-Language": "en"},
+    )
+    assert again.get_json()["warnings"][0]["message"].startswith("saved in the standard form")
 
 
 def test_patch_changes_only_the_given_fields_and_null_clears(api, roles, inside, edit_db):

@@ -172,6 +172,13 @@ def test_values_are_stored_in_the_standard_form(written: str, stored: str) -> No
         ("", ["营业时间为空"], ["opening hours are empty"]),
         ("Mo-Fr 08:00-20:61", ["分钟不能超过 59"], ["cannot exceed 59"]),
         ('Mo-Th; "evening" off', ["写在注释之前"], ["before the comment"]),
+        ("Mo-Fr 08:00-20:00; PH +99999999 days off", ["偏移最多 1 天"], ["at most 1 days"]),
+        ("PH +2 days 10:00-12:00", ["PH +1 day"], ["PH +1 day or PH -1 day"]),
+        ("Mo[1] -400 days 10:00-12:00", ["偏移最多 366 天"], ["at most 366 days"]),
+        ("week 50-02 Mo 10:00-12:00", ["跨年", "week 50-53,01-02"], ["wraps", "50-53,01-02"]),
+        ("; ".join(f"Jan {d:02d} off" for d in range(1, 32)) + "; " +
+         "; ".join(f"Feb {d:02d} off" for d in range(1, 15)),
+         ["内容过多", "最多 40"], ["too much", "at most 40"]),
     ],
 )  # fmt: skip
 def test_errors_say_what_to_write(written: str, zh: list[str], en: list[str]) -> None:
@@ -214,6 +221,8 @@ def test_probable_typos_are_accepted_with_a_note() -> None:
         ("2025 Oct 01-08 off", "2025年10月1日至8日休息", "1–8 Oct 2025 closed"),
         ("Su[-1] 10:00-12:00", "每月最后一个周日 10:00–12:00",
          "the last Sun of the month 10:00–12:00"),
+        ("Mo-Su 06:00-24:00", "每天 06:00–24:00", "daily 06:00–24:00"),
+        ("Mo-Fr 00:00-24:00", "周一至周五 全天", "Mon–Fri all day"),
     ],
 )  # fmt: skip
 def test_hours_as_people_read_them(expr: str, zh: str, en: str) -> None:

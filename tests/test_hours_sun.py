@@ -18,6 +18,10 @@ from stations.hours import sun
 
 SH = hours.SHANGHAI
 PLACES = {"Taiyuan": (112.5489, 37.8706), "Datong": (113.3001, 40.0768)}
+# and China's corners: where Beijing time is far from the sun (sunrise near UTC midnight)
+# and where the nights are longest and shortest
+CORNERS = {"Kashgar": (75.99, 39.47), "Lhasa": (91.10, 29.65), "Chengdu": (104.07, 30.67)}
+CORNERS |= {"Mohe": (122.53, 52.97), "Sanya": (109.50, 18.25)}
 # PyEphem's horizon for each event, as opening_hours.js (SunCalc) defines them
 HORIZONS = {"sunrise": ("-0:34", False), "sunset": ("-0:34", False)}
 HORIZONS |= {"dawn": ("-6", True), "dusk": ("-6", True)}
@@ -41,9 +45,9 @@ def almanac(event: str, day: dt.date, lon: float, lat: float) -> dt.datetime:
     return ephem.Date(found).datetime().replace(tzinfo=dt.UTC).astimezone(SH)
 
 
-@pytest.mark.parametrize("place", PLACES)
+@pytest.mark.parametrize("place", [*PLACES, *CORNERS])
 def test_sun_times_agree_with_an_independent_almanac_all_year(place: str) -> None:
-    lon, lat = PLACES[place]
+    lon, lat = {**PLACES, **CORNERS}[place]
     worst = 0.0
     day = dt.date(2026, 1, 1)
     while day.year == 2026:

@@ -17,6 +17,7 @@ from hours_oracle import answers, open_for
 
 from geo import datums
 from stations import vocabulary
+from stations.availability import Availability
 from web import map_tiles, pages, vendor_assets
 
 STATIC = Path(pages.__file__).parent / "static"
@@ -273,21 +274,26 @@ def test_station_text_cannot_escape_the_data_or_run_as_a_template(app, tiles_env
 
 
 @pytest.mark.parametrize(
-    ("is_open", "change", "lang", "text"),
+    ("state", "change", "following", "lang", "text"),
     [
-        (True, "2025-11-24T20:00+08:00", "zh", "今天 20:00 关门"),
-        (False, "2025-11-25T08:30+08:00", "zh", "明天 08:30 开门"),
-        (False, "2025-11-29T09:00+08:00", "zh", "周六 09:00 开门"),
-        (False, "2025-12-08T09:00+08:00", "zh", "12月8日 09:00 开门"),
-        (True, "2025-11-24T20:00+08:00", "en", "closes today 20:00"),
-        (False, "2025-11-27T01:00Z", "en", "opens Thu 09:00"),  # Beijing time
-        (False, "2025-12-08T09:00+08:00", "en", "opens 8 Dec 09:00"),
-        (True, None, "zh", "全天开放"),
-        (False, None, "en", "not opening soon"),
+        ("open", "2025-11-24T20:00+08:00", "closed", "zh", "今天 20:00 关门"),
+        ("closed", "2025-11-25T08:30+08:00", "open", "zh", "明天 08:30 开门"),
+        ("closed", "2025-11-29T09:00+08:00", "open", "zh", "周六 09:00 开门"),
+        ("closed", "2025-12-08T09:00+08:00", "open", "zh", "12月8日 09:00 开门"),
+        ("open", "2025-11-24T20:00+08:00", "closed", "en", "closes today 20:00"),
+        ("closed", "2025-11-27T01:00Z", "open", "en", "opens Thu 09:00"),  # Beijing time
+        ("closed", "2025-12-08T09:00+08:00", "open", "en", "opens 8 Dec 09:00"),
+        ("open", None, None, "zh", "全天开放"),
+        ("closed", None, None, "en", "not opening soon"),
+        # unknown ("call first") until noon, then closed: never "opens"
+        ("unknown", "2025-11-24T12:00+08:00", "closed", "zh", "今天 12:00 起不开放"),
+        ("closed", "2025-11-24T18:00+08:00", "unknown", "en", "hours unknown from today 18:00"),
     ],
 )
-def test_change_text(is_open, change, lang, text):
+def test_change_text(state, change, following, lang, text):
     at = dt.datetime.fromisoformat(AT)
     when = dt.datetime.fromisoformat(change) if change else None
-    assert pages.change_text(is_open, when, at, lang, has_hours=True) == text
-    assert pages.change_text(False, None, at, "zh", has_hours=False) == "开放时间未公布"
+    availability = Availability(state, when, None, None, next_state=following)
+    assert pages.change_text(availability, at, lang, has_hours=True) == text
+    unknown = Availability("unknown", None, None, None)
+    assert pages.change_text(unknown, at, "zh", has_hours=False) == "开放时间未公布"

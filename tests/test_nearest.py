@@ -226,6 +226,19 @@ def test_bad_parameters(client, query, param):
     assert body["param"] == param and param in body["detail"]
 
 
+def test_listing_states_are_those_at_open_at(client):
+    body = client.get(
+        "/api/v1/stations",
+        query_string={"open_at": "2025-11-19T03:00+08:00", "limit": 1000, "lang": "en"},
+    ).get_json()
+    assert body["state_at"] == "2025-11-19T03:00:00+08:00"
+    states = {f["properties"]["state"] for f in body["features"]}
+    assert body["features"] and states <= {"open", "closing_soon"}
+    assert {f["properties"]["opening_hours"] for f in body["features"]} <= {
+        "24/7", "Mo-Su 20:00-06:00", "Mo-Su 18:00-08:00"
+    }  # fmt: skip
+
+
 def test_listing_rejects_bad_open_at(client):
     response = client.get("/api/v1/stations?open_at=25:99")
     assert response.status_code == 400 and response.get_json()["param"] == "open_at"

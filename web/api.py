@@ -121,13 +121,14 @@ def list_stations() -> Response:
     matched = registry.count_stations(conn, flt)
     rows = registry.list_stations(conn, flt, limit, offset)
     now = dt.datetime.now(hours.SHANGHAI)
-    judge = Judge(now)
+    judge = Judge(open_at or now)  # the state at the instant asked about
     response = geojson_response(
         {
             "type": "FeatureCollection",
             "numberMatched": matched,
             "numberReturned": len(rows),
             "timeStamp": now.isoformat(timespec="seconds"),
+            "state_at": judge.at.isoformat(timespec="seconds"),
             "links": _page_links(matched, limit, offset),
             "features": [station_feature(r, lang, judge) for r in rows],
         }
@@ -231,7 +232,8 @@ def station_response(
     """
     body = station_feature(record, lang, Judge(dt.datetime.now(hours.SHANGHAI)))
     if warnings:
-        body["warnings"] = [note.as_dict(lang) for note in warnings]
+        said = params.preferred_lang()  # notes follow Accept-Language too, as errors do
+        body["warnings"] = [note.as_dict(said) for note in warnings]
     response = geojson_response(body)
     response.status_code = status
     response.set_etag(station_etag(record["id"], record["version"]))

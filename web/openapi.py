@@ -200,6 +200,7 @@ SCHEMAS: dict[str, Any] = {
             "numberMatched": {"type": "integer"},
             "numberReturned": {"type": "integer"},
             "timeStamp": _AT,
+            "state_at": {**_AT, "description": "The instant the stations' states are for."},
             "links": {
                 "type": "array",
                 "items": {

@@ -34,7 +34,7 @@ from markupsafe import Markup
 
 from geo import datums
 from stations import hours, registry, vocabulary
-from stations.availability import Judge, hours_text
+from stations.availability import Availability, Judge, hours_text
 from web import params, vendor_assets
 from web.database import get_read_conn
 from web.map_tiles import Tiles, tiles_from_settings
@@ -215,7 +215,7 @@ def station_data(
     for i, row in enumerate(rows):
         expr = row["opening_hours"] or ""
         state = judge.station(row)
-        is_open, change = state.is_open, state.next_change
+        is_open = state.is_open
         out.append(
             {
                 "id": row["id"],
@@ -227,7 +227,7 @@ def station_data(
                 "text": hours_text(expr, lang),
                 "open": is_open,
                 "state": state.state,
-                "change": change_text(is_open, change, at, lang, has_hours=bool(expr)),
+                "change": change_text(state, at, lang, has_hours=bool(expr)),
                 "am": [index[code] for code in row["amenities"] or () if code in index],
                 "nav": [round(float(v), 6) for v in (gcj_lon[i], gcj_lat[i], bd_lon[i], bd_lat[i])],
             }
@@ -334,14 +334,14 @@ class _StationLayer(_Vendored, JSCSSMixin, folium.MacroElement):
 # --- text -------------------------------------------------------------------------------
 
 
-def change_text(
-    is_open: bool, change: dt.datetime | None, at: dt.datetime, lang: str, *, has_hours: bool
-) -> str:
-    """When the open state next flips, in words relative to ``at`` (Beijing time).
+def change_text(availability: Availability, at: dt.datetime, lang: str, *, has_hours: bool) -> str:
+    """When the state next changes, and to what, in words relative to ``at`` (Beijing time).
 
-    "closes today 20:00", "opens Mon 08:00", "opens 8 Oct 08:00"; a station that never
-    flips within a year is "open 24/7" or "not opening soon".
+    "closes today 20:00", "opens Mon 08:00", "opens 8 Oct 08:00", "hours unknown from
+    today 12:00"; a station that never changes within a year is "open 24/7" or "not
+    opening soon".
     """
+    is_open, change = availability.is_open, availability.next_change
     text = TEXT[lang]
     if change is None:
         if not has_hours:
@@ -361,4 +361,13 @@ def change_text(
             month=local.month, day=local.day, month_name=months[local.month - 1]
         )
     when += local.strftime("%H:%M")
-    return (text["closes"] if is_open else text["opens"]).format(when=when)
+    following = availability.next_state
+    if following == "unknown":
+        key = "unknown_from"
+    elif following == "open":
+        key = "opens"
+    elif is_open:
+        key = "closes"
+    else:
+        key = "closed_from"  # unknown until a time, then closed
+    return text[key].format(when=when)

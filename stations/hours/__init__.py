@@ -205,6 +205,9 @@ def status_of(expr: str | None, at: dt.datetime, where: Where = None) -> Status:
     except InvalidOpeningHours:
         LOGGER.warning("stored opening hours no longer valid: %r", expr)
         return UNKNOWN
+    except (ValueError, OverflowError, ArithmeticError):  # a value we cannot evaluate: a bug
+        LOGGER.exception("opening hours %r could not be evaluated at %s", expr, at)
+        return UNKNOWN
 
 
 def is_open(expr: str, at: dt.datetime, where: Where = None) -> bool:

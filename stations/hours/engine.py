@@ -149,8 +149,13 @@ def _easter(year: int) -> dt.date:
     return dt.date(year, month, day)
 
 
-def _point_date(point: DatePoint, year: int, last_day: bool = False) -> dt.date | None:
-    """The date a point stands for in ``year`` (a day past a month's end rolls over)."""
+def _point_date(point: DatePoint, year: int, role: str = "single") -> dt.date | None:
+    """The date a point stands for in ``year``, or None where it has none.
+
+    ``role`` says where the point stands: a month alone ends on its last day when it
+    ends a range; 29 February in a common year is no day on its own, ends a range on
+    28 February and starts one on 1 March.
+    """
     try:
         if point.easter:
             base = _easter(year)
@@ -158,14 +163,27 @@ def _point_date(point: DatePoint, year: int, last_day: bool = False) -> dt.date 
             base = _nth_weekday(year, point.month or 1, point.weekday, point.nth)
         elif point.day is None:
             base = dt.date(year, point.month or 1, 1)
-            if last_day:
-                following = dt.date(year + (point.month == 12), (point.month or 1) % 12 + 1, 1)
-                base = following - dt.timedelta(days=1)
+            if role == "end":
+                base = dt.date(year, point.month or 1, _days_in_month(year, point.month or 1))
         else:
-            base = dt.date(year, point.month or 1, 1) + dt.timedelta(days=point.day - 1)
+            month = point.month or 1
+            length = _days_in_month(year, month)
+            if point.day <= length:
+                base = dt.date(year, month, point.day)
+            elif role == "single":
+                return None
+            elif role == "end":
+                base = dt.date(year, month, length)
+            else:
+                base = dt.date(year, month, length) + dt.timedelta(days=1)
         return base + dt.timedelta(days=point.offset)
     except (ValueError, OverflowError):
         return None
+
+
+def _days_in_month(year: int, month: int) -> int:
+    following = dt.date(year + (month == 12), month % 12 + 1, 1)
+    return (following - dt.timedelta(days=1)).day
 
 
 def _nth_weekday(year: int, month: int, weekday: int, nth: int) -> dt.date:
@@ -178,19 +196,28 @@ def _nth_weekday(year: int, month: int, weekday: int, nth: int) -> dt.date:
 
 
 def _dates_match(item: Dates, day: dt.date) -> bool:
-    start, to = item.start, item.to or item.start
+    start = item.start
+    if item.to is None:
+        if start.day is None and not start.easter and start.weekday is None:
+            return day.month == start.month and start.year in (None, day.year)
+        for year in (day.year - 1, day.year, day.year + 1):
+            if start.year is None or year == start.year:
+                if _point_date(start, year) == day:
+                    return True
+        return False
+    to = item.to
     for year in (day.year - 1, day.year, day.year + 1):
         if start.year is not None and year != start.year:
             continue
-        first = _point_date(start, year)
+        first = _point_date(start, year, "start")
         if first is None:
             continue
         end_year = to.year if to.year is not None else year
-        last = _point_date(to, end_year, last_day=True)
+        last = _point_date(to, end_year, "end")
         if last is None:
             continue
         if last < first and to.year is None:
-            last = _point_date(to, end_year + 1, last_day=True)
+            last = _point_date(to, end_year + 1, "end")
             if last is None:
                 continue
         if first <= day <= last:
@@ -199,7 +226,10 @@ def _dates_match(item: Dates, day: dt.date) -> bool:
 
 
 def _nth_match(first: int, nth: tuple[int, ...], offset: int, day: dt.date) -> bool:
-    target = day - dt.timedelta(days=offset)
+    try:
+        target = day - dt.timedelta(days=offset)
+    except OverflowError:  # within days of year 1 or 9999
+        return False
     if target.weekday() != first:
         return False
     index = (target.day - 1) // 7 + 1
@@ -208,8 +238,14 @@ def _nth_match(first: int, nth: tuple[int, ...], offset: int, day: dt.date) -> b
 
 
 def _month_length(day: dt.date) -> int:
-    following = dt.date(day.year + (day.month == 12), day.month % 12 + 1, 1)
-    return (following - dt.timedelta(days=1)).day
+    return _days_in_month(day.year, day.month)
+
+
+def _holiday(day: dt.date, offset: int) -> bool:
+    try:
+        return calendar.is_public_holiday(day - dt.timedelta(days=offset))
+    except OverflowError:  # the day before year 1 or after 9999
+        return False
 
 
 def rule_matches(rule: Rule, day: dt.date) -> bool:
@@ -232,9 +268,7 @@ def rule_matches(rule: Rule, day: dt.date) -> bool:
             )
             for w in rule.weekdays
         )
-        on_holiday = any(
-            calendar.is_public_holiday(day - dt.timedelta(days=h.offset)) for h in rule.holidays
-        )
+        on_holiday = any(_holiday(day, h.offset) for h in rule.holidays)
         if rule.holidays_only:
             return on_holiday and on_weekday
         return on_holiday or on_weekday

@@ -41,6 +41,19 @@ _REASONS: dict[str, tuple[str, str]] = {
         'open/off/unknown 要写在注释之前，例如 off "夜间"',
         'write open/off/unknown before the comment, e.g. off "evening"',
     ),
+    "bad-offset-days": (
+        "偏移最多 {most} 天（法定节假日只能写 PH +1 day 或 PH -1 day）",
+        "an offset is at most {most} days (for holidays only PH +1 day or PH -1 day)",
+    ),
+    "too-many": (
+        "内容过多：{count} {what_zh}（最多 {most}）；请合并或简化规则",
+        "too much in one value: {count} {what} (at most {most}); merge or simplify the rules",
+    ),
+    "week-wraps": (
+        "周数范围 {first}-{last} 跨年了：请分两段写，例如 week {first}-53,01-{last}",
+        "the week range {first}-{last} wraps around the year: write it in two pieces, "
+        "e.g. week {first}-53,01-{last}",
+    ),
     "empty-rule": (
         "有一条空规则（两个分隔符之间没有内容）",
         "a rule is empty (nothing between two separators)",

@@ -30,6 +30,10 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 EVENTS = ("dawn", "sunrise", "sunset", "dusk")
 DAY_MIN = 24 * 60
 MAX_LENGTH = 2000  # characters; a station's hours are a line, not a document
+MAX_OFFSET_DAYS = 366
+# What one value may hold, far above real values (OSM's longest seen: 12 rules, 27
+# selectors, 13 spans) and low enough that evaluating it stays in milliseconds.
+MAX_RULES, MAX_SELECTORS, MAX_SPANS = 40, 120, 60
 
 
 # --- the parsed form -----------------------------------------------------------------
@@ -406,7 +410,12 @@ class _Parser:
         last = first
         if self.is_sep("-"):
             self.take()
+            column = self.column()
             last = self.week_value()
+            if last < first:  # as opening_hours.js: write the two pieces
+                raise HoursSyntaxError(
+                    "week-wraps", column, first=f"{first:02d}", last=f"{last:02d}"
+                )
         return Range(first, last, self.step())
 
     def week_value(self) -> int:
@@ -503,8 +512,15 @@ class _Parser:
         if self.kind() != "month":
             raise self.fail("expected-month")
         month = int(self.take().value)  # type: ignore[call-overload]
-        month_range_end = start is not None and not start.precise  # "Apr-Oct Su[2]": a weekday
-        if self.kind() == "weekday" and self.is_sep("[", 1) and not month_range_end:  # "Mar Su[-1]"
+        # "Mar Su[-1]-Oct Su[-1]": a date when it starts or ends a range; otherwise
+        # "Oct Sa[1],Su" is the month with a weekday selector, as opening_hours.js reads it
+        month_range_end = start is not None and not start.precise  # "Apr-Oct Su[2]"
+        if (
+            self.kind() == "weekday"
+            and self.is_sep("[", 1)
+            and not month_range_end
+            and (start is not None or self._range_follows_weekday())
+        ):
             return self.month_weekday(year, month)
         day = None
         if self.kind() == "number":
@@ -514,6 +530,17 @@ class _Parser:
             self.check_day(point)
             point = replace(point, offset=self.day_offset())
         return point
+
+    def _range_follows_weekday(self) -> bool:
+        """Whether ``Su[-1]`` (and a day offset) here is followed by ``-``: a date range."""
+        i = 2
+        while self.kind(i) not in (None,) and not self.is_sep("]", i):
+            i += 1
+        i += 1
+        if (self.is_sep("+", i) or self.is_sep("-", i)) and self.kind(i + 1) == "number":
+            if self.kind(i + 2) == "day":
+                i += 3
+        return self.is_sep("-", i) and self.kind(i + 1) in ("month", "number", "easter")
 
     def month_weekday(self, year: int | None, month: int) -> DatePoint:
         """``Su[-1] -1 day`` after a month: the nth such weekday of it, ± days."""
@@ -533,16 +560,22 @@ class _Parser:
                 "bad-day", self.column(), day=point.day, month=MONTHS[(point.month or 1) - 1]
             )
 
-    def day_offset(self) -> int:
-        """`` +2 days`` / `` -1 day`` after a holiday, an nth weekday or a date; else 0."""
+    def day_offset(self, most: int = MAX_OFFSET_DAYS) -> int:
+        """`` +2 days`` / `` -1 day`` after a holiday, an nth weekday or a date; else 0.
+
+        At most ``most`` days either way (one for PH, as opening_hours.js allows).
+        """
         if (
             (self.is_sep("+") or self.is_sep("-"))
             and self.kind(1) == "number"
             and self.kind(2) == "day"
         ):
+            column = self.column()
             sign = 1 if self.take().text == "+" else -1
             value = int(self.take().value)  # type: ignore[call-overload]
             self.take()
+            if value > most:
+                raise HoursSyntaxError("bad-offset-days", column, most=most)
             return sign * value
         return 0
 
@@ -556,7 +589,7 @@ class _Parser:
                 if token.value == "SH":
                     raise self.fail("school-holidays")
                 self.take()
-                holidays.append(Holiday(self.day_offset()))
+                holidays.append(Holiday(self.day_offset(most=1)))
             elif token is not None and token.kind == "weekday":
                 weekdays.append(self.weekday())
             else:
@@ -709,6 +742,7 @@ def parse(expr: str) -> Parsed:
     folded = folded.translate(_FOLD)
     parser = _Parser(tokens(folded), len(folded))
     parsed = parser.parse()
+    _check_size(parsed)
     lowered = [t for t in parser.items if t.kind != "comment" and t.kind != "sep"]
     if any(t.text != _canonical_word(t) for t in lowered if t.kind in _CASED):
         adjusted.append("case")
@@ -716,6 +750,25 @@ def parse(expr: str) -> Parsed:
 
 
 _CASED = {"weekday", "month", "event", "state", "holiday", "easter", "week", "day"}
+
+
+def _check_size(parsed: Parsed) -> None:
+    rules = parsed.rules
+    selectors = sum(
+        len(r.years) + len(r.dates) + len(r.weeks) + len(r.weekdays) + len(r.holidays)
+        for r in rules
+    )
+    spans = sum(len(r.spans) for r in rules)
+    limits = (
+        (len(rules), MAX_RULES, "rules", "条规则"),
+        (selectors, MAX_SELECTORS, "selectors", "个日期或星期"),
+        (spans, MAX_SPANS, "spans", "个时段"),
+    )
+    for count, most, what, what_zh in limits:
+        if count > most:
+            raise HoursSyntaxError(
+                "too-many", None, what=what, what_zh=what_zh, count=count, most=most
+            )
 
 
 def _canonical_word(token: Token) -> str:

@@ -42,6 +42,8 @@ def _duration(minutes: int, lang: str) -> str:
 
 def _clock(clock: Clock, lang: str, next_day: bool = False) -> str:
     if clock.event is None:
+        if clock.minutes == DAY_MIN and not next_day:
+            return "24:00"  # the end of the day, as people write it
         minutes = clock.minutes - DAY_MIN if clock.minutes >= DAY_MIN else clock.minutes
         text = _hhmm(minutes)
         if next_day or clock.minutes > DAY_MIN:
@@ -57,6 +59,13 @@ def _clock(clock: Clock, lang: str, next_day: bool = False) -> str:
 
 
 def _span(span: Span, lang: str) -> str:
+    if (
+        span.end is not None
+        and not span.open_end
+        and (span.start.event, span.start.minutes, span.end.event, span.end.minutes)
+        == (None, 0, None, DAY_MIN)
+    ):
+        return "全天" if lang == "zh" else "all day"
     start = _clock(span.start, lang)
     if span.end is None:
         return (
