@@ -40,6 +40,7 @@ DAYS = [
 ]
 CLOCKS = [dt.time(0, 30), dt.time(3, 0), dt.time(7, 45), dt.time(8, 10), dt.time(12, 0)]
 CLOCKS += [dt.time(16, 55), dt.time(17, 40), dt.time(21, 35), dt.time(21, 58), dt.time(23, 50)]
+CLOCKS += [dt.time(17, 30), dt.time(21, 30)]  # exactly 30 minutes before 18:00 and 22:00
 INSTANTS = [dt.datetime.combine(d, c, SH) for d in DAYS for c in CLOCKS]
 
 

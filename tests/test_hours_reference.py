@@ -357,6 +357,8 @@ def _holiday_instants(expr: str) -> list[dt.datetime]:
             day = dt.date(2024, 1, 4) + dt.timedelta(days=rng.randrange(900))
         clock = rng.choice(_CLOCKS) if i % 3 else dt.time(rng.randrange(24), rng.randrange(60))
         out.append(dt.datetime.combine(day, clock, tzinfo=SH))
+    # where the notices and chinesecalendar part: the weekend joined to Dragon Boat 2024
+    out += [dt.datetime(2024, 6, d, 10, tzinfo=SH) for d in (7, 8, 9, 10, 11)]
     return out
 
 
