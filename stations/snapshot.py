@@ -31,6 +31,8 @@ rebuild, and none is answered from a copy older than ``max_age_s``.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import hashlib
 import itertools
 import logging
 import math
@@ -311,6 +313,7 @@ class Current:
         self._rebuilding = threading.Lock()
         self._next_try = -math.inf  # no rebuild before this monotonic time
         self._builds = itertools.count()
+        self.key = ""  # names this database's builds in the shared folder (see _identify)
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -395,31 +398,36 @@ class Current:
             raise
 
     def _load(self) -> None:
-        folder = self.folder / f"{os.getpid()}-{next(self._builds)}"
+        """Map the newest shared build of this database, or make one (one at a time).
+
+        The workers of a machine share builds: a file lock lets one build while the
+        others wait (in this background thread, never in a search), then map its files,
+        whose pages the page cache holds once for all. A build newer than the copy held
+        is taken as it is; it is checked against the log before its first search.
+        """
         try:
             started = time.monotonic()  # the copy is at least this new
             expired = self._expired
-            _remove_orphans(self.folder)
-            build = subprocess.run(
-                [sys.executable, "-m", "stations.snapshot_store", str(folder)],
-                env={**os.environ, snapshot_store.URL_ENV: self.url},
-                capture_output=True,
-                text=True,
-                timeout=3600,
-                check=False,
-            )
-            if build.returncode:
-                tail = (build.stderr.strip().splitlines() or ["no output"])[-1]
-                raise StationsError(f"the copy could not be built: {tail}")
-            columns = snapshot_store.open_folder(folder)
-            shutil.rmtree(folder, ignore_errors=True)  # the maps stay valid; nothing to leak
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.key = self.key or _identify(self.url)
+            with open(self.folder / f"{self.key}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                held = self.snapshot.generation if self.snapshot is not None else -1
+                newest = _newest_build(self.folder, self.key)
+                if newest is not None and newest[0] > held:
+                    folder, fresh = newest[1], False
+                else:
+                    folder, fresh = self._build(), True
+                columns = snapshot_store.open_folder(folder)
             snapshot = Snapshot(columns.generation, Base.of(columns))
-            self._confirm(snapshot, started, expired, new=True)
+            # a build made here is current as of its start; one found may be stale
+            self._confirm(snapshot, started if fresh else -math.inf, expired, new=True)
             LOGGER.info(
-                "nearest snapshot at generation %d: %d stations in %.0f ms",
+                "nearest snapshot at generation %d: %d stations in %.0f ms (%s)",
                 snapshot.generation,
                 len(columns.ids),
                 (time.monotonic() - started) * 1000,
+                "built" if fresh else "shared",
             )
         except Exception as exc:  # searches go on through PostgreSQL, as while it builds
             self._next_try = time.monotonic() + self.RETRY_S
@@ -427,24 +435,56 @@ class Current:
                 LOGGER.warning("nearest snapshot not rebuilt: %s", exc)
             else:
                 LOGGER.exception("nearest snapshot not rebuilt")
-            shutil.rmtree(folder, ignore_errors=True)
         finally:
             self._rebuilding.release()
 
+    def _build(self) -> Path:
+        """A new build of the database in a folder of its own (under the lock)."""
+        work = self.folder / f"{self.key}-building-{os.getpid()}-{next(self._builds)}"
+        shutil.rmtree(work, ignore_errors=True)
+        build = subprocess.run(
+            [sys.executable, "-m", "stations.snapshot_store", str(work)],
+            env={**os.environ, snapshot_store.URL_ENV: self.url},
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            check=False,
+        )
+        if build.returncode:
+            shutil.rmtree(work, ignore_errors=True)
+            tail = (build.stderr.strip().splitlines() or ["no output"])[-1]
+            raise StationsError(f"the copy could not be built: {tail}")
+        generation = snapshot_store.open_folder(work).generation
+        done = self.folder / f"{self.key}-g{generation}"
+        shutil.rmtree(done, ignore_errors=True)
+        work.rename(done)
+        for old in self.folder.glob(f"{self.key}-*"):  # mapped copies stay valid
+            if old != done and not old.name.startswith(f"{self.key}-building-"):
+                shutil.rmtree(old, ignore_errors=True)
+        return done
 
-def _remove_orphans(parent: Path) -> None:
-    """Remove build folders of processes that are gone (a worker killed mid-build)."""
-    for folder in parent.glob("*-*") if parent.is_dir() else ():
-        pid = folder.name.split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
+
+def _identify(url: str) -> str:
+    """A name for the database's builds: its cluster's and its own identity, hashed.
+
+    Not the URL alone (it may hold a password, and a database dropped and created again
+    under the same name starts its generations again, so an old build would pass for new).
+    """
+    from stations import db
+
+    with db.connect(url) as conn:
+        row = conn.execute(
+            "SELECT (SELECT system_identifier FROM pg_control_system()), d.oid "
+            "FROM pg_database d WHERE d.datname = current_database()"
+        ).fetchone()
+    return hashlib.sha256(f"{url}|{row[0]}|{row[1]}".encode()).hexdigest()[:16]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _newest_build(parent: Path, key: str) -> tuple[int, Path] | None:
+    """The finished build of the database ``key`` with the highest generation, if any."""
+    found = []
+    for folder in parent.glob(f"{key}-g*"):
+        generation = folder.name.rsplit("-g", 1)[1]
+        if generation.isdigit() and (folder / "meta.json").is_file():
+            found.append((int(generation), folder))
+    return max(found, default=None)

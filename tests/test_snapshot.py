@@ -229,11 +229,30 @@ def test_rebuilds_one_at_a_time(database_url, tmp_path, monkeypatch):
         _wait_for(lambda: current.snapshot is not None, seconds=60)
         assert len(started) == 1
         assert current.get(lambda: conn) is current.snapshot
-        assert list(tmp_path.iterdir()) == []  # the build's files are mapped, then removed
+        # one finished build, named by database and generation, and the lock
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert names == [f"{current.key}-g{registry.version(conn)}", f"{current.key}.lock"]
+
+
+def test_two_workers_share_one_build(database_url, tmp_path, monkeypatch):
+    started = _counting_builds(monkeypatch)
+    first = snapshot.Current(database_url, 0.0, tmp_path)
+    second = snapshot.Current(database_url, 0.0, tmp_path)
+    with db.connect(database_url, autocommit=True) as conn:
+        assert first.get(lambda: conn) is None and second.get(lambda: conn) is None
+        _wait_for(lambda: first.snapshot is not None and second.snapshot is not None, 60)
+        assert len(started) == 1  # the second waited for the first's build, then mapped it
+        assert first.get(lambda: conn) is not None and second.get(lambda: conn) is not None
+        at = dt.datetime(2025, 11, 19, 12, tzinfo=SH)
+        assert first.snapshot.nearest(112.55, 37.87, at=at, open_only=False) == (
+            second.snapshot.nearest(112.55, 37.87, at=at, open_only=False)
+        )
 
 
 def test_a_failed_rebuild_waits_before_the_next_try(database_url, tmp_path, monkeypatch):
-    started = _counting_builds(monkeypatch)
+    started = []
+    real = snapshot._identify
+    monkeypatch.setattr(snapshot, "_identify", lambda url: started.append(url) or real(url))
     current = snapshot.Current("postgresql://nobody@127.0.0.1:1/none", 0.0, tmp_path)
     with db.connect(database_url, autocommit=True) as conn:
         assert current.get(lambda: conn) is None
