@@ -14,8 +14,12 @@ latency and errors rather than as a lower offered rate (no coordinated omission)
 Latency counts from the moment a request was due. Each request asks for the nearest
 open stations to a random point near a real station.
 
+A fifth setup is a national-size registry: 200,000 more stations, at 500 searches/s,
+once quiet and once with an editor changing a station every second, the workers'
+resident memory printed after each: an edit must cost the searches nothing visible.
+
     .venv/bin/python bench/load.py [--rates 500,1000] [--seconds 60] [--workers 2]
-                                   [--threads 1] [--setup all|primary|replica|postgis|threads]
+                 [--threads 1] [--setup all|primary|replica|postgis|threads|national]
 
 Prints, per setup: offered and achieved rate, p50/p90/p99/max latency, errors by kind,
 the CPU time the server side (workers and PostgreSQL) used per request, and the share
@@ -43,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 TIMEOUT_S = 5.0
+NATIONAL, NATIONAL_RATE = 200_000, 500.0
 
 
 # --- the driver (the second process) ---------------------------------------------------
@@ -272,19 +277,73 @@ def _drive_process(url: str, paths_file: Path, rate: float, seconds: float) -> d
     return json.loads(done.stdout)
 
 
+def _worker_rss_mib(url: str) -> list[float]:
+    """Resident memory of the server's workers (granian's processes on that port)."""
+    port = url.rsplit(":", 1)[1]
+    out = subprocess.run(["ps", "-eo", "ppid,pid,rss,args"], capture_output=True, text=True)
+    rows = [line.split(None, 3) for line in out.stdout.splitlines()[1:]]
+    serving = [r for r in rows if len(r) == 4 and "granian" in r[3] and f"--port {port}" in r[3]]
+    parents = {r[1] for r in serving}
+    return [int(r[2]) / 1024 for r in serving if r[0] in parents]
+
+
+class _Editor:
+    """Changes one station a second on the primary, as an editor at work, until stopped."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        self.url, self.stop, self.edits = url, threading.Event(), 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from stations import db
+
+        rng = random.Random(7)
+        with db.connect(self.url, autocommit=True) as conn:
+            top = conn.execute("SELECT max(id) FROM stations").fetchone()[0]
+            while not self.stop.wait(1.0):
+                conn.execute(
+                    "UPDATE stations SET name = %s WHERE id = (SELECT id FROM stations "
+                    "WHERE id >= %s ORDER BY id LIMIT 1)",
+                    [f"改名{self.edits}", rng.randrange(1, top)],
+                )
+                self.edits += 1
+
+    def __enter__(self) -> _Editor:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
 def _one_setup(
-    name: str, env: dict, args: argparse.Namespace, paths_file: Path, rates: list[float]
+    name: str,
+    env: dict,
+    args: argparse.Namespace,
+    paths_file: Path,
+    rates: list[float],
+    edit_url: str | None = None,
 ) -> list[dict]:
+    import contextlib
+
     from live_server import serving
 
     results = []
     with serving(env, workers=args.workers) as (url, _log):
         warm = _drive_process(url, paths_file, 200, 3)  # every worker's pool and memory
         assert warm["answered"] > 0
+        _wait_for_memory(url)
         for rate in rates:
             time.sleep(3)  # let a backlog from the run before drain
             (busy0, steal0), driver0, t0 = _cpu_seconds(), _children_cpu(), time.monotonic()
-            result = _drive_process(url, paths_file, rate, args.seconds)
+            editing = _Editor(edit_url) if edit_url else contextlib.nullcontext()
+            with editing as editor:
+                result = _drive_process(url, paths_file, rate, args.seconds)
+            result["edits"] = getattr(editor, "edits", 0)
+            result["rss_mib"] = _worker_rss_mib(url)
             (busy1, steal1), driver1 = _cpu_seconds(), _children_cpu()
             cores = os.cpu_count() or 1
             result["steal"] = (steal1 - steal0) / (cores * (time.monotonic() - t0))
@@ -296,6 +355,47 @@ def _one_setup(
             result["server_cpu_ms_per_request"] = server * 1000 / answered
             results.append(result)
     return results
+
+
+def _wait_for_memory(url: str, seconds: float = 180) -> None:
+    """Until every worker answers from memory (a national copy takes seconds to build)."""
+    import urllib.request
+
+    deadline, streak = time.monotonic() + seconds, 0
+    while streak < 10 and time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{url}/api/v1/stations/nearest?lat=37.87&lon=112.55") as r:
+            streak = streak + 1 if 'desc="memory"' in r.headers.get("Server-Timing", "") else 0
+        time.sleep(0.1)
+
+
+def _national(url: str, stations: int) -> None:
+    """Add ``stations`` stations around the demo set's (bench/nearest.py's generator)."""
+    import csv
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from nearest import FILL_SQL, RARE
+
+    from stations import db
+    from stations.demo import demo_dir
+
+    with db.connect(url) as conn:
+        conn.execute(
+            "CREATE TEMP TABLE centres (code text, district_code text, "
+            "district_name text, geom geometry(Point, 4326))"
+        )
+        with open(demo_dir() / "stations.csv", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        with conn.cursor().copy("COPY centres FROM STDIN") as copy:
+            for r in rows:
+                point = f"SRID=4326;POINT({r['lon']} {r['lat']})"
+                copy.write_row([r["code"], r["district_code"], r["district_name"], point])
+        conn.execute("ALTER TABLE stations DISABLE TRIGGER USER")  # as a bulk load would
+        conn.execute(FILL_SQL, {"n": stations, "rare": RARE, "centres": len(rows)})
+        conn.execute("ALTER TABLE stations ENABLE TRIGGER USER")
+        conn.execute("UPDATE registry_generation SET generation = generation + 1")
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE stations")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -329,6 +429,14 @@ def run(args: argparse.Namespace) -> None:
             finally:
                 replica.down()
                 shutil.rmtree(replica.root, ignore_errors=True)
+        if args.setup in ("all", "national"):
+            _national(url, NATIONAL)
+            paths_file.write_text(json.dumps(_paths(url)))
+            name = f"{NATIONAL // 1000}k more stations"
+            results += _one_setup(name, base_env, args, paths_file, [NATIONAL_RATE])
+            results += _one_setup(
+                f"{name}, an edit a second", base_env, args, paths_file, [NATIONAL_RATE], url
+            )
         paths_file.unlink()
     print(
         f"\nnearest search for {args.seconds:g} s per rate, {args.workers} workers x "
@@ -336,17 +444,26 @@ def run(args: argparse.Namespace) -> None:
     )
     print(
         "| setup | offered | achieved | p50 | p90 | p99 | max | errors | server CPU/req "
-        "| driver CPU/req | stolen |"
+        "| driver CPU/req | stolen | edits | worker RSS |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         errors = sum(r["errors"].values())
+        rss = ", ".join(f"{m:.0f}" for m in r.get("rss_mib", ())) + " MiB"
         print(
             f"| {r['setup']} | {r['rate']:g}/s | {r['achieved_rate']:.0f}/s | "
             f"{r['p50_ms']:.1f} ms | {r['p90_ms']:.1f} ms | {r['p99_ms']:.1f} ms | "
             f"{r['max_ms']:.0f} ms | {errors} {r['errors'] or ''} | "
             f"{r['server_cpu_ms_per_request']:.2f} ms | {r['driver_cpu_ms_per_request']:.2f} ms | "
-            f"{r['steal']:.0%} |"
+            f"{r['steal']:.0%} | {r.get('edits', 0)} | {rss} |"
+        )
+    quiet = next((r for r in results if r["setup"].endswith("more stations")), None)
+    busy = next((r for r in results if r["setup"].endswith("an edit a second")), None)
+    if quiet and busy and quiet["p99_ms"]:
+        print(
+            f"national registry, edits / quiet: p99 {busy['p99_ms'] / quiet['p99_ms']:.2f}x, "
+            f"max {busy['max_ms'] / max(quiet['max_ms'], 1e-9):.2f}x (goal: 0 errors, p99 <= "
+            "50 ms, max <= 250 ms, <= 400 MiB per worker)"
         )
     by = {(r["setup"], r["rate"]): r for r in results}
     for rate in args.rates:
@@ -389,7 +506,9 @@ def main() -> None:
         help="STATIONS_THREADS of the workers (default 1: the cheapest per request)",
     )
     parser.add_argument(
-        "--setup", choices=("all", "primary", "replica", "postgis", "threads"), default="all"
+        "--setup",
+        choices=("all", "primary", "replica", "postgis", "threads", "national"),
+        default="all",
     )
     parser.add_argument("--drive", help=argparse.SUPPRESS)  # host:port, in the driver process
     parser.add_argument("--paths", help=argparse.SUPPRESS)

@@ -189,6 +189,21 @@ def _exchange(port: int, target: str) -> tuple[float, str]:
     return time.perf_counter() - started, engine
 
 
+def memory_ready(port: int, seconds: float = 180.0) -> float | None:
+    """Seconds until every worker answers from memory (10 in a row), or None."""
+    started = time.perf_counter()
+    streak = 0
+    while streak < 10 and time.perf_counter() - started < seconds:
+        try:
+            streak = (
+                streak + 1 if _exchange(port, _query(112.55, 37.87, "plain"))[1] == "memory" else 0
+            )
+        except (OSError, RuntimeError):
+            streak = 0
+        time.sleep(0.05)
+    return time.perf_counter() - started if streak >= 10 else None
+
+
 def one_client(port: int, targets: list[str]) -> tuple[list[float], int, Counter]:
     """Requests one after another: timings of those answered, failures, engines."""
     timings, errors, engines = [], 0, Counter()
@@ -330,6 +345,12 @@ def main() -> None:
         proc, port = serve(url)
         http_p50 = {}
         try:
+            ready = memory_ready(port)
+            print(
+                "  the workers' in-memory copy answered "
+                + (f"{ready:.0f} s after the server started" if ready else "not within 180 s")
+                + " (searches meanwhile: PostGIS)"
+            )
             floor, floor_errors, _ = one_client(port, [_query(0, 0, "floor")] * len(points))
             f50, f99 = percentiles(floor)
             rate, _errors = concurrent(port, points, "floor", seconds=args.seconds)

@@ -346,7 +346,8 @@
         title: p.name,
       });
       marker.station = { id: id, open: p.open, state: p.state, am: [] };
-      marker.bindPopup(p.name);
+      // text, never HTML: a name is data an editor or an import typed
+      marker.bindPopup(el("div", "st-popup", null, p.name));
       state.byId[id] = marker;
     }
     if (!state.cluster.hasLayer(marker)) state.cluster.addLayer(marker);
