@@ -278,15 +278,19 @@ def load(conn: psycopg.Connection) -> Snapshot:
 # The generation, the stations changed since the copy's (up to OVERLAY_MAX + 1 of them,
 # with their records when active), and whether the log holds every generation since.
 _CHANGES = f"""
-WITH g AS (SELECT generation FROM registry_generation),
-     logged AS (SELECT count(DISTINCT generation) AS n FROM registry_log
-                WHERE generation > %(since)s),
-     ids AS (SELECT DISTINCT station_id FROM registry_log WHERE generation > %(since)s
-             LIMIT %(most)s)
-SELECT g.generation, logged.n, ids.station_id, {RECORD_SQL}
-FROM g CROSS JOIN logged
+WITH ids AS MATERIALIZED (
+    SELECT DISTINCT station_id FROM registry_log WHERE generation > %(since)s LIMIT %(most)s
+)
+SELECT (SELECT generation FROM registry_generation),
+       (SELECT count(DISTINCT generation) FROM registry_log WHERE generation > %(since)s),
+       ids.station_id, r.*
+FROM (SELECT 1) AS one
 LEFT JOIN ids ON true
-LEFT JOIN stations s ON s.id = ids.station_id AND s.status = 'active' AND s.geom IS NOT NULL
+LEFT JOIN LATERAL (  -- by the primary key, one station at a time, whatever the plan
+    SELECT {RECORD_SQL} FROM stations s
+    WHERE s.id = ids.station_id AND s.status = 'active' AND s.geom IS NOT NULL
+    OFFSET 0  -- kept a subquery: never pulled up into a join over the whole table
+) r ON true
 """
 
 

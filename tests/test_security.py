@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import time
+
+from live_server import serving
+
 from web import security
 from web.app import create_app
 from web.database import close_pool
@@ -37,3 +43,36 @@ def test_bodies_past_the_limit_get_413(database_url, tokens_by_role):
         assert response.status_code == 413 and response.mimetype == "application/problem+json"
     finally:
         close_pool(app)
+
+
+def _raw(port: int, head: bytes, body: bytes = b"") -> tuple[float, bytes]:
+    """Send a request by hand; seconds until the first bytes of the answer, and them."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(head)
+        with contextlib.suppress(OSError):  # the server may stop reading and close
+            sock.sendall(body)
+        answer = sock.recv(4096)
+        return time.monotonic() - started, answer
+
+
+def test_the_served_app_refuses_big_bodies_before_reading_them(database_url):
+    """STATIONS_MAX_BODY_MB as users meet it: granian in front, on any route."""
+    env = {"DATABASE_URL": database_url, "STATIONS_MAX_BODY_MB": "1"}
+    with serving(env) as (url, _log):
+        port = int(url.rsplit(":", 1)[1])
+        # announced 200 MB, nothing sent: answered at once, not waited for
+        seconds, answer = _raw(
+            port,
+            b"POST /planner/sign-in HTTP/1.1\r\nHost: t\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 200000000\r\n\r\n",
+        )
+        assert answer.startswith(b"HTTP/1.1 413 ") and seconds < 1
+        assert b"application/problem+json" in answer
+        # 2 MB actually sent to an anonymous and to a JSON endpoint
+        for path in (b"/api/v1/coverage/gaps", b"/api/v1/stations/import"):
+            body = b"x" * 2_000_000
+            head = b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n" % path
+            seconds, answer = _raw(port, head + b"Content-Length: %d\r\n\r\n" % len(body), body)
+            assert answer.startswith(b"HTTP/1.1 413 ") and seconds < 1

@@ -38,6 +38,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         DATABASE_URL=db.database_url(),
         POOL_SIZE=settings.get_int("STATIONS_POOL_SIZE"),
         PAGE_LIMIT_MAX=settings.get_int("STATIONS_PAGE_LIMIT_MAX"),
+        # Flask's own default is None (no limit), so this is set, not defaulted
+        MAX_CONTENT_LENGTH=settings.get_int("STATIONS_MAX_BODY_MB") * 1024 * 1024,
     )
     app.config.update(config or {})
     auth.init_app(app)

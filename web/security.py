@@ -11,17 +11,24 @@ from __future__ import annotations
 import functools
 from urllib.parse import urlsplit
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from stations import settings
 from web.map_tiles import tiles_from_settings
 
 
 def init_app(app: Flask) -> None:
     """Install the size limit and the headers."""
-    app.config.setdefault(
-        "MAX_CONTENT_LENGTH", settings.get_int("STATIONS_MAX_BODY_MB") * 1024 * 1024
-    )
+
+    @app.before_request
+    def _announced_size() -> None:
+        """413 for a body announced too big, before any of it is read, on every route."""
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        if limit is not None and (request.content_length or 0) > limit:
+            raise RequestEntityTooLarge(
+                f"the body may be at most {limit // (1024 * 1024) or limit} "
+                f"{'MB' if limit >= 1024 * 1024 else 'bytes'} (STATIONS_MAX_BODY_MB)"
+            )
 
     @app.after_request
     def _headers(response: Response) -> Response:
