@@ -50,10 +50,14 @@ def _header_problem(path: Path, exc: Exception) -> ImportRejected:
     )
 
 
-def _table_rows(path: Path, lines: Iterator[list[str]]) -> Rows:
+def _table_rows(path: Path, lines: Iterator[list[str]], exact: bool = False) -> Rows:
     """Rows of a table of text whose first line is the header (CSV and XLSX).
 
-    Cells are passed on as they are; the field parsers strip them.
+    Cells are passed on as they are; the field parsers strip them. With ``exact`` (CSV),
+    a row with more or fewer cells than the header is refused: a file cut short, or a
+    cell with an unquoted comma, must not import as rows whose last fields were cleared
+    (an empty cell clears the stored value). The whole file is read before that is
+    reported, so every such row is named.
     """
     header = next(lines, None)
     if header is None:
@@ -64,20 +68,58 @@ def _table_rows(path: Path, lines: Iterator[list[str]]) -> Rows:
         raise _header_problem(path, exc) from None
     pairs = [(i, f.name) for i, f in columns.items()]
     width = len(header)
+    uneven: list[dict[str, Any]] = []
     for row_no, line in enumerate(lines, start=2):
         if not any(line):
             continue  # blank lines in spreadsheets are common and mean nothing
+        if exact and len(line) != width:
+            uneven.append(_uneven(row_no, len(line), width))
+            continue
         if len(line) < width:
             line = line + [""] * (width - len(line))
         yield row_no, {name: line[i] for i, name in pairs}
+    if uneven:
+        first = uneven[0]["row"]
+        raise ImportRejected(
+            f"{path.name}: {len(uneven)} row(s) have a different number of cells than the "
+            f"header (first: row {first}); nothing was imported",
+            zh=f"{path.name}：{len(uneven)} 行的单元格数与表头不同（第一处：第 {first} 行），"
+            "未导入任何数据",
+            rows=uneven,
+        )
+
+
+def _uneven(row_no: int, cells: int, width: int) -> dict[str, Any]:
+    return {
+        "row": row_no,
+        "field": "row",
+        "value": f"{cells} cells",
+        "reason": f"{cells} cells where the header has {width}: the file may be cut short, "
+        "or a cell holds a comma without quotes",
+        "reason_zh": f"有 {cells} 个单元格，表头有 {width} 个：文件可能不完整，"
+        "或某个单元格含有未加引号的逗号",
+    }
 
 
 def _csv_rows(path: Path) -> Rows:
     text = _decode(path, path.read_bytes())
+    if text and not text.endswith(("\n", "\r")):
+        # every spreadsheet program ends a CSV with a line break: this one was cut short
+        raise ImportRejected(
+            f"{path.name}: the file does not end with a line break, so it was probably cut "
+            "short while being written or copied; nothing was imported (save or copy it "
+            "again)",
+            zh=f"{path.name}：文件末尾没有换行，可能在写入或复制时被截断；未导入任何数据"
+            "（请重新保存或复制）",
+            rows=[{"row": 0, "field": "file", "value": text[-40:], "reason": "cut short"}],
+        )
+    lines = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
-        yield from _table_rows(path, iter(csv.reader(io.StringIO(text, newline=""))))
-    except csv.Error as exc:  # e.g. a cell larger than the csv module's limit
-        raise _header_problem(path, FieldProblem(f"not a readable CSV file ({exc})")) from None
+        yield from _table_rows(path, iter(lines), exact=True)
+    except csv.Error as exc:  # a cell larger than the csv module's limit, a quote left open
+        raise _header_problem(
+            path, FieldProblem(f"not a readable CSV file at line {lines.line_num} ({exc})")
+        ) from None
 
 
 def _decode(path: Path, data: bytes) -> str:

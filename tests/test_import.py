@@ -379,3 +379,55 @@ def test_malformed_files(conn, tmp_path):
     assert "FeatureCollection" in rejected(conn, tmp_path / "feature.geojson")[0]["reason"]
     (tmp_path / "latin.csv").write_bytes(b"\xff\xfe\x00\x00garbage\x81\x30")
     assert rejected(conn, tmp_path / "latin.csv")
+
+
+def test_a_file_cut_short_imports_nothing(conn, tmp_path):
+    """A half-written export with every contact changed: cut anywhere inside a line, it is
+    refused and the registry is as it was (before: short rows were padded, and the empty
+    cells cleared opened_on, contact and has_* on 33,552 stations)."""
+    import io
+    import random
+
+    from stations.exporter import export
+
+    out = io.StringIO()
+    export(conn, "csv", out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    for row in rows:
+        row["contact"] = "0351-0000000"
+    whole = write_csv(tmp_path / "whole.csv", rows, headers=rows[0].keys()).read_bytes()
+    before = conn.execute(
+        "SELECT count(*), md5(string_agg(code || coalesce(contact, '') || coalesce("
+        "opened_on::text, ''), ',' ORDER BY code)) FROM stations"
+    ).fetchone()
+    # inside a line: a cut just before or after a line's end leaves a shorter whole file
+    ends = {i for i, b in enumerate(whole) if b in (0x0A, 0x0D)}
+    inside_lines = [i for i in range(200, len(whole)) if i not in ends and i - 1 not in ends]
+    rng = random.Random(20261201)
+    cuts = sorted(rng.sample(inside_lines, 12))
+    for cut in cuts:
+        path = tmp_path / "cut.csv"
+        path.write_bytes(whole[:cut])
+        with pytest.raises(ImportRejected) as info:
+            import_file(conn, path, actor="t")
+        message = info.value.message
+        assert "nothing" in message or "not a readable" in message or "UTF-8" in message
+        after = conn.execute(
+            "SELECT count(*), md5(string_agg(code || coalesce(contact, '') || coalesce("
+            "opened_on::text, ''), ',' ORDER BY code)) FROM stations"
+        ).fetchone()
+        assert after == before, cut
+
+
+def test_rows_of_the_wrong_width_are_named(conn, tmp_path, inside):
+    path = tmp_path / "uneven.csv"
+    good = station_row(inside)
+    lines = [",".join(FIELD_NAMES), ",".join(good[n] for n in FIELD_NAMES)]
+    lines.append(",".join(good[n] for n in FIELD_NAMES[:5]))  # cut short
+    lines.append(",".join([*(good[n] for n in FIELD_NAMES), "extra"]))  # an unquoted comma
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ImportRejected) as info:
+        import_file(conn, path, actor="t")
+    rows = info.value.details["rows"]
+    assert [(r["row"], r["value"]) for r in rows] == [(3, "5 cells"), (4, "20 cells")]
+    assert "19" in rows[0]["reason"] and "表头" in rows[0]["reason_zh"]
