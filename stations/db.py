@@ -24,8 +24,13 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Session settings for connections that answer requests (libpq ``options``). Requests
 # run a few short prepared statements many times: a generic plan keeps the index walk
 # the search is written for (a custom plan for a rare filter can pick a bitmap scan and a
-# sort, 100x slower), and JIT compiling a 1 ms query costs 30 ms.
-SERVING_OPTIONS = "-c plan_cache_mode=force_generic_plan -c jit=off"
+# sort, 100x slower), and JIT compiling a 1 ms query costs 30 ms. No statement may run
+# longer than STATIONS_STATEMENT_TIMEOUT_S (read when this module loads): a runaway query
+# must not hold a worker, a connection and its locks for ever.
+SERVING_OPTIONS = (
+    "-c plan_cache_mode=force_generic_plan -c jit=off "
+    f"-c statement_timeout={settings.get_int('STATIONS_STATEMENT_TIMEOUT_S') * 1000}"
+)
 
 
 def database_url(dbname: str | None = None) -> str:

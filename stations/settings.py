@@ -111,6 +111,12 @@ SETTINGS: tuple[Setting, ...] = (
         "stations before checking the registry's generation again; 0 checks every "
         "search; off always asks PostgreSQL.",
     ),
+    Setting(
+        "STATIONS_STATEMENT_TIMEOUT_S",
+        "60",
+        "Longest a database statement of a web request may run, in seconds; it is then "
+        "cancelled and the request answered 503.",
+    ),
     Setting("STATIONS_PAGE_LIMIT_MAX", "1000", "Largest `limit` a station listing accepts."),
     Setting(
         "STATIONS_MAP_TILES",

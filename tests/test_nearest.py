@@ -291,6 +291,7 @@ def test_serving_connections_use_generic_plans_without_jit(app):
         conn = get_conn()
         assert conn.execute("SHOW plan_cache_mode").fetchone()[0] == "force_generic_plan"
         assert conn.execute("SHOW jit").fetchone()[0] == "off"
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1min"
 
 
 @pytest.mark.parametrize(

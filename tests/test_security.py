@@ -76,3 +76,27 @@ def test_the_served_app_refuses_big_bodies_before_reading_them(database_url):
             head = b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n" % path
             seconds, answer = _raw(port, head + b"Content-Length: %d\r\n\r\n" % len(body), body)
             assert answer.startswith(b"HTTP/1.1 413 ") and seconds < 1
+
+
+def test_a_statement_past_its_time_is_cancelled_and_answered_503(database_url):
+    from web.database import get_conn
+
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True})
+
+    @app.get("/slow-for-test")
+    def slow():  # a statement that outlives the (here shortened) timeout
+        conn = get_conn()
+        conn.execute("SET statement_timeout = 100")
+        try:
+            conn.execute("SELECT pg_sleep(5)")
+        finally:
+            conn.execute("RESET statement_timeout")
+        return "never"
+
+    try:
+        started = time.monotonic()
+        response = app.test_client().get("/slow-for-test")
+        assert response.status_code == 503 and time.monotonic() - started < 2
+        assert response.get_json()["type"] == "/problems/statement-timeout"
+    finally:
+        close_pool(app)

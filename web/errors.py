@@ -69,6 +69,17 @@ def register(app: Flask) -> None:
     for rollback in (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
         app.register_error_handler(rollback, _concurrent_change)
 
+    @app.errorhandler(psycopg.errors.QueryCanceled)
+    def _too_long(exc: psycopg.errors.QueryCanceled) -> Response:
+        LOGGER.warning("statement cancelled on %s: %s", request.path, exc)
+        return problem(
+            503,
+            "Took too long",
+            "the database took too long to answer this request (STATIONS_STATEMENT_TIMEOUT_S); "
+            "try again, or ask for less (a smaller area, fewer stations)",
+            "statement-timeout",
+        )
+
     @app.errorhandler(psycopg.OperationalError)
     def _database_down(exc: psycopg.OperationalError) -> Response:
         LOGGER.warning("database unavailable on %s: %s", request.path, exc)
