@@ -91,8 +91,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "STATIONS_RATE_LIMIT_PUBLIC",
-        "1200/minute",
-        "Per-address limit on the public API and map (e.g. 1200/minute); off disables.",
+        "6000/minute",
+        "Per-address limit on the public API and map (e.g. 6000/minute); off disables.",
+    ),
+    Setting(
+        "STATIONS_TRUSTED_PROXIES",
+        "0",
+        "How many proxies (load balancer, TLS terminator) stand in front and set "
+        "X-Forwarded-For/-Proto/-Host; 0 trusts none of those headers.",
     ),
     Setting(
         "STATIONS_RATE_LIMIT_PLANNER",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.request
+
 import pytest
 
 from web.app import create_app
@@ -54,3 +56,51 @@ def test_off_means_no_limit(database_url):
         assert {client.get("/api/v1/amenities").status_code for _ in range(30)} == {200}
     finally:
         close_pool(app)
+
+
+def test_behind_a_proxy_each_client_has_its_own_count_and_sign_in_works(database_url):
+    """Served as deployed behind one TLS-terminating proxy (STATIONS_TRUSTED_PROXIES=1)."""
+    import urllib.error
+    import urllib.parse
+
+    from live_server import serving
+
+    env = {
+        "DATABASE_URL": database_url,
+        "STATIONS_TRUSTED_PROXIES": "1",
+        "STATIONS_RATE_LIMIT_PUBLIC": "3/minute",
+        "STATIONS_RATE_LIMIT_PLANNER": "50/minute",
+    }
+
+    def status(url: str, headers: dict, data: bytes | None = None) -> int:
+        request = urllib.request.Request(url, data=data, headers=headers)
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            with opener.open(request, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    with serving(env) as (url, _log):
+        amenities = f"{url}/api/v1/amenities"
+        courier_a = {"X-Forwarded-For": "10.1.1.1"}
+        courier_b = {"X-Forwarded-For": "10.2.2.2"}
+        assert [status(amenities, courier_a) for _ in range(4)] == [200, 200, 200, 429]
+        assert status(amenities, courier_b) == 200  # another courier, another count
+        form = urllib.parse.urlencode({"token": "not-a-token"}).encode()
+        tls = {
+            "X-Forwarded-For": "10.3.3.3",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "stations.example.cn",
+            "Origin": "https://stations.example.cn",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        # the form was checked as sent from its own site (401: a bad token, not 403)
+        assert status(f"{url}/planner/sign-in", tls, form) == 401
+        other_site = {**tls, "Origin": "https://evil.example"}
+        assert status(f"{url}/planner/sign-in", other_site, form) == 403
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # noqa: D102
+        return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from stations import db, settings
 from web import auth, database, errors, observability, ratelimit, security
@@ -56,4 +57,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(planner)
 
     database.init_app(app)
+    proxies = int(app.config.get("TRUSTED_PROXIES", settings.get_int("STATIONS_TRUSTED_PROXIES")))
+    if proxies:
+        # the client's address (rate limits), scheme and host (links, the sign-in form's
+        # same-origin check) as the proxies in front say, trusting only that many hops
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
     return app
