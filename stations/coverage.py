@@ -110,7 +110,7 @@ def _district(conn: psycopg.Connection, code_or_name: str) -> Area:
 
 def _bbox(value: Any) -> BaseGeometry:
     ok = isinstance(value, Sequence) and len(value) == 4
-    ok = ok and all(_is_number(v) and math.isfinite(v) for v in value)
+    ok = ok and all(_is_number(v) for v in value)
     if ok:
         x0, y0, x1, y1 = value
         ok = -180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90
@@ -122,13 +122,19 @@ def _bbox(value: Any) -> BaseGeometry:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite int or float that a float holds (not a bool, not 400 digits, not NaN)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
-def _numbers_only(coords: Any) -> bool:
-    """Nested lists whose leaves are all numbers (no strings or booleans)."""
+def _numbers_only(coords: Any, depth: int = 4) -> bool:
+    """Nested lists, at most ``depth`` deep (a MultiPolygon's), of numbers only."""
     if isinstance(coords, list | tuple):
-        return all(_numbers_only(c) for c in coords)
+        return depth > 0 and all(_numbers_only(c, depth - 1) for c in coords)
     return _is_number(coords)
 
 

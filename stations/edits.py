@@ -28,13 +28,14 @@ from stations.errors import (
     StationRejected,
 )
 from stations.hours import Note
-from stations.records import CHINA_LAT, CHINA_LON, FIELD_NAMES, FIELDS, cell_text
+from stations.records import CHINA_LAT, CHINA_LON, FIELD_NAMES, FIELDS, FieldProblem, cell_text
 
 # JSON type each editable field takes (text unless listed); null clears an optional field
 _NUMBER = ("lon", "lat", "floor_area_m2")
 _BOOL = ("has_sign", "has_rules", "has_staff")
 _TEXT = tuple(n for n in FIELD_NAMES if n not in (*_NUMBER, *_BOOL, "amenities"))
 _REQUIRED = tuple(f.name for f in FIELDS if f.required)
+CODE_FIELD = next(f for f in FIELDS if f.name == "code")
 _READ_ONLY = ("id", "version", "created_at", "updated_at", "district", "opening_hours_text")
 _READ_ONLY += ("open", "state", "next_change", "closes_in_min", "opens_in_min")  # at a time
 # versions the caller may overwrite; None stands for If-Match: * (whatever is stored)
@@ -148,6 +149,13 @@ def create(conn: psycopg.Connection, cells: Mapping[str, str], actor: str) -> di
             errors=[{"field": name, "value": "", "reason": "required"} for name in missing],
         )
     code = cells["code"].strip()
+    try:  # checked before it names a lock: a NUL or a surrogate cannot reach PostgreSQL
+        CODE_FIELD.parse(code)
+    except FieldProblem as exc:
+        raise StationRejected(
+            f"the station was not saved: code: {exc}",
+            errors=[{"field": "code", "value": code[:80], "reason": str(exc)}],
+        ) from None
     with conn.transaction():
         if code:  # two editors creating one code at once: the second waits, then sees it
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('station:' || %s))", [code])

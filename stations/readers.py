@@ -141,10 +141,36 @@ def _xlsx_rows(path: Path) -> Rows:
         raise _header_problem(path, FieldProblem(f"not a readable .xlsx file ({exc})")) from None
     try:
         sheet = book.worksheets[0]
-        text_rows = ([cell_text(c) for c in r] for r in sheet.iter_rows(values_only=True))
-        yield from _table_rows(path, text_rows)
+        # the sheet's own <dimension> may claim A1:XFD1048576 (17 billion cells) in a 5 KB
+        # file: forget it and read the cells that are there, one row at a time
+        sheet.reset_dimensions()
+        yield from _table_rows(path, _bounded_rows(path, sheet.iter_rows(values_only=True)))
+    except ImportRejected:
+        raise
+    except Exception as exc:  # a damaged file fails while its rows are read, too
+        raise _header_problem(path, FieldProblem(f"not a readable .xlsx file ({exc})")) from None
     finally:
         book.close()
+
+
+MAX_COLUMNS = 200  # the interchange format has 19; a real sheet may carry notes beside them
+MAX_ROWS = 1_000_000  # a national registry is 190,000 stations
+
+
+def _bounded_rows(path: Path, rows: Iterator[tuple[Any, ...]]) -> Iterator[list[str]]:
+    """Rows as text, refusing a sheet wider or longer than any station file."""
+    for count, row in enumerate(rows, start=1):
+        if count > MAX_ROWS:
+            raise _header_problem(path, FieldProblem(f"more than {MAX_ROWS:,} rows"))
+        if len(row) > MAX_COLUMNS:
+            # trailing empty cells are padding; a long row of content is not a station
+            while row and row[-1] is None:
+                row = row[:-1]
+            if len(row) > MAX_COLUMNS:
+                raise _header_problem(
+                    path, FieldProblem(f"row {count} has more than {MAX_COLUMNS} columns")
+                )
+        yield [cell_text(c) for c in row]
 
 
 def _geojson_rows(path: Path) -> Rows:

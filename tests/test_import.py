@@ -431,3 +431,63 @@ def test_rows_of_the_wrong_width_are_named(conn, tmp_path, inside):
     rows = info.value.details["rows"]
     assert [(r["row"], r["value"]) for r in rows] == [(3, "5 cells"), (4, "20 cells")]
     assert "19" in rows[0]["reason"] and "表头" in rows[0]["reason_zh"]
+
+
+def _with_dimension(path, ref: bytes):
+    """The same workbook with its sheet's <dimension> claiming ``ref``."""
+    import re
+    import zipfile
+
+    bomb = path.with_name("bomb.xlsx")
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                data = re.sub(
+                    rb'<dimension ref="[^"]*"/>', b'<dimension ref="' + ref + b'"/>', data
+                )
+            zout.writestr(item, data)
+    return bomb
+
+
+def test_a_sheet_claiming_every_cell_is_read_as_the_cells_it_has(conn, tmp_path, inside):
+    """A 5 KB XLSX whose <dimension> says A1:XFD1048576 cost 20 minutes of CPU."""
+    from stations.readers import read_rows
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(list(FIELD_NAMES))
+    sheet.append([station_row(inside)[n] for n in FIELD_NAMES])
+    path = tmp_path / "small.xlsx"
+    book.save(path)
+    bomb = _with_dimension(path, b"A1:XFD1048576")
+    rows = list(read_rows(bomb))
+    assert len(rows) == 1 and rows[0][1]["code"] == "T-0001"
+    result = import_file(conn, bomb, actor="t", dry_run=True)
+    assert result.inserted == 1
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b'<dimension ref="ZZZZZ9"/>', b'<row r="x">', b'<c r="A2" t="s"><v>999</v></c>'],
+)
+def test_a_damaged_sheet_is_refused_not_a_crash(conn, tmp_path, inside, damage):
+    import re
+    import zipfile
+
+    book = Workbook()
+    book.active.append(list(FIELD_NAMES))
+    book.active.append([station_row(inside)[n] for n in FIELD_NAMES])
+    path = tmp_path / "ok.xlsx"
+    book.save(path)
+    broken = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(broken, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                data = re.sub(rb"<sheetData>", b"<sheetData>" + damage, data, count=1)
+            zout.writestr(item, data)
+    try:
+        import_file(conn, broken, actor="t", dry_run=True)
+    except ImportRejected as exc:
+        assert "xlsx" in exc.message or exc.details["rows"]

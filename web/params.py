@@ -168,8 +168,8 @@ def json_body(
             f"send the request body as JSON (Content-Type: {' or '.join(media_types)})"
         )
     raw = request.get_data(cache=True)
-    try:
-        body = json.loads(raw)
+    try:  # strict UTF-8 first: json.loads would let encoded lone surrogates through
+        body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidParameter("body", f"the request body is not valid JSON: {exc}") from None
     except RecursionError:  # [[[[…]]]] nested deeper than any real document

@@ -47,6 +47,11 @@ class InvalidProgramme(InvalidInput):
     title = "Invalid programme"
 
 
+# Far above any union's budget, far below where money arithmetic overflows a float:
+# 10^12 yuan (one trillion), so a what-if of 1e306 is a 422, not a crash.
+MAX_CNY = 1e12
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -55,7 +60,7 @@ class DatedValue(_Strict):
     """A threshold value in force from a date."""
 
     from_: dt.date = Field(alias="from")
-    value: float = Field(gt=0)
+    value: float = Field(gt=0, le=MAX_CNY)
 
 
 class Criterion(_Strict):
@@ -138,8 +143,8 @@ class Period(_Strict):
 class Cap(_Strict):
     """How many places or how much money there is, and who gets them first."""
 
-    count: Annotated[int, Field(gt=0)] | None = None
-    budget_cny: Annotated[float, Field(gt=0)] | None = None
+    count: Annotated[int, Field(gt=0, le=10**9)] | None = None
+    budget_cny: Annotated[float, Field(gt=0, le=MAX_CNY)] | None = None
     order: list[str] = ["code asc"]
     gap_radius_m: Annotated[float, Field(gt=0, le=50_000)] = 1000
 
@@ -164,7 +169,7 @@ class Programme(_Strict):
     name_en: str = ""
     authority: str = ""
     region: Annotated[str, Field(pattern=r"^[0-9]{6}$")]
-    amount_cny: Annotated[float, Field(gt=0)]
+    amount_cny: Annotated[float, Field(gt=0, le=MAX_CNY)]
     accrual: Literal["once", "monthly", "prorated"]
     period: Period
     cap: Cap | None = None
