@@ -95,3 +95,27 @@ def test_money_past_what_a_float_holds(client, tokens_by_role, overrides):
     response = client.post("/api/v1/subsidy/what-if", json=body, headers=union)
     assert response.status_code in (400, 422), response.get_json()
     assert response.mimetype == "application/problem+json"
+
+
+def _star(points: int) -> dict:
+    """A self-intersecting star around Taiyuan: every edge crosses many others."""
+    import math
+
+    ring = [
+        [112.55 + 0.1 * math.cos(4 * math.pi * i / points),
+         37.87 + 0.1 * math.sin(4 * math.pi * i / points)]
+        for i in range(points)
+    ]  # fmt: skip
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+
+
+@pytest.mark.parametrize("points", [151, 5001])
+def test_a_star_polygon_is_refused_with_where_it_crosses(client, planner, points):
+    """It cost 19 s of CPU at 151 points and 12 GB at 5,001 when repaired."""
+    response = client.post(
+        "/api/v1/coverage/gaps", json={"geometry": _star(points)}, headers=planner
+    )
+    assert response.status_code == 400
+    problem = response.get_json()
+    assert problem["param"] == "geometry" and "Self-intersection" in problem["reason"]
+    assert "Fix Geometries" in problem["detail"]
