@@ -68,6 +68,16 @@ def _reported(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -671,8 +681,15 @@ def serve(host: str, port: int, workers: int | None) -> None:
     click.echo(f"serving on http://{host}:{port}/ with {workers} worker(s)", err=True)
 
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the workers share their metrics
-        shared = Path(settings.path("STATIONS_VAR_DIR")) / "metrics"
+        # a folder of this server's own (it execs granian under the same pid), so another
+        # server on the same var folder keeps its counts; folders of gone servers go
+        parent = Path(settings.path("STATIONS_VAR_DIR")) / "metrics"
+        parent.mkdir(parents=True, exist_ok=True)
+        for old in parent.iterdir():
+            if not old.name.isdigit() or not _process_alive(int(old.name)):
+                shutil.rmtree(old, ignore_errors=True)
+        shared = parent / str(os.getpid())
         shutil.rmtree(shared, ignore_errors=True)  # counts start again with the server
-        shared.mkdir(parents=True)
+        shared.mkdir()
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
     os.execv(sys.executable, argv)

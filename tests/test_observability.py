@@ -48,3 +48,17 @@ def test_served_workers_share_their_metrics_and_log_json(database_url):
     assert counted and float(counted[0].rsplit(" ", 1)[1]) >= 6
     access = [json.loads(x) for x in "".join(log).splitlines() if x.startswith("{")]
     assert any(x["route"] == "/api/v1/amenities" for x in access)
+
+
+def test_two_servers_on_one_var_folder_keep_their_own_metrics(database_url):
+    """`stations serve` emptied the metrics folder another running server used."""
+    import urllib.request
+
+    env = {"DATABASE_URL": database_url, "STATIONS_RATE_LIMIT_PUBLIC": "off"}
+    with serving(env) as (first, _log):
+        urllib.request.urlopen(f"{first}/api/v1/amenities", timeout=30).read()
+        with serving(env) as (second, _log2):
+            urllib.request.urlopen(f"{second}/api/v1/amenities", timeout=30).read()
+            with urllib.request.urlopen(f"{first}/metrics", timeout=30) as response:
+                text = response.read().decode()
+            assert 'route="/api/v1/amenities"' in text  # the first's counts survived

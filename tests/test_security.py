@@ -100,3 +100,36 @@ def test_a_statement_past_its_time_is_cancelled_and_answered_503(database_url):
         assert response.get_json()["type"] == "/problems/statement-timeout"
     finally:
         close_pool(app)
+
+
+def test_a_405_says_what_is_allowed(client):
+    response = client.post("/api/v1/amenities", json={})
+    assert response.status_code == 405 and "GET" in response.headers["Allow"]
+    assert response.mimetype == "application/problem+json"
+
+
+def test_an_outage_says_retry_in_5_s_with_the_rate_limiter_on():
+    """flask-limiter put its own window (52-60 s) on the 503 of an outage."""
+    app = create_app(
+        {
+            "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+            "TESTING": True,
+            "RATE_LIMIT_PUBLIC": "100/minute",
+            "RATE_LIMIT_PLANNER": "10/minute",
+        }
+    )
+    try:
+        response = app.test_client().get("/api/v1/stations/1")
+        assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    finally:
+        close_pool(app)
+
+
+def test_a_made_up_token_on_a_public_read_is_refused(client, tokens_by_role):
+    """Any "Authorization: Bearer x" used to send a search past memory to the primary."""
+    near = "/api/v1/stations/nearest?lat=37.87&lon=112.55"
+    refused = client.get(near, headers={"Authorization": "Bearer made-up"})
+    assert refused.status_code == 401
+    valid = {"Authorization": f"Bearer {tokens_by_role['planner']}"}
+    assert client.get(near, headers=valid).status_code == 200
+    assert client.get(near).status_code == 200

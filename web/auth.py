@@ -77,15 +77,6 @@ def _key_file() -> str:
     return path.read_text().strip()
 
 
-def presents_credentials() -> bool:
-    """Whether the call carries a bearer token or a session, valid or not (cheap: no query).
-
-    Such callers read the primary, so that an editor sees their own writes.
-    """
-    scheme = request.headers.get("Authorization", "").partition(" ")[0]
-    return scheme.lower() == "bearer" or bool(session.get(SESSION_KEY))
-
-
 def principal() -> tokens.Principal | None:
     """The caller, from the bearer token or else the session; None when anonymous."""
     if "principal" in g:

@@ -97,9 +97,11 @@ def _read_url() -> str:
     """
     if "read_url" in g:
         return g.read_url
-    from web.auth import presents_credentials  # web.auth imports this module
+    from web.auth import principal  # web.auth imports this module
 
-    g.signed_in = presents_credentials()
+    # a valid token or session only: a made-up "Authorization: Bearer x" is a 401, not a
+    # way past the workers' memory and the replicas to the primary's PostGIS
+    g.signed_in = principal() is not None
     url = primary = current_app.config["DATABASE_URL"]
     replicas = current_app.config.get("DATABASE_READ_URLS") or ()
     if replicas and not g.signed_in:

@@ -93,7 +93,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         code = (exc.name or "error").lower().replace(" ", "-")
-        return problem(exc.code or 500, exc.name, exc.description or exc.name, code)
+        response = problem(exc.code or 500, exc.name, exc.description or exc.name, code)
+        for name, value in exc.get_headers():  # Allow on a 405, Retry-After on a 429 ...
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -33,6 +33,10 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _headers(response: Response) -> Response:
         headers = response.headers
+        if response.status_code == 503:
+            # registered before the rate limiter's hook, so this runs after it: the limiter
+            # would put its own window (up to 60 s) on an outage's answer
+            headers["Retry-After"] = "5"
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         if response.mimetype == "text/html":
