@@ -2,9 +2,10 @@
 
 Export then import is a no-op: the same headers, the cell text of
 :func:`stations.records.cell_text`, and coordinates written with ``repr`` so the floats
-survive exactly. After the fields come, for people reading the file, the hours in words
-(Chinese) and each station's state at the moment of the export (``state_at``), columns
-and properties the importer ignores.
+survive exactly; a cell a spreadsheet would run as a formula gets an apostrophe
+(:func:`stations.records.inert`), which the importer takes off. After the fields come,
+for people reading the file, the hours in words (Chinese) and each station's state at
+the moment of the export (``state_at``), columns and properties the importer ignores.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import psycopg
 
 from stations import hours
 from stations.availability import Judge, hours_text
-from stations.records import FIELD_NAMES, cell_text, feature
+from stations.records import FIELD_NAMES, cell_text, feature, inert
 from stations.registry import iter_stations
 
 FORMATS = ("csv", "geojson")
@@ -28,9 +29,7 @@ FORMATS = ("csv", "geojson")
 READ_ONLY = ("opening_hours_text", "state", "next_change", "state_at")
 
 
-def export(
-    conn: psycopg.Connection, fmt: str, out: IO[str], at: dt.datetime | None = None
-) -> int:
+def export(conn: psycopg.Connection, fmt: str, out: IO[str], at: dt.datetime | None = None) -> int:
     """Write all stations to ``out`` in ``fmt``, states as of ``at`` (now); how many."""
     judge = Judge(at or dt.datetime.now(hours.SHANGHAI))
     if fmt == "csv":
@@ -65,8 +64,8 @@ def _export_csv(conn: psycopg.Connection, out: IO[str], judge: Judge) -> int:
     writer.writerow([*FIELD_NAMES, *READ_ONLY])
     count = 0
     for record in iter_stations(conn):
-        cells = [cell_text(record.get(name)) for name in FIELD_NAMES]
-        writer.writerow([*cells, *_read_only(record, judge)])
+        cells = [inert(cell_text(record.get(name))) for name in FIELD_NAMES]
+        writer.writerow([*cells, *(inert(c) for c in _read_only(record, judge))])
         count += 1
     return count
 

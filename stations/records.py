@@ -232,6 +232,7 @@ def parse_row(cells: Mapping[str, str]) -> tuple[dict[str, Any], list[Trouble]]:
         raw = cells.get(name)
         if raw is None:
             continue
+        raw = _active(raw)
         if len(raw) > MAX_CELL or (suspect and _CONTROL.search(raw)):
             reason = (
                 f"must be text of at most {MAX_CELL} characters without control characters "
@@ -249,6 +250,29 @@ def parse_row(cells: Mapping[str, str]) -> tuple[dict[str, Any], list[Trouble]]:
     if not problems and not (record.get("district_code") or record.get("district_name")):
         problems.append(("district_code", "", "required (or district_name)", None))
     return record, problems
+
+
+# A cell a spreadsheet would run as a formula starts with one of these (OWASP's list).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(text: str) -> str:
+    """Text a spreadsheet will not run: a leading ``= + - @`` (tab, CR) gets an apostrophe.
+
+    Station names and contacts come from imports: ``=HYPERLINK(...)`` in a union office's
+    spreadsheet must stay text. :func:`parse_row` takes the apostrophe off again, so an
+    export imports back unchanged.
+    """
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _active(text: str) -> str:
+    """The inverse of :func:`inert`: one apostrophe before a formula start goes."""
+    return (
+        text[1:]
+        if text.startswith("'") and text[1:2] and text[1:].startswith(FORMULA_START)
+        else text
+    )
 
 
 def cell_text(value: Any) -> str:

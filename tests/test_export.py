@@ -62,3 +62,25 @@ def test_exports_say_each_stations_state_at_the_export(conn):
     export(conn, "geojson", geojson, at=AT)
     features = json.loads(geojson.getvalue())["features"]
     assert {f["properties"]["state"] for f in features} == seen
+
+
+def test_a_csv_export_runs_no_formula_and_imports_back(conn, tmp_path):
+    """Names and contacts come from imports: "=HYPERLINK(...)" must stay text in Excel."""
+    code = conn.execute("SELECT code FROM stations ORDER BY id LIMIT 1").fetchone()[0]
+    formula = '=HYPERLINK("http://x")'
+    conn.execute(
+        "UPDATE stations SET name = %s, contact = '+86 351 1234', address = '@home' "
+        "WHERE code = %s",
+        [formula, code],
+    )
+    out = io.StringIO()
+    export(conn, "csv", out, at=AT)
+    row = next(r for r in csv.DictReader(io.StringIO(out.getvalue())) if r["code"] == code)
+    assert row["name"] == "'" + formula
+    assert (row["contact"], row["address"]) == ("'+86 351 1234", "'@home")
+    path = tmp_path / "all.csv"
+    path.write_text(out.getvalue(), encoding="utf-8")
+    result = import_file(conn, path, actor="t")
+    assert result.updated == 0 and result.inserted == 0  # the apostrophes came off
+    name = conn.execute("SELECT name FROM stations WHERE code = %s", [code]).fetchone()[0]
+    assert name == formula

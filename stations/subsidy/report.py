@@ -21,6 +21,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from stations.bulk import gc_paused
+from stations.records import inert
 from stations.subsidy.evaluate import Evaluation, Verdict
 
 FORMATS = ("json", "csv", "xlsx")
@@ -120,18 +121,9 @@ def to_json(evaluation: Evaluation) -> bytes:
     return orjson.dumps(payload(evaluation)) + b"\n"
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _inert(value: Any) -> Any:
-    """Text a spreadsheet will not run: a leading ``= + - @`` gets an apostrophe (OWASP).
-
-    Station names and codes come from imports, and ``=HYPERLINK(...)`` in a finance
-    office's spreadsheet must stay text.
-    """
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    """Text cells a spreadsheet will not run (:func:`stations.records.inert`)."""
+    return inert(value) if isinstance(value, str) else value
 
 
 def _station_rows(evaluation: Evaluation) -> list[list[Any]]:
