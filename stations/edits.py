@@ -283,10 +283,13 @@ def import_upload(
 ) -> tuple[importer.ImportResult, int]:
     """Import a file if the registry is still at the expected version; the new version.
 
-    The table is locked against other writes (reads go on) for the import, so the version
-    compared is the one the import is applied to.
+    The file is read and checked first, then the table is locked against other writes
+    (reads go on) for the rest of the import, so the version compared is the one the
+    import is applied to, and a slow or broken file never holds the lock.
     """
-    with conn.transaction():
+
+    def lock() -> None:
+        """Runs once the file is read and checked: no lock waits on parsing."""
         # EXCLUSIVE: plain reads go on; edits (SELECT … FOR UPDATE) wait for the import
         conn.execute("LOCK TABLE stations IN EXCLUSIVE MODE")
         version = registry.version(conn)
@@ -296,7 +299,9 @@ def import_upload(
                 "check the new changes, then send the new ETag",
                 version=version,
             )
-        result = importer.import_file(conn, path, actor=actor, dry_run=dry_run)
+
+    with conn.transaction():
+        result = importer.import_file(conn, path, actor=actor, dry_run=dry_run, staged=lock)
         # the generation is raised at commit; raise it now to report the version made
         conn.execute("SET CONSTRAINTS registry_generation_at_commit IMMEDIATE")
         return result, registry.version(conn)

@@ -12,7 +12,7 @@ CSV and XLSX, feature numbers (from 1) for GeoJSON.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +88,7 @@ def import_file(
     actor: str,
     dry_run: bool = False,
     progress: bool = False,
+    staged: Callable[[], None] | None = None,
 ) -> ImportResult:
     """Validate and import one file on ``conn``; raises :class:`ImportRejected` on any problem.
 
@@ -98,7 +99,7 @@ def import_file(
     rows = readers.read_rows(path)
     if progress:
         rows = tqdm(rows, desc=f"checking {path.name}", unit=" rows", leave=False)
-    return import_rows(conn, rows, actor=actor, dry_run=dry_run, source=path.name)
+    return import_rows(conn, rows, actor=actor, dry_run=dry_run, source=path.name, staged=staged)
 
 
 def import_rows(
@@ -108,8 +109,13 @@ def import_rows(
     actor: str,
     dry_run: bool = False,
     source: str = "rows",
+    staged: Callable[[], None] | None = None,
 ) -> ImportResult:
-    """Import ``(row number, {field: text})`` pairs; see :func:`import_file`."""
+    """Import ``(row number, {field: text})`` pairs; see :func:`import_file`.
+
+    ``staged`` runs once the whole file is read and checked on its own, before anything
+    reads the registry: the place to take a lock, so no lock waits on a slow or bad file.
+    """
     result = ImportResult(dry_run=dry_run)
     codes: dict[str, int] = {}
     present: set[str] = set()
@@ -125,12 +131,11 @@ def import_rows(
                     copy.write_row(
                         [row_no, given, *map(record.get, COLUMNS), record["lon"], record["lat"]]
                     )
+            if staged is not None and not result.problems:
+                staged()  # a file already refused is still checked below, without the lock
             _check_in_database(conn, result)
             if result.problems:
-                result.problems.sort(key=lambda p: (p.row, p.field))
-                raise ImportRejected(
-                    _summary(result, source), rows=[p.as_dict() for p in result.problems]
-                )
+                _reject(result, source)
             _apply(conn, result, present, actor)
             if dry_run:
                 raise _DryRun
@@ -146,6 +151,11 @@ def import_rows(
         " (dry run)" if dry_run else "",
     )
     return result
+
+
+def _reject(result: ImportResult, source: str) -> None:
+    result.problems.sort(key=lambda p: (p.row, p.field))
+    raise ImportRejected(_summary(result, source), rows=[p.as_dict() for p in result.problems])
 
 
 class _DryRun(Exception):

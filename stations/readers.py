@@ -111,7 +111,15 @@ def _csv_rows(path: Path) -> Rows:
             "again)",
             zh=f"{path.name}：文件末尾没有换行，可能在写入或复制时被截断；未导入任何数据"
             "（请重新保存或复制）",
-            rows=[{"row": 0, "field": "file", "value": text[-40:], "reason": "cut short"}],
+            rows=[
+                {
+                    "row": _last_row(text),
+                    "field": "file",
+                    "value": text[-40:],
+                    "reason": "the file ends inside this row: cut short",
+                    "reason_zh": "文件在这一行中间结束：不完整",
+                }
+            ],
         )
     lines = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -120,6 +128,14 @@ def _csv_rows(path: Path) -> Rows:
         raise _header_problem(
             path, FieldProblem(f"not a readable CSV file at line {lines.line_num} ({exc})")
         ) from None
+
+
+def _last_row(text: str) -> int:
+    """The spreadsheet row number of the last row (header = 1), as a person counts."""
+    try:
+        return sum(1 for _ in csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error:  # a quote left open: count lines instead
+        return text.count("\n") + 1
 
 
 def _decode(path: Path, data: bytes) -> str:

@@ -649,3 +649,76 @@ def test_import_xlsx_dry_run_and_preconditions(api, roles, inside, edit_db):
         url, data=b"PK\x03\x04junk", content_type=xlsx, headers=with_etag(roles["editor"], "*")
     )
     assert junk.status_code == 422
+
+
+def _upload(url: str, data: bytes, content_type: str, headers: dict[str, str]) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, data=data, method="POST", headers={**headers, "Content-Type": content_type}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _sheet_claiming_every_cell(rows: list[dict]) -> bytes:
+    """An XLSX of ``rows`` whose <dimension> says A1:XFD1048576 (once 20 minutes of CPU)."""
+    import re
+    import zipfile
+
+    book = Workbook()
+    book.active.append(list(FIELD_NAMES))
+    for row in rows:
+        book.active.append([row.get(f, "") for f in FIELD_NAMES])
+    plain, bomb = io.BytesIO(), io.BytesIO()
+    book.save(plain)
+    with zipfile.ZipFile(plain) as zin, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                data = re.sub(
+                    rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1:XFD1048576"/>', data
+                )
+            zout.writestr(item, data)
+    return bomb.getvalue()
+
+
+def test_files_are_read_and_checked_before_the_table_is_locked(roles, inside, edit_db):
+    """An editor holds a row (as a PATCH does): broken files are refused at once, without
+    waiting for the lock; a good file is read first and only then waits for the editor."""
+    truncated = _csv(_rows(inside, 40, "IMPT"))[:-37].encode()  # cut inside the last row
+    wrong = _rows(inside, 3, "IMPW")
+    wrong[1]["opening_hours"] = "sometimes"
+    good = _rows(inside, 2, "IMPL")
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    before = _count(edit_db)
+    with serving({"DATABASE_URL": edit_db}, workers=2) as (base, _log):
+        url = f"{base}/api/v1/stations/import"
+        headers = with_etag(roles["editor"], "*")
+        landed: list[tuple[int, dict]] = []
+        with psycopg.connect(db.libpq_url(edit_db)) as holder:
+            holder.execute("SELECT 1 FROM stations ORDER BY id LIMIT 1 FOR UPDATE")
+            for body, rows in ((truncated, {41}), (_csv(wrong).encode(), {3})):
+                started = time.monotonic()
+                status, problem = _upload(url, body, "text/csv", headers)
+                assert status == 422, problem
+                assert {r["row"] for r in problem["rows"]} == rows
+                assert time.monotonic() - started < 10, "a refused file waited for the lock"
+            assert _waiting_on_locks(edit_db) == 0
+            thread = threading.Thread(
+                target=lambda: landed.append(
+                    _upload(url, _sheet_claiming_every_cell(good), xlsx, headers)
+                )
+            )
+            thread.start()
+            deadline = time.monotonic() + 30
+            while _waiting_on_locks(edit_db) < 1:  # read and checked, now at the lock
+                assert time.monotonic() < deadline, "the sheet never reached the lock"
+                assert not landed, f"the import did not wait for the editor: {landed}"
+                time.sleep(0.05)
+            assert _count(edit_db) == before
+            holder.commit()
+        thread.join(60)
+    assert landed and landed[0][0] == 200 and landed[0][1]["inserted"] == 2, landed
+    assert _count(edit_db) == before + 2
