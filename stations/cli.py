@@ -655,6 +655,7 @@ def token_revoke(token_id: int) -> None:
 def serve(host: str, port: int, workers: int | None) -> None:
     """Serve the API and map with granian (a production HTTP server, WSGI workers)."""
     workers = workers or settings.get_int("STATIONS_WORKERS")
+    settings.checked_public_url(settings.get("STATIONS_PUBLIC_URL"))  # fail here, not per worker
     # granian: HTTP and keep-alive in Rust, the app in each worker's Python threads; it
     # costs half of gunicorn gthread's CPU per request (bench/load.py), which is what
     # lets two cores answer 1,000 nearest searches a second

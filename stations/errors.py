@@ -92,6 +92,13 @@ class ClusterError(StationsError):
     title = "Embedded database error"
 
 
+class BadSetting(StationsError):
+    """An environment setting holds a value the service cannot use."""
+
+    code = "bad-setting"
+    title = "Bad setting"
+
+
 class NotSignedIn(StationsError):
     """No valid token or session came with a call that needs one."""
 

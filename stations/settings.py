@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from stations.errors import BadSetting
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
@@ -90,6 +93,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest request body in MB; bigger ones get 413 before they are read.",
     ),
     Setting(
+        "STATIONS_BODY_TIMEOUT_S",
+        "10",
+        "Longest wait for the next 16 KB of a request body; a body that stalls longer is "
+        "answered 408 and its connection closed.",
+    ),
+    Setting(
         "STATIONS_RATE_LIMIT_PUBLIC",
         "6000/minute",
         "Per-address limit on the public API and map (e.g. 6000/minute); off disables.",
@@ -99,6 +108,13 @@ SETTINGS: tuple[Setting, ...] = (
         "0",
         "How many proxies (load balancer, TLS terminator) stand in front and set "
         "X-Forwarded-For/-Proto/-Host; 0 trusts none of those headers.",
+    ),
+    Setting(
+        "STATIONS_PUBLIC_URL",
+        None,
+        "The address users reach the service at, e.g. https://yizhan.example.cn; links "
+        "(next pages, Location) are built from it, never from the request's Host. Unset: "
+        "from the request (fine on one machine).",
     ),
     Setting(
         "STATIONS_RATE_LIMIT_PLANNER",
@@ -165,3 +181,17 @@ def get_int(name: str) -> int:
     value = get(name)
     assert value is not None, name
     return int(value)
+
+
+def checked_public_url(value: str | None) -> str | None:
+    """``STATIONS_PUBLIC_URL`` without its trailing slash; an error says what a good one is."""
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise BadSetting(
+            f"STATIONS_PUBLIC_URL={value!r} is not an address such as "
+            "https://yizhan.example.cn (http or https, a host, no query)",
+            zh=f"STATIONS_PUBLIC_URL={value!r} 不是有效地址，应形如 https://yizhan.example.cn",
+        )
+    return value.rstrip("/")

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import os
+import re
 import socket
+import threading
 import time
+import urllib.request
 
 from live_server import serving
 
@@ -46,14 +51,22 @@ def test_bodies_past_the_limit_get_413(database_url, tokens_by_role):
 
 
 def _raw(port: int, head: bytes, body: bytes = b"") -> tuple[float, bytes]:
-    """Send a request by hand; seconds until the first bytes of the answer, and them."""
+    """Send a request by hand; seconds until the first bytes of the answer, and the answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         started = time.monotonic()
         sock.sendall(head)
         with contextlib.suppress(OSError):  # the server may stop reading and close
             sock.sendall(body)
-        answer = sock.recv(4096)
-        return time.monotonic() - started, answer
+        answer = sock.recv(65536)
+        seconds = time.monotonic() - started
+        head_end = answer.find(b"\r\n\r\n")
+        length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", answer[:head_end])
+        while length and len(answer) < head_end + 4 + int(length[1]):
+            more = sock.recv(65536)
+            if not more:
+                break
+            answer += more
+        return seconds, answer
 
 
 def test_the_served_app_refuses_big_bodies_before_reading_them(database_url):
@@ -76,6 +89,113 @@ def test_the_served_app_refuses_big_bodies_before_reading_them(database_url):
             head = b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n" % path
             seconds, answer = _raw(port, head + b"Content-Length: %d\r\n\r\n" % len(body), body)
             assert answer.startswith(b"HTTP/1.1 413 ") and seconds < 1
+
+
+SIGN_IN = (
+    b"POST /planner/sign-in HTTP/1.1\r\nHost: t\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\n"
+)
+
+
+def _chunked(data: bytes, piece: int = 65536) -> bytes:
+    body = b"".join(
+        b"%x\r\n%s\r\n" % (len(data[i : i + piece]), data[i : i + piece])
+        for i in range(0, len(data), piece)
+    )
+    return body + b"0\r\n\r\n"
+
+
+def test_chunked_bodies_are_counted_against_the_limit(database_url, tokens_by_role):
+    """Without Content-Length, a 2 MB body used to pass a 1 MB limit unread and unchecked."""
+    env = {"DATABASE_URL": database_url, "STATIONS_MAX_BODY_MB": "1"}
+    with serving(env) as (url, _log):
+        port = int(url.rsplit(":", 1)[1])
+        chunked = b"Transfer-Encoding: chunked\r\n\r\n"
+        seconds, answer = _raw(port, SIGN_IN + chunked, _chunked(b"token=" + b"x" * 2_000_000))
+        assert answer.startswith(b"HTTP/1.1 413 ") and seconds < 1
+        assert b"application/problem+json" in answer and b"at most 1 MB" in answer
+        # a small chunked body is read, not taken for empty: the token signs in
+        token = tokens_by_role["planner"].encode()
+        _seconds, answer = _raw(port, SIGN_IN + chunked, _chunked(b"token=" + token))
+        assert answer.startswith(b"HTTP/1.1 303 "), answer[:200]
+
+
+def test_a_body_that_stops_arriving_is_answered_408_and_searches_go_on(database_url):
+    """Six clients that announced a body and sent none used to hold a worker's threads."""
+    env = {"DATABASE_URL": database_url, "STATIONS_BODY_TIMEOUT_S": "2"}
+    with serving(env) as (url, _log):
+        port = int(url.rsplit(":", 1)[1])
+        seconds, answer = _raw(port, SIGN_IN + b"Content-Length: 1000\r\n\r\n", b"token=ab")
+        assert answer.startswith(b"HTTP/1.1 408 ") and 1.9 < seconds < 4
+        assert b"application/problem+json" in answer and b"stopped arriving" in answer
+        assert b"retry-after" not in answer.lower()
+        # forty stalled bodies on endpoints that need a token: refused before any is read
+        stalled = []
+        try:
+            for path in (b"/api/v1/coverage/gaps", b"/api/v1/stations/import") * 20:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                sock.sendall(b"POST %s HTTP/1.1\r\nHost: t\r\n" % path)
+                sock.sendall(b"Content-Type: application/json\r\nContent-Length: 9999\r\n\r\n{")
+                stalled.append(sock)
+            for sock in stalled:
+                assert sock.recv(4096).startswith(b"HTTP/1.1 401 ")
+            started = time.monotonic()
+            with urllib.request.urlopen(f"{url}/api/v1/stations/nearest?lat=37.87&lon=112.55") as r:
+                assert r.status == 200
+            assert time.monotonic() - started < 1
+        finally:
+            for sock in stalled:
+                sock.close()
+
+
+class _NeverSent(io.RawIOBase):
+    """A request body whose bytes never come, until the client is said to be gone."""
+
+    def __init__(self) -> None:
+        self.gone = threading.Event()
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return 0
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0
+
+    def read(self, size: int = -1) -> bytes:
+        self.gone.wait(30)
+        return b""
+
+
+def test_stalled_bodies_cannot_pile_up_threads(database_url):
+    """Past the readers allowed per worker, a body is refused at once (503), not waited on."""
+    app = create_app(
+        {"DATABASE_URL": database_url, "TESTING": True, "BODY_TIMEOUT_S": 0.2, "BODY_READERS": 2}
+    )
+    bodies = [_NeverSent() for _ in range(3)]
+    try:
+        client = app.test_client()
+        statuses = []
+        for body in bodies:
+            started = time.monotonic()
+            response = client.post(
+                "/planner/sign-in",
+                input_stream=body,
+                environ_overrides={"CONTENT_LENGTH": "100"},  # announced, never sent
+                content_type="application/x-www-form-urlencoded",
+            )
+            statuses.append((response.status_code, response.get_json()["type"]))
+            assert time.monotonic() - started < 2
+        assert statuses == [
+            (408, "/problems/request-timeout"),
+            (408, "/problems/request-timeout"),
+            (503, "/problems/service-unavailable"),
+        ]
+    finally:
+        for body in bodies:
+            body.gone.set()  # the clients go: the helper threads end
+        close_pool(app)
 
 
 def test_a_statement_past_its_time_is_cancelled_and_answered_503(database_url):
@@ -133,3 +253,37 @@ def test_a_made_up_token_on_a_public_read_is_refused(client, tokens_by_role):
     valid = {"Authorization": f"Bearer {tokens_by_role['planner']}"}
     assert client.get(near, headers=valid).status_code == 200
     assert client.get(near).status_code == 200
+
+
+def test_links_come_from_the_public_address_not_the_host_header(database_url):
+    """A client's Host header used to be written into the next-page links (and Location)."""
+    import json
+    import subprocess
+
+    from live_server import STATIONS
+
+    env = {"DATABASE_URL": database_url, "STATIONS_PUBLIC_URL": "https://yizhan.example.cn/"}
+    with serving(env) as (url, _log):
+        port = int(url.rsplit(":", 1)[1])
+        _seconds, answer = _raw(
+            port, b"GET /api/v1/stations?limit=2 HTTP/1.1\r\nHost: evil.example\r\n\r\n"
+        )
+        page = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        hrefs = {link["rel"]: link["href"] for link in page["links"]}
+        assert hrefs["next"] == "https://yizhan.example.cn/api/v1/stations?limit=2&offset=2"
+        assert all(href.startswith("https://yizhan.example.cn/") for href in hrefs.values())
+        # the sign-in form posted from the public address counts as this site's own
+        _seconds, answer = _raw(
+            port,
+            SIGN_IN + b"Origin: https://yizhan.example.cn\r\nContent-Length: 7\r\n\r\n",
+            b"token=x",
+        )
+        assert answer.startswith(b"HTTP/1.1 401 ")
+    bad = subprocess.run(
+        [STATIONS, "serve", "--port", "1"],
+        env={**os.environ, "STATIONS_PUBLIC_URL": "yizhan.example.cn"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode != 0 and "https://yizhan.example.cn" in bad.stderr

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request
 
 from geo import datums
 from stations import hours, registry, vocabulary
@@ -22,7 +22,7 @@ from stations.errors import InvalidParameter
 from stations.hours import Note
 from stations.nearest import nearest
 from stations.records import feature
-from web import params
+from web import links, params
 from web.database import get_read_conn, read_snapshot
 from web.openapi import build_spec
 
@@ -148,16 +148,16 @@ def _page_links(matched: int, limit: int, offset: int) -> list[dict[str, str]]:
 
     def href(new_offset: int) -> str:
         query = {**request.args.to_dict(), "limit": str(limit), "offset": str(new_offset)}
-        return url_for("api.list_stations", _external=True) + "?" + urlencode(query)
+        return links.external("api.list_stations") + "?" + urlencode(query)
 
-    links = [{"rel": "self", "type": GEOJSON, "href": href(offset)}]
+    out = [{"rel": "self", "type": GEOJSON, "href": href(offset)}]
     if offset + limit < matched:
-        links.append({"rel": "next", "type": GEOJSON, "href": href(offset + limit)})
+        out.append({"rel": "next", "type": GEOJSON, "href": href(offset + limit)})
     if offset > 0:  # past the end, prev leads back to the last page that has stations
-        links.append(
+        out.append(
             {"rel": "prev", "type": GEOJSON, "href": href(max(0, min(offset, matched) - limit))}
         )
-    return links
+    return out
 
 
 NEAREST_PARAMS = (

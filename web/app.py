@@ -41,8 +41,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         PAGE_LIMIT_MAX=settings.get_int("STATIONS_PAGE_LIMIT_MAX"),
         # Flask's own default is None (no limit), so this is set, not defaulted
         MAX_CONTENT_LENGTH=settings.get_int("STATIONS_MAX_BODY_MB") * 1024 * 1024,
+        PUBLIC_URL=settings.get("STATIONS_PUBLIC_URL"),
     )
     app.config.update(config or {})
+    app.config["PUBLIC_URL"] = settings.checked_public_url(app.config["PUBLIC_URL"])
     auth.init_app(app)
     security.init_app(app)
     observability.init_app(app)

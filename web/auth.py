@@ -22,6 +22,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from stations import settings, tokens
 from stations.errors import Forbidden, NotSignedIn
+from web import links
 from web.database import get_conn
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -126,7 +127,7 @@ def require(*roles: str) -> Callable[[F], F]:
 def same_origin_form() -> None:
     """Refuse a form post sent from another site (login CSRF); browsers send ``Origin``."""
     origin = request.headers.get("Origin")
-    if origin is not None and origin.rstrip("/") != request.host_url.rstrip("/"):
+    if origin is not None and origin.rstrip("/") not in links.own_origins():
         raise Forbidden("this form can only be sent from this site's own pages")
 
 

@@ -14,12 +14,12 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from stations import edits
 from stations.errors import InvalidParameter, PreconditionRequired
-from web import auth, params
+from web import auth, links, params
 from web.api import registry_etag, station_etag, station_response
 from web.database import expire_snapshots, get_conn
 
@@ -83,9 +83,7 @@ def create_station() -> Response:
     cells = edits.cells_from_json(params.json_body(None, _JSON))
     record = edits.create(get_conn(), cells, _actor())
     response = station_response(record, lang, 201, warnings=edits.notes(cells))
-    response.headers["Location"] = url_for(
-        "api.get_station", station_id=record["id"], _external=True
-    )
+    response.headers["Location"] = links.external("api.get_station", station_id=record["id"])
     return response
 
 

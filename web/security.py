@@ -1,4 +1,4 @@
-"""Response headers that make the pages harder to abuse, and the request size limit.
+"""Response headers that make the pages harder to abuse, and the request body limits.
 
 The content security policy allows scripts, styles and connections from this app only
 (the vendored Leaflet; no CDN can be pulled in), images from the app and the configured
@@ -14,25 +14,35 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from stations import settings
+from web import body_gate
 from web.map_tiles import tiles_from_settings
 
 
 def init_app(app: Flask) -> None:
-    """Install the size limit and the headers."""
+    """Install the body gate, the size limit and the headers."""
+    app.config.setdefault("BODY_TIMEOUT_S", float(settings.path("STATIONS_BODY_TIMEOUT_S")))
+    app.wsgi_app = body_gate.BodyGate(  # type: ignore[method-assign]
+        app.wsgi_app,
+        max_bytes=lambda: app.config.get("MAX_CONTENT_LENGTH"),
+        idle_s=lambda: float(app.config["BODY_TIMEOUT_S"]),
+        readers=int(app.config.get("BODY_READERS", 32)),
+    )
 
     @app.before_request
     def _announced_size() -> None:
         """413 for a body announced too big, before any of it is read, on every route."""
         limit = app.config.get("MAX_CONTENT_LENGTH")
         if limit is not None and (request.content_length or 0) > limit:
-            raise RequestEntityTooLarge(
-                f"the body may be at most {limit // (1024 * 1024) or limit} "
-                f"{'MB' if limit >= 1024 * 1024 else 'bytes'} (STATIONS_MAX_BODY_MB)"
-            )
+            raise RequestEntityTooLarge(body_gate.size_message(limit))
 
     @app.after_request
     def _headers(response: Response) -> Response:
         headers = response.headers
+        if request.environ.get(body_gate.REFUSED) is not None:
+            headers["Connection"] = "close"  # the rest of the body will not be read
+        if response.status_code not in (429, 503):
+            headers.pop("Retry-After", None)  # the limiter puts its window on every answer
         if response.status_code == 503:
             # registered before the rate limiter's hook, so this runs after it: the limiter
             # would put its own window (up to 60 s) on an outage's answer
