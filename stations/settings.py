@@ -119,7 +119,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "STATIONS_RATE_LIMIT_PLANNER",
         "60/minute",
-        "Per-address limit on the planner and subsidy endpoints; off disables.",
+        "Per-address limit on each planner, subsidy and editing endpoint; off disables.",
     ),
     Setting(
         "STATIONS_RATE_LIMIT_STORAGE",

@@ -23,6 +23,8 @@ from typing import Any
 
 from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout, ServiceUnavailable
 
+from web.bilingual import bilingual
+
 PIECE = 16 * 1024  # a body must bring this much within each idle period
 SPOOL_IN_MEMORY = 1024 * 1024  # larger bodies go to a temporary file
 
@@ -84,7 +86,10 @@ class _GatedInput(io.RawIOBase):
     def _fill(self) -> Any:
         if not self.gate.readers.acquire(blocking=False):
             self.environ[REFUSED] = "busy"
-            raise ServiceUnavailable("too many uploads are arriving at once; try again shortly")
+            raise bilingual(
+                ServiceUnavailable("too many uploads are arriving at once; try again shortly"),
+                "同时上传的请求过多；请稍后再试",
+            )
         limit, idle_s = self.gate.max_bytes(), self.gate.idle_s()
         reader = _Reader(self.source, limit, self.gate.readers)
         outcome = reader.wait(idle_s)
@@ -92,11 +97,14 @@ class _GatedInput(io.RawIOBase):
             self.environ[REFUSED] = outcome
         if outcome == "too-large":
             assert limit is not None
-            raise RequestEntityTooLarge(size_message(limit))
+            raise too_large(limit)
         if outcome == "too-slow":
-            raise RequestTimeout(
-                f"the request body stopped arriving (nothing for {idle_s:g} s); check the "
-                "connection and send it again"
+            raise bilingual(
+                RequestTimeout(
+                    f"the request body stopped arriving (nothing for {idle_s:g} s); check the "
+                    "connection and send it again"
+                ),
+                f"请求内容停止传送（{idle_s:g} 秒没有新数据）；请检查网络后重新发送",
             )
         return reader.spool
 
@@ -151,7 +159,11 @@ class _Reader:
             return self.outcome
 
 
-def size_message(limit: int) -> str:
-    """What the size limit is, in the unit a person would use."""
+def too_large(limit: int) -> RequestEntityTooLarge:
+    """413 saying what the size limit is, in the unit a person would use."""
     amount = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit} bytes"
-    return f"the body may be at most {amount} (STATIONS_MAX_BODY_MB)"
+    zh = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit} 字节"
+    return bilingual(
+        RequestEntityTooLarge(f"the body may be at most {amount} (STATIONS_MAX_BODY_MB)"),
+        f"请求内容过大：最多 {zh}（STATIONS_MAX_BODY_MB）",
+    )

@@ -21,6 +21,7 @@ from stations import edits
 from stations.errors import InvalidParameter, PreconditionRequired
 from web import auth, links, params
 from web.api import registry_etag, station_etag, station_response
+from web.bilingual import bilingual
 from web.database import expire_snapshots, get_conn
 
 editing = Blueprint("editing", __name__)
@@ -153,9 +154,13 @@ def _save_upload(folder: Path) -> Path:
         return path
     suffix = _UPLOADS.get(request.mimetype)
     if suffix is None:
-        raise UnsupportedMediaType(
-            "send the file as multipart/form-data (part 'file') or as the body with "
-            "Content-Type: " + ", ".join(_UPLOADS)
+        raise bilingual(
+            UnsupportedMediaType(
+                "send the file as multipart/form-data (part 'file') or as the body with "
+                "Content-Type: " + ", ".join(_UPLOADS)
+            ),
+            "请以 multipart/form-data（文件部分名为 file）上传，或直接作为请求内容发送，"
+            "Content-Type 为：" + "、".join(_UPLOADS),
         )
     path = folder / f"upload{suffix}"
     with path.open("wb") as out:

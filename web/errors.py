@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import psycopg
@@ -45,6 +46,40 @@ def _localized(value: Any, lang: str) -> Any:
                 item["reason"] = chinese
         out.append(item)
     return out
+
+
+_UNITS_ZH = {"second": "秒", "minute": "分钟", "hour": "小时", "day": "天"}
+
+
+def _detail(exc: HTTPException, lang: str) -> str:
+    """What a person can do about an HTTP-level error, in ``lang``."""
+    if exc.code == 404:
+        return (
+            "此地址不存在；接口说明见 /api/v1/openapi.json"
+            if lang == "zh"
+            else "there is nothing at this address; the API is described at /api/v1/openapi.json"
+        )
+    if exc.code == 405:
+        allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or ()))
+        return (
+            f"此地址不接受 {request.method} 请求，可用：{allowed}"
+            if lang == "zh"
+            else f"this address does not take {request.method}; it takes {allowed}"
+        )
+    if exc.code == 429:  # flask-limiter's description is the limit, e.g. "6 per 1 minute"
+        limit = exc.description or ""
+        if lang == "zh":
+            match = re.fullmatch(r"(\d+) per (\d+) (second|minute|hour|day)s?", limit)
+            said = f"每 {match[2]} {_UNITS_ZH[match[3]]} {match[1]} 次" if match else limit
+            return f"来自您地址的请求过多（上限：{said}）；请按 Retry-After 的秒数等待后再试"
+        return (
+            f"too many requests from your address (limit: {limit}); wait the seconds in "
+            "Retry-After, then try again"
+        )
+    zh = getattr(exc, "description_zh", None)
+    if lang == "zh" and zh:
+        return str(zh)
+    return exc.description or exc.name
 
 
 def register(app: Flask) -> None:
@@ -93,7 +128,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         code = (exc.name or "error").lower().replace(" ", "-")
-        response = problem(exc.code or 500, exc.name, exc.description or exc.name, code)
+        response = problem(exc.code or 500, exc.name, _detail(exc, preferred_lang()), code)
         for name, value in exc.get_headers():  # Allow on a 405, Retry-After on a 429 ...
             if name.lower() != "content-type":
                 response.headers[name] = value

@@ -19,6 +19,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from stations import hours, vocabulary
 from stations.errors import InvalidParameter, UnknownAmenity
+from web.bilingual import bilingual
 
 LANGS = ("zh", "en")
 
@@ -164,8 +165,11 @@ def json_body(
     ``allowed`` None leaves checking the members to the caller.
     """
     if request.mimetype not in media_types:
-        raise UnsupportedMediaType(
-            f"send the request body as JSON (Content-Type: {' or '.join(media_types)})"
+        raise bilingual(
+            UnsupportedMediaType(
+                f"send the request body as JSON (Content-Type: {' or '.join(media_types)})"
+            ),
+            f"请以 JSON 发送请求内容（Content-Type: {' 或 '.join(media_types)}）",
         )
     raw = request.get_data(cache=True)
     try:  # strict UTF-8 first: json.loads would let encoded lone surrogates through

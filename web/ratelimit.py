@@ -2,10 +2,10 @@
 
 Limits are per client address and per worker process with the default in-memory store;
 set ``STATIONS_RATE_LIMIT_STORAGE`` (``redis://…``) to share them between workers and
-hosts. Couriers on one mobile carrier often share an address (carrier-grade NAT), so
-the public default is high: it stops a scraper or a runaway script, not a busy street.
-``off`` disables a limit (the load benchmark does). A refused call gets 429
-problem+json with ``Retry-After``.
+hosts; while Redis is unreachable each worker counts on its own. Couriers on one mobile
+carrier often share an address (carrier-grade NAT), so the public default is high: it
+stops a scraper or a runaway script, not a busy street. ``off`` disables a limit (the
+load benchmark does). A refused call gets 429 problem+json with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from flask_limiter.util import get_remote_address
 
 from stations import settings
 
-limiter = Limiter(get_remote_address, headers_enabled=True, storage_uri="memory://")
+# no storage_uri here: flask-limiter lets the constructor's win over the app's config, and
+# STATIONS_RATE_LIMIT_STORAGE=redis://… was silently ignored that way
+limiter = Limiter(get_remote_address, headers_enabled=True)
 
 
 def init_app(app: Flask) -> None:
@@ -27,6 +29,9 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATE_LIMIT_PUBLIC", settings.get("STATIONS_RATE_LIMIT_PUBLIC"))
     app.config.setdefault("RATE_LIMIT_PLANNER", settings.get("STATIONS_RATE_LIMIT_PLANNER"))
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings.get("STATIONS_RATE_LIMIT_STORAGE"))
+    # Redis gone: count in the worker meanwhile (and retry it), never answer 500
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     if _off_value(app, "RATE_LIMIT_PUBLIC") and _off_value(app, "RATE_LIMIT_PLANNER"):
         return  # both off (the load benchmark): no limiter hooks on this app's requests
     limiter.init_app(app)

@@ -12,7 +12,6 @@ import functools
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from stations import settings
 from web import body_gate
@@ -34,7 +33,7 @@ def init_app(app: Flask) -> None:
         """413 for a body announced too big, before any of it is read, on every route."""
         limit = app.config.get("MAX_CONTENT_LENGTH")
         if limit is not None and (request.content_length or 0) > limit:
-            raise RequestEntityTooLarge(body_gate.size_message(limit))
+            raise body_gate.too_large(limit)
 
     @app.after_request
     def _headers(response: Response) -> Response:
