@@ -10,6 +10,7 @@ import csv
 import functools
 import io
 import json
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,11 +149,23 @@ def _decode(path: Path, data: bytes) -> str:
     raise _header_problem(path, FieldProblem("the file is neither UTF-8 nor GB18030 text"))
 
 
-def _xlsx_rows(path: Path) -> Rows:
-    from openpyxl import load_workbook
+# A sheet of a million rows is about 1.2 GB of XML; its shared strings (names, addresses)
+# a few hundred MB. Past these, a 50 MB upload is a zip bomb, not a station file.
+MAX_XLSX_PART = 2 * 1024**3
+MAX_SHARED_STRINGS = 512 * 1024**2
 
+
+def _xlsx_rows(path: Path) -> Rows:
+    import openpyxl
+
+    if not openpyxl.DEFUSEDXML:  # entity expansion ("billion laughs") would go unchecked
+        raise _header_problem(
+            path,
+            FieldProblem("XLSX import is off: defusedxml is missing or OPENPYXL_DEFUSEDXML=False"),
+        )
+    _check_zip_sizes(path)
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged file
         raise _header_problem(path, FieldProblem(f"not a readable .xlsx file ({exc})")) from None
     try:
@@ -167,6 +180,29 @@ def _xlsx_rows(path: Path) -> Rows:
         raise _header_problem(path, FieldProblem(f"not a readable .xlsx file ({exc})")) from None
     finally:
         book.close()
+
+
+def _check_zip_sizes(path: Path) -> None:
+    """Refuse parts that would unpack past any real station file, before any is read.
+
+    openpyxl reads the shared strings whole into memory, and every part streams through
+    the XML parser: a few MB of zeros compressed 1000:1 would cost gigabytes.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise _header_problem(path, FieldProblem(f"not a readable .xlsx file ({exc})")) from None
+    for part in parts:
+        limit = MAX_SHARED_STRINGS if part.filename.endswith("sharedStrings.xml") else MAX_XLSX_PART
+        if part.file_size > limit:
+            raise _header_problem(
+                path,
+                FieldProblem(
+                    f"its part {part.filename} unpacks to {part.file_size:,} bytes, more than "
+                    f"any station file ({limit:,}); save the sheet again from a spreadsheet program"
+                ),
+            )
 
 
 MAX_COLUMNS = 200  # the interchange format has 19; a real sheet may carry notes beside them

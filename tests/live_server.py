@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json as _json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 STATIONS = str(Path(sys.executable).with_name("stations"))
 
@@ -69,3 +71,55 @@ def serving(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, list[s
         reader.join(timeout=10)
         proc.stdout.close()
         log.append("".join(lines))
+
+
+class Answer:
+    """An HTTP answer with the parts the tests read (as Flask's test responses have)."""
+
+    def __init__(self, status: int, headers: Any, body: bytes) -> None:
+        self.status_code = status
+        self.headers = headers
+        self.data = body
+
+    @property
+    def mimetype(self) -> str:
+        return (self.headers.get("Content-Type") or "").split(";")[0].strip()
+
+    def get_json(self) -> Any:
+        return _json.loads(self.data) if self.data else None
+
+
+class HttpClient:
+    """Requests to a served app over real HTTP, shaped like Flask's test client calls."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Answer:
+        return self.open("GET", path, None, headers or {})
+
+    def post(
+        self,
+        path: str,
+        data: bytes | str | None = None,
+        json: Any = None,
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        headers = dict(headers or {})
+        if json is not None:
+            data, content_type = _json.dumps(json), "application/json"
+        if content_type:
+            headers["Content-Type"] = content_type
+        body = data.encode() if isinstance(data, str) else data
+        return self.open("POST", path, body, headers)
+
+    def open(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> Answer:
+        request = urllib.request.Request(
+            self.base + path, data=body, method=method, headers=headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return Answer(response.status, response.headers, response.read())
+        except urllib.error.HTTPError as exc:
+            return Answer(exc.code, exc.headers, exc.read())

@@ -228,10 +228,12 @@ def body_number(
         if default is None:
             raise InvalidParameter(name, f"{name} is required: a number from {lo:g} to {hi:g}")
         return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidParameter(name, f"{name} must be a number from {lo:g} to {hi:g}")
+    # compared as it is (NaN and infinities fail too): a 400-digit int has no float
     if not lo <= value <= hi:
-        raise InvalidParameter(name, f"{name} must be a number from {lo:g} to {hi:g}, got {value}")
+        got = f"{value:g}" if isinstance(value, float) or abs(value) < 10**15 else "a longer number"
+        raise InvalidParameter(name, f"{name} must be a number from {lo:g} to {hi:g}, got {got}")
     return float(value)
 
 
