@@ -79,3 +79,47 @@ def test_station_text_never_runs_as_script(marked_db, tile_url, tmp_path):
             markup = ".leaflet-popup-content img, .leaflet-popup-content svg"
             assert page.locator(markup).count() == 0
             assert_clean(page.watch)
+
+
+def test_station_text_never_runs_on_the_planner_map(marked_db, tile_url, tmp_path):
+    """The planner's station popups carry the same names; the page escapes them too."""
+    from stations import tokens
+
+    sid, lon, lat = _first(marked_db)
+    with db.connect(marked_db) as conn:
+        token = tokens.create(conn, ["planner"], "script test planner")[1]
+        district = conn.execute(
+            "SELECT district_code FROM stations WHERE id = %s", [sid]
+        ).fetchone()[0]
+    env = {"DATABASE_URL": marked_db, "STATIONS_MAP_TILES": tile_url}
+    env |= {"STATIONS_MAP_ATTRIBUTION": "test tiles", "STATIONS_RATE_LIMIT_PLANNER": "off"}
+    with serving(env) as (base, _log):
+        # without the page policy: the escaping alone must hold
+        for page in _open(tile_url, tmp_path, bypass_csp=True):
+            page.set_viewport_size({"width": 1280, "height": 860})
+            page.goto(f"{base}/planner?district={district}&date=2025-11-19", wait_until="load")
+            page.fill("#token", token)
+            page.click("button[type=submit]")
+            page.wait_for_function("window.Planner && Planner.state.gapsShown === 12")
+            opened = page.evaluate(
+                """([lat, lon]) => {
+                    let found = null;
+                    Planner.overlays["驿站 Stations"].eachLayer(layer => {
+                        const at = layer.getLatLng();
+                        if (Math.abs(at.lat - lat) < 1e-6 && Math.abs(at.lng - lon) < 1e-6) {
+                            found = layer;
+                        }
+                    });
+                    if (found) found.openPopup();
+                    return Boolean(found);
+                }""",
+                [lat, lon],
+            )
+            assert opened
+            popup = page.inner_text(".leaflet-popup-content")
+            assert "<img src=x" in popup  # shown as the text it is
+            page.wait_for_timeout(300)  # an onerror would have fired by now
+            assert page.evaluate("window.__pwned === undefined")
+            markup = ".leaflet-popup-content img, .leaflet-popup-content svg"
+            assert page.locator(markup).count() == 0
+            assert_clean(page.watch)
