@@ -35,7 +35,7 @@ from markupsafe import Markup
 from geo import datums
 from stations import hours, registry, vocabulary
 from stations.availability import Availability, Judge, hours_text
-from web import params, vendor_assets
+from web import params, security, vendor_assets
 from web.database import get_read_conn
 from web.map_tiles import Tiles, tiles_from_settings
 
@@ -75,6 +75,7 @@ def station_map() -> Response:
         preselected=preselected,
         tiles=tiles,
     )
+    security.allow_inline_scripts()  # Folium writes the map as inline script
     return _html_response(html, lang)
 
 

@@ -2,8 +2,9 @@
 
 The content security policy allows scripts, styles and connections from this app only
 (the vendored Leaflet; no CDN can be pulled in), images from the app and the configured
-tile servers, and no framing. Inline scripts stay allowed: Folium writes the map as
-inline script, and the station data rides in inline JSON.
+tile servers, and no framing. No inline script runs, except on the public map, whose
+Folium output is inline script (a view marks itself with :func:`allow_inline_scripts`);
+station data rides in inline JSON blocks, which are data, not script.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import functools
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 
 from stations import settings
 from web import body_gate
@@ -49,23 +50,30 @@ def init_app(app: Flask) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         if response.mimetype == "text/html":
-            headers.setdefault("Content-Security-Policy", policy())
+            inline = bool(g.get("inline_scripts"))
+            headers.setdefault("Content-Security-Policy", policy(inline_scripts=inline))
             headers.setdefault("X-Frame-Options", "DENY")
         return response
 
 
-def policy() -> str:
+def allow_inline_scripts() -> None:
+    """Let this response's page run inline script (the Folium map, until it is a file)."""
+    g.inline_scripts = True
+
+
+def policy(inline_scripts: bool = False) -> str:
     """The page policy for the tile servers configured now."""
-    return _policy(tuple(tiles_from_settings("zh").urls) + tuple(tiles_from_settings("en").urls))
+    urls = tuple(tiles_from_settings("zh").urls) + tuple(tiles_from_settings("en").urls)
+    return _policy(urls, inline_scripts)
 
 
 @functools.lru_cache(maxsize=8)
-def _policy(tile_urls: tuple[str, ...]) -> str:
+def _policy(tile_urls: tuple[str, ...], inline_scripts: bool = False) -> str:
     images = ["'self'", "data:", "blob:", *sorted({_source(u) for u in tile_urls})]
     return "; ".join(
         [
             "default-src 'self'",
-            "script-src 'self' 'unsafe-inline'",
+            "script-src 'self' 'unsafe-inline'" if inline_scripts else "script-src 'self'",
             "style-src 'self' 'unsafe-inline'",
             f"img-src {' '.join(images)}",
             "connect-src 'self'",
