@@ -30,7 +30,7 @@ def database_url() -> Iterator[str]:
     """A freshly migrated test database holding the demo data."""
     if db.uses_embedded():
         Cluster.from_settings().up()
-    yield demo_database(TEST_DB)
+    return demo_database(TEST_DB)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ EDITOR = "李华 (小店区总工会)"
 
 @pytest.fixture(scope="module")
 def edit_db(database_url: str) -> Iterator[str]:
-    yield demo_database("stations_edit_test", database_url)
+    return demo_database("stations_edit_test", database_url)
 
 
 @pytest.fixture(scope="module")

@@ -469,7 +469,11 @@ def test_a_sheet_claiming_every_cell_is_read_as_the_cells_it_has(conn, tmp_path,
 
 @pytest.mark.parametrize(
     "damage",
-    [b'<dimension ref="ZZZZZ9"/>', b'<row r="x">', b'<c r="A2" t="s"><v>999</v></c>'],
+    [
+        b'<row r="x">',  # XML that does not close
+        b'<row r="3"><c r="A3" t="s"><v>999</v></c></row>',  # a shared string not there
+        b'<row r="3"><c r="A3" t="n"><v>abc</v></c></row>',  # a number that is not one
+    ],
 )
 def test_a_damaged_sheet_is_refused_not_a_crash(conn, tmp_path, inside, damage):
     import re
@@ -487,7 +491,28 @@ def test_a_damaged_sheet_is_refused_not_a_crash(conn, tmp_path, inside, damage):
             if item.filename.startswith("xl/worksheets/sheet"):
                 data = re.sub(rb"<sheetData>", b"<sheetData>" + damage, data, count=1)
             zout.writestr(item, data)
-    try:
+    with pytest.raises(ImportRejected) as refused:
         import_file(conn, broken, actor="t", dry_run=True)
-    except ImportRejected as exc:
-        assert "xlsx" in exc.message or exc.details["rows"]
+    assert "not a readable .xlsx file" in refused.value.message, refused.value.message
+
+
+def test_stray_elements_outside_rows_are_ignored_as_spreadsheet_programs_do(conn, tmp_path, inside):
+    """A <dimension> or a cell between rows holds no row: the rows there are read."""
+    import re
+    import zipfile
+
+    book = Workbook()
+    book.active.append(list(FIELD_NAMES))
+    book.active.append([station_row(inside)[n] for n in FIELD_NAMES])
+    path = tmp_path / "ok.xlsx"
+    book.save(path)
+    stray = tmp_path / "stray.xlsx"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(stray, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                extra = b'<dimension ref="ZZZZZ9"/><c r="A2" t="s"><v>999</v></c>'
+                data = re.sub(rb"<sheetData>", b"<sheetData>" + extra, data, count=1)
+            zout.writestr(item, data)
+    result = import_file(conn, stray, actor="t", dry_run=True)
+    assert (result.rows, result.inserted) == (1, 1)

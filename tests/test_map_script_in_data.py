@@ -33,7 +33,7 @@ def marked_db(database_url: str) -> Iterator[str]:
             "WHERE id = (SELECT min(id) FROM stations WHERE status = 'active')",
             [NAME, ADDRESS, CONTACT],
         )
-    yield url
+    return url
 
 
 def _first(url: str) -> tuple[int, float, float]:

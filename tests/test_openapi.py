@@ -45,7 +45,8 @@ def test_documented_parameters_are_the_accepted_ones(spec, path, accepted):
     assert documented == set(accepted)
 
 
-def _check(spec, path, response):
+def _check(spec, path, response, status):
+    assert response.status_code == status, response.get_json()
     op = spec["paths"][path]["get"]["responses"][str(response.status_code)]
     schema = op["content"][response.mimetype]["schema"]
     # refs point at #/components/schemas/...: validate against a root that carries them
@@ -53,22 +54,22 @@ def _check(spec, path, response):
 
 
 @pytest.mark.parametrize(
-    ("path", "url"),
+    ("path", "url", "status"),
     [
-        ("/stations", "/stations?limit=5&lang=en"),
-        ("/stations", "/stations?open_at=2025-10-02T03:00&limit=3"),
-        ("/stations", "/stations?limit=nope"),
-        ("/stations/nearest", "/stations/nearest?lat=37.87&lon=112.55&limit=3"),
-        ("/stations/nearest", "/stations/nearest?lat=37.87&lon=112.56&crs=bd09&open=false"),
-        ("/stations/nearest", "/stations/nearest?lat=north&lon=112"),
-        ("/stations/{id}", "/stations/1"),
-        ("/stations/{id}", "/stations/99999999"),
-        ("/amenities", "/amenities"),
+        ("/stations", "/stations?limit=5&lang=en", 200),
+        ("/stations", "/stations?open_at=2025-10-02T03:00&limit=3", 200),
+        ("/stations", "/stations?limit=nope", 400),
+        ("/stations/nearest", "/stations/nearest?lat=37.87&lon=112.55&limit=3", 200),
+        ("/stations/nearest", "/stations/nearest?lat=37.87&lon=112.56&crs=bd09&open=false", 200),
+        ("/stations/nearest", "/stations/nearest?lat=north&lon=112", 400),
+        ("/stations/{id}", "/stations/1", 200),
+        ("/stations/{id}", "/stations/99999999", 404),
+        ("/amenities", "/amenities", 200),
     ],
 )
-def test_real_responses_match_the_schemas(app, spec, path, url):
+def test_real_responses_match_the_schemas(app, spec, path, url, status):
     response = app.test_client().get(PREFIX + url)
-    _check(spec, path, response)
+    _check(spec, path, response, status)
 
 
 @pytest.mark.parametrize(
@@ -87,17 +88,18 @@ def test_documented_bodies_are_the_accepted_ones(spec, path, schema, accepted):
 
 
 @pytest.mark.parametrize(
-    ("path", "body"),
+    ("path", "body", "status"),
     [
-        ("/coverage/gaps", {"district": "140106", "at": "2025-11-19T03:00"}),
-        ("/coverage/gaps", {"district": "140106", "radius_m": -1}),
-        ("/coverage/hourly", {"bbox": [112.5, 37.8, 112.6, 37.9], "date": "2025-11-19"}),
-        ("/coverage/suggest", {"district": "140106", "count": 3}),
-        ("/coverage/access", {"district": "140100"}),
+        ("/coverage/gaps", {"district": "140106", "at": "2025-11-19T03:00"}, 200),
+        ("/coverage/gaps", {"district": "140106", "radius_m": -1}, 400),
+        ("/coverage/hourly", {"bbox": [112.5, 37.8, 112.6, 37.9], "date": "2025-11-19"}, 200),
+        ("/coverage/suggest", {"district": "140106", "count": 3}, 200),
+        ("/coverage/access", {"district": "140100"}, 200),
     ],
 )
-def test_planner_responses_match_the_schemas(app, spec, planner, path, body):
+def test_planner_responses_match_the_schemas(app, spec, planner, path, body, status):
     response = app.test_client().post(PREFIX + path, json=body, headers=planner)
+    assert response.status_code == status, response.get_json()
     op = spec["paths"][path]["post"]["responses"][str(response.status_code)]
     schema = op["content"][response.mimetype]["schema"]
     jsonschema.validate(response.get_json(), {**schema, "components": spec["components"]})
@@ -112,6 +114,7 @@ def test_planner_responses_match_the_schemas(app, spec, planner, path, body):
 
 def test_planner_calls_without_a_token_match_the_401_schema(app, spec):
     response = app.test_client().post(PREFIX + "/coverage/gaps", json={"district": "140106"})
+    assert response.status_code == 401
     op = spec["paths"]["/coverage/gaps"]["post"]["responses"]["401"]
     jsonschema.validate(
         response.get_json(),
@@ -125,15 +128,15 @@ def test_what_if_body_is_documented(spec):
 
 
 @pytest.mark.parametrize(
-    ("path", "url"),
+    ("path", "url", "status"),
     [
-        ("/subsidy/report", "/subsidy/report?programme=taiyuan-upkeep&period=2025"),
-        ("/subsidy/report", "/subsidy/report?programme=taiyuan-upkeep&period=1999"),
-        ("/subsidy/programmes", "/subsidy/programmes"),
-        ("/stations/{id}/history", "/stations/1/history"),
+        ("/subsidy/report", "/subsidy/report?programme=taiyuan-upkeep&period=2025", 200),
+        ("/subsidy/report", "/subsidy/report?programme=taiyuan-upkeep&period=1999", 400),
+        ("/subsidy/programmes", "/subsidy/programmes", 200),
+        ("/stations/{id}/history", "/stations/1/history", 200),
     ],
 )
-def test_union_responses_match_the_schemas(app, spec, tokens_by_role, path, url):
+def test_union_responses_match_the_schemas(app, spec, tokens_by_role, path, url, status):
     headers = {"Authorization": f"Bearer {tokens_by_role['all']}"}
     response = app.test_client().get(PREFIX + url, headers=headers)
-    _check(spec, path, response)
+    _check(spec, path, response, status)

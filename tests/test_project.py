@@ -30,3 +30,54 @@ def test_every_setting_is_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     missing = [s.name for s in settings.SETTINGS if f"`{s.name}`" not in readme]
     assert not missing, f"README.md does not document: {missing}"
+
+
+def test_the_code_passes_the_linter():
+    """Ruff with the project's rules, flake8-pytest-style included (no too-broad raises)."""
+    import subprocess
+    import sys
+
+    ruff = Path(sys.executable).with_name("ruff")
+    run = subprocess.run(
+        [str(ruff), "check", "--output-format", "concise", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-1000:]
+
+
+def _asserts_nothing(node: ast.FunctionDef) -> bool:
+    """A test with no assert, no pytest.raises and no call to an assert_/check helper."""
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Assert):
+            return False
+        if isinstance(inner, ast.Call):
+            name = getattr(inner.func, "attr", None) or getattr(inner.func, "id", "")
+            if name in ("raises", "fail") or name.lstrip("_").startswith(("assert", "check")):
+                return False
+    return True
+
+
+def _always_true(test: ast.expr) -> bool:
+    """``x or True`` (at any depth of an ``or``): an assertion that cannot fail."""
+    return isinstance(test, ast.BoolOp) and any(
+        (isinstance(v, ast.Constant) and v.value is True) or _always_true(v) for v in test.values
+    )
+
+
+def test_no_test_that_cannot_fail():
+    found = []
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assert) and _always_true(node.test):
+                found.append(f"{path.name}:{node.lineno} asserts something `or True`")
+            if (
+                isinstance(node, ast.FunctionDef)
+                and node.name.startswith("test_")
+                and _asserts_nothing(node)
+            ):
+                found.append(f"{path.name}:{node.lineno} {node.name} asserts nothing")
+    assert not found, "\n".join(found)

@@ -31,7 +31,7 @@ SH = hours.SHANGHAI
 
 @pytest.fixture(scope="module")
 def memory_db(database_url: str) -> Iterator[str]:
-    yield demo_database("stations_snapshot_test", database_url)
+    return demo_database("stations_snapshot_test", database_url)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_generation_moves_once_per_commit_in_commit_order(memory_db):
         first, second = a.execute("SELECT id FROM stations ORDER BY id LIMIT 2").fetchall()
         start = registry.version(a)
         # a rolled-back change and a change to nothing move nothing
-        with pytest.raises(RuntimeError), a.transaction():
+        with pytest.raises(RuntimeError), a.transaction():  # noqa: PT012 - the rollback is the point
             a.execute("UPDATE stations SET name = name || 'x' WHERE id = %s", first)
             raise RuntimeError
         a.execute("UPDATE stations SET name = name WHERE id = %s", first)
@@ -317,7 +317,7 @@ def _wait_for(condition, seconds: float = 10.0) -> None:
 
 @pytest.fixture
 def follow_db(database_url: str) -> Iterator[str]:
-    yield demo_database("stations_follow_test", database_url)
+    return demo_database("stations_follow_test", database_url)
 
 
 def _same_answers(conn, current_snapshot, count: int, seed: int) -> int:
