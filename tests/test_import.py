@@ -467,6 +467,26 @@ def test_a_sheet_claiming_every_cell_is_read_as_the_cells_it_has(conn, tmp_path,
     assert result.inserted == 1
 
 
+def _sheet_with(tmp_path, inside, inserted: bytes):
+    """A one-station workbook with ``inserted`` put at the start of its <sheetData>."""
+    import re
+    import zipfile
+
+    book = Workbook()
+    book.active.append(list(FIELD_NAMES))
+    book.active.append([station_row(inside)[n] for n in FIELD_NAMES])
+    path = tmp_path / "ok.xlsx"
+    book.save(path)
+    changed = tmp_path / "changed.xlsx"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(changed, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                data = re.sub(rb"<sheetData>", b"<sheetData>" + inserted, data, count=1)
+            zout.writestr(item, data)
+    return changed
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -476,43 +496,13 @@ def test_a_sheet_claiming_every_cell_is_read_as_the_cells_it_has(conn, tmp_path,
     ],
 )
 def test_a_damaged_sheet_is_refused_not_a_crash(conn, tmp_path, inside, damage):
-    import re
-    import zipfile
-
-    book = Workbook()
-    book.active.append(list(FIELD_NAMES))
-    book.active.append([station_row(inside)[n] for n in FIELD_NAMES])
-    path = tmp_path / "ok.xlsx"
-    book.save(path)
-    broken = tmp_path / "broken.xlsx"
-    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(broken, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            if item.filename.startswith("xl/worksheets/sheet"):
-                data = re.sub(rb"<sheetData>", b"<sheetData>" + damage, data, count=1)
-            zout.writestr(item, data)
     with pytest.raises(ImportRejected) as refused:
-        import_file(conn, broken, actor="t", dry_run=True)
+        import_file(conn, _sheet_with(tmp_path, inside, damage), actor="t", dry_run=True)
     assert "not a readable .xlsx file" in refused.value.message, refused.value.message
 
 
 def test_stray_elements_outside_rows_are_ignored_as_spreadsheet_programs_do(conn, tmp_path, inside):
     """A <dimension> or a cell between rows holds no row: the rows there are read."""
-    import re
-    import zipfile
-
-    book = Workbook()
-    book.active.append(list(FIELD_NAMES))
-    book.active.append([station_row(inside)[n] for n in FIELD_NAMES])
-    path = tmp_path / "ok.xlsx"
-    book.save(path)
-    stray = tmp_path / "stray.xlsx"
-    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(stray, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            if item.filename.startswith("xl/worksheets/sheet"):
-                extra = b'<dimension ref="ZZZZZ9"/><c r="A2" t="s"><v>999</v></c>'
-                data = re.sub(rb"<sheetData>", b"<sheetData>" + extra, data, count=1)
-            zout.writestr(item, data)
+    stray = _sheet_with(tmp_path, inside, b'<dimension ref="ZZZZZ9"/><c r="A2" t="s"><v>9</v></c>')
     result = import_file(conn, stray, actor="t", dry_run=True)
     assert (result.rows, result.inserted) == (1, 1)
