@@ -104,3 +104,32 @@ def test_behind_a_proxy_each_client_has_its_own_count_and_sign_in_works(database
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):  # noqa: D102
         return None
+
+
+def test_served_probes_are_never_limited_and_forged_addresses_count_for_nothing(database_url):
+    """As served: /healthz, /readyz and /metrics answer past any limit; with no trusted
+    proxy (the default), X-Forwarded-For is the client's own word and is ignored."""
+    import urllib.error
+
+    from live_server import serving
+
+    env = {
+        "DATABASE_URL": database_url,
+        "STATIONS_RATE_LIMIT_PUBLIC": "2/minute",
+        "STATIONS_RATE_LIMIT_PLANNER": "2/minute",
+    }
+
+    def status(url: str, headers: dict | None = None) -> int:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {})) as r:
+                return r.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    with serving(env) as (url, _log):
+        for probe in ("/healthz", "/readyz", "/metrics"):
+            assert {status(url + probe) for _ in range(8)} == {200}, probe
+        listing = f"{url}/api/v1/stations?limit=1"
+        forged = [status(listing, {"X-Forwarded-For": f"10.0.0.{i}"}) for i in range(1, 4)]
+        assert forged == [200, 200, 429]  # three "addresses", one socket, one count
+        assert status(url + "/readyz") == 200

@@ -37,6 +37,37 @@ def replicated():
             shutil.rmtree(replica.root, ignore_errors=True)
 
 
+def test_read_urls_come_from_the_setting_and_are_taken_in_turn(replicated, monkeypatch):
+    """DATABASE_READ_URL, comma-separated, spaces allowed: each anonymous read takes the
+    next. The second "replica" here is the primary itself, so with the real replica's
+    replay paused the two give different answers, and the turns show."""
+    url, _replica, replica_url = replicated
+    monkeypatch.setenv("DATABASE_READ_URL", f" {replica_url} ,{url},")
+    app = app_for(url)
+    assert app.config["DATABASE_READ_URLS"] == [replica_url, url]
+    reader = psycopg.connect(db.libpq_url(replica_url), autocommit=True)
+    with db.connect(url) as conn:
+        station_id, name = conn.execute(
+            "SELECT id, name FROM stations WHERE status = 'active' ORDER BY id LIMIT 1"
+        ).fetchone()
+    try:
+        reader.execute("SELECT pg_wal_replay_pause()")
+        with db.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE stations SET name = '轮换测试' WHERE id = %s", [station_id])
+        client = app.test_client()
+        seen = [
+            client.get(f"/api/v1/stations/{station_id}").get_json()["properties"]["name"]
+            for _ in range(6)
+        ]
+        assert seen in ([name, "轮换测试"] * 3, ["轮换测试", name] * 3), seen
+    finally:
+        reader.execute("SELECT pg_wal_replay_resume()")
+        with db.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE stations SET name = %s WHERE id = %s", [name, station_id])
+        reader.close()
+        close_pool(app)
+
+
 def test_public_reads_come_from_the_replica_and_writes_reach_it(replicated):
     url, replica, replica_url = replicated
     with db.connect(url) as conn:

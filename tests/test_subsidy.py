@@ -511,20 +511,29 @@ def test_what_if_lists_stations_that_leave_the_region(conn):
     )
 
 
-def test_spreadsheet_cells_never_run_as_formulas(conn):
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_spreadsheet_cells_never_run_as_formulas(conn, start):
+    """Every cell a spreadsheet would read as a formula: in the CSV, the stations sheet
+    and the totals sheet (district names)."""
     import csv as csv_module
     import io
 
     from openpyxl import load_workbook
 
+    formula = start + 'HYPERLINK("http://x","点我")'
     _insert(conn, "ZZ-0001", 112.9, 37.45)
+    conn.execute("UPDATE stations SET name = %s WHERE code = 'ZZ-0001'", [formula])
     conn.execute(
-        """UPDATE stations SET name = '=HYPERLINK("http://x","点我")' WHERE code = 'ZZ-0001'"""
+        "UPDATE stations SET district_name = %s WHERE district_code = '140105'", [start + "小店区"]
     )
+    conn.execute("UPDATE districts SET name = %s WHERE code = '140105'", [start + "小店区"])
     result = evaluate.evaluate(conn, programmes.load("shanxi-construction"), YEAR_2021)
     rows = list(csv_module.reader(io.StringIO(report.to_csv(result).decode("utf-8-sig"))))
-    name = next(r[1] for r in rows if r[0] == "ZZ-0001")
-    assert name == '\'=HYPERLINK("http://x","点我")'
-    sheet = load_workbook(io.BytesIO(report.to_xlsx(result)))["站点 stations"]
-    cell = next(r[1] for r in sheet.iter_rows(min_row=2) if r[0].value == "ZZ-0001")
-    assert cell.data_type == "s" and cell.value.startswith("'=")
+    assert next(r[1] for r in rows if r[0] == "ZZ-0001") == "'" + formula
+    book = load_workbook(io.BytesIO(report.to_xlsx(result)))
+    cell = next(r[1] for r in book["站点 stations"].iter_rows(min_row=2) if r[0].value == "ZZ-0001")
+    # XML reads a bare carriage return back as a line feed; either way it stays text.
+    assert cell.data_type == "s" and cell.value == ("'" + formula).replace("\r", "\n")
+    names = [r[2].value for r in book["汇总 totals"].iter_rows(min_row=2) if r[1].value == "140105"]
+    district = ("'" + start + "小店区").replace("\r", "\n")
+    assert names and all(n == district for n in names), names
