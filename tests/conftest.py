@@ -8,6 +8,7 @@ write use the ``conn`` fixture, whose transaction is rolled back afterwards.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import psycopg
@@ -22,7 +23,8 @@ from stations.demo import demo_database
 from web.app import create_app
 from web.database import close_pool
 
-TEST_DB = "stations_test"
+# two runs at once (a helper run beside the suite) each need their own throwaway database
+TEST_DB = os.environ.get("STATIONS_TEST_DB", "stations_test")
 
 
 @pytest.fixture(scope="session")
