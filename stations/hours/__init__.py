@@ -222,9 +222,10 @@ def next_change(expr: str, at: dt.datetime, where: Where = None) -> dt.datetime 
 
 # --- instants people type ------------------------------------------------------------
 
-# Instants outside this range are surely typos, and would overflow hour evaluation.
+# Instants outside 2000-2100 (Beijing time) are surely typos, and would overflow hour
+# evaluation. LATEST is the first instant refused: all of 31 December 2100 is accepted.
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=SHANGHAI)
-LATEST = dt.datetime(2100, 12, 31, tzinfo=SHANGHAI)
+LATEST = dt.datetime(2101, 1, 1, tzinfo=SHANGHAI)
 
 
 def parse_instant(text: str, name: str = "at") -> dt.datetime:
@@ -242,7 +243,7 @@ def parse_instant(text: str, name: str = "at") -> dt.datetime:
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=SHANGHAI)
-    if not EARLIEST <= value <= LATEST:
+    if not EARLIEST <= value < LATEST:
         raise InvalidParameter(name, f"{name} must be between 2000 and 2100")
     return value
 
@@ -260,6 +261,6 @@ def parse_date(text: object, name: str = "date") -> dt.date:
         value = None
     if value is None:
         raise InvalidParameter(name, f"{name} must be a date as YYYY-MM-DD, e.g. 2026-11-25")
-    if not EARLIEST.date() <= value <= LATEST.date():
+    if not EARLIEST.date() <= value < LATEST.date():
         raise InvalidParameter(name, f"{name} must be between 2000 and 2100")
     return value

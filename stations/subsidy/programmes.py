@@ -120,6 +120,8 @@ def _dated(value: Any) -> list[DatedValue]:
         raise ValueError("threshold must be a number or a list of {from = DATE, value = N}")
     items = [v if isinstance(v, DatedValue) else DatedValue.model_validate(v) for v in value]
     days = [i.from_ for i in items]
+    if any(not EARLIEST <= day <= LATEST for day in days):
+        raise ValueError("dated thresholds must start between 2000-01-01 and 2100-12-31")
     if days != sorted(set(days)):
         raise ValueError("dated thresholds must be in date order, one per date")
     return items
