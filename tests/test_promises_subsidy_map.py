@@ -372,6 +372,20 @@ def test_vendored_versions_are_the_readmes(client):
     served.close()
 
 
+def test_page_scripts_avoid_syntax_old_webviews_cannot_parse(client):
+    """Optional chaining (``?.``) and ``??`` are a syntax error in the Android WebViews of
+    cheap phones and in-app browsers such as WeChat's: no script the page loads uses them."""
+    page = client.get("/?lang=zh")
+    assert page.status_code == 200
+    scripts = re.findall(r'<script src="([^"]+)"', page.get_data(as_text=True))
+    assert any(s.endswith("stations.js") for s in scripts), scripts
+    for src in scripts:
+        served = client.get(src)
+        assert served.status_code == 200, src
+        assert not re.search(r"\?\.(?!\d)|\?\?", served.get_data(as_text=True)), src
+        served.close()
+
+
 def _active(conn) -> list[dict]:
     rows = conn.execute(
         """SELECT id, name, address, opening_hours, amenities, ST_X(geom), ST_Y(geom)
