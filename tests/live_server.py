@@ -28,14 +28,21 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, list[str]]]:
+def serving(
+    env: dict[str, str],
+    workers: int = 1,
+    command: tuple[str, ...] = (STATIONS, "serve"),
+    start_s: float = 30,
+) -> Iterator[tuple[str, list[str]]]:
     """Start the server with ``env`` added; yield its base URL and, afterwards, its log.
 
-    The log list is filled when the server has stopped (after the ``with`` block).
+    ``command`` is what starts it (``./run serve`` for the quick start), given ``--port``
+    and ``--workers``; ``start_s`` bounds the wait for its first answer. The log list is
+    filled when the server has stopped (after the ``with`` block).
     """
     port = free_port()
     proc = subprocess.Popen(
-        [STATIONS, "serve", "--port", str(port), "--workers", str(workers)],
+        [*command, "--port", str(port), "--workers", str(workers)],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,  # granian's own log
         stderr=subprocess.STDOUT,  # the app's request log, in the same pipe
@@ -46,7 +53,7 @@ def serving(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, list[s
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_s
         while True:
             try:
                 with urllib.request.urlopen(f"{url}/api/v1/amenities", timeout=5):
