@@ -32,6 +32,32 @@ def test_every_setting_is_in_the_readme():
     assert not missing, f"README.md does not document: {missing}"
 
 
+def test_the_readmes_defaults_are_the_ones_in_force():
+    """The Configuration table's default of each setting is the value used when it is unset.
+
+    Behaviour at the defaults is tested where users meet it (limits, timeouts, workers);
+    this pins the ones a test cannot wait for or observe from outside (a 60 s statement
+    timeout, the socket's port, the pool size) to what the README says.
+    """
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    table = {}
+    for s in settings.SETTINGS:
+        found = re.search(rf"^\| `{re.escape(s.name)}` \| ([^|]*) \|", readme, re.M)
+        assert found, s.name
+        table[s.name] = found.group(1).strip()
+    for s in settings.SETTINGS:
+        said = table[s.name]
+        if s.default is None:
+            assert said == "unset" or s.name in ("STATIONS_PG_BIN", "STATIONS_HOLIDAYS_DIR"), said
+        elif said.startswith("`") and said.endswith("`") and said.count("`") == 2:
+            assert said.strip("`") == s.default, (s.name, said, s.default)
+        else:  # a folder in the project
+            assert said == f"`{Path(s.default).name}/` in the project", (s.name, said)
+            assert Path(s.default) == ROOT / Path(s.default).name
+
+
 def test_the_code_passes_the_linter():
     """Ruff with the project's rules, flake8-pytest-style included (no too-broad raises)."""
     import subprocess
