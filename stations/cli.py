@@ -674,6 +674,8 @@ def serve(host: str, port: int, workers: int | None) -> None:
         "--blocking-threads",
         str(settings.get_int("STATIONS_THREADS")),
         "--no-ws",
+        "--http1-header-read-timeout",  # ms: a client that never finishes its head goes
+        "30000",
         "--respawn-failed-workers",
         "--workers-kill-timeout",
         "30",

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import re
 import socket
-import threading
 import time
 import urllib.request
 
 from live_server import serving
+from never_sent import NeverSent
 
 from web import security
 from web.app import create_app
@@ -152,43 +151,27 @@ def test_a_body_that_stops_arriving_is_answered_408_and_searches_go_on(database_
                 sock.close()
 
 
-class _NeverSent(io.RawIOBase):
-    """A request body whose bytes never come, until the client is said to be gone."""
-
-    def __init__(self) -> None:
-        self.gone = threading.Event()
-
-    def readable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return 0
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return 0
-
-    def read(self, size: int = -1) -> bytes:
-        self.gone.wait(30)
-        return b""
-
-
 def test_stalled_bodies_cannot_pile_up_threads(database_url):
     """Past the readers allowed per worker, a body is refused at once (503), not waited on."""
     app = create_app(
         {"DATABASE_URL": database_url, "TESTING": True, "BODY_TIMEOUT_S": 0.2, "BODY_READERS": 2}
     )
-    bodies = [_NeverSent() for _ in range(3)]
+    bodies = [NeverSent() for _ in range(3)]
+    responses = []
     try:
         client = app.test_client()
         statuses = []
         for body in bodies:
             started = time.monotonic()
+            # unbuffered: a 408's request ends (its close returns) only when the client goes
             response = client.post(
                 "/planner/sign-in",
                 input_stream=body,
                 environ_overrides={"CONTENT_LENGTH": "100"},  # announced, never sent
                 content_type="application/x-www-form-urlencoded",
+                buffered=False,
             )
+            responses.append(response)
             statuses.append((response.status_code, response.get_json()["type"]))
             assert time.monotonic() - started < 2
         assert statuses == [
@@ -199,6 +182,8 @@ def test_stalled_bodies_cannot_pile_up_threads(database_url):
     finally:
         for body in bodies:
             body.gone.set()  # the clients go: the helper threads end
+        for response in responses:
+            response.close()
         close_pool(app)
 
 

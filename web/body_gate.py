@@ -8,9 +8,14 @@ Here the body is read only when the app first asks for it: after routing and the
 check, so a request that is answered 401, 404 or 405 never waits on its body. It is then
 read by a helper thread into a spooled file, while the request's thread waits at most
 ``idle_s`` for each next piece: a body that stalls is answered 408, one past the size
-limit 413 (chunked bodies included, which Werkzeug would otherwise read as empty). The
-helper thread ends when the client goes; at most ``readers`` run per worker (more
-bodies at once are answered 503), so stalled clients cannot pile threads up.
+limit 413 (chunked bodies included, which Werkzeug would otherwise read as empty).
+
+A read still pending in granian when its request's answer is complete freezes the whole
+worker (every connection, not just that one) until the client goes: so after a 408 the
+answer goes out at once, but the request's thread then waits, in the answer's ``close``,
+for the helper's read to end (the client sends more or hangs up). At most ``readers``
+bodies are read at once per worker, fewer than its threads, and more are answered 503:
+stalled clients can hold those threads and no others, so searches go on.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import io
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout, ServiceUnavailable
@@ -52,11 +57,38 @@ class BodyGate:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Swap in the gated body (when there is one) and call the app."""
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        if chunked or environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
-            environ["wsgi.input"] = _GatedInput(environ, self)
-            if chunked:  # the gate ends it: Werkzeug may read it, against MAX_CONTENT_LENGTH
-                environ["wsgi.input_terminated"] = True
-        return self.app(environ, start_response)
+        if not chunked and environ.get("CONTENT_LENGTH", "0") in ("", "0"):
+            return self.app(environ, start_response)
+        gated = _GatedInput(environ, self)
+        environ["wsgi.input"] = gated
+        if chunked:  # the gate ends it: Werkzeug may read it, against MAX_CONTENT_LENGTH
+            environ["wsgi.input_terminated"] = True
+        answer = self.app(environ, start_response)
+        if gated.reader is not None and not gated.reader.done:
+            return _HeldUntilRead(answer, gated.reader)
+        return answer
+
+
+class _HeldUntilRead:
+    """An answer sent at once, whose request ends only when its body's read has ended.
+
+    See the module docstring; granian calls ``close`` on the request's thread.
+    """
+
+    def __init__(self, answer: Iterable[bytes], reader: _Reader) -> None:
+        self.answer = answer
+        self.reader = reader
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.answer)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.answer, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.reader.wait_gone()
 
 
 class _GatedInput(io.RawIOBase):
@@ -67,6 +99,7 @@ class _GatedInput(io.RawIOBase):
         self.source = environ["wsgi.input"]
         self.gate = gate
         self.spool: Any = None
+        self.reader: _Reader | None = None
 
     def readable(self) -> bool:
         return True
@@ -91,7 +124,7 @@ class _GatedInput(io.RawIOBase):
                 "同时上传的请求过多；请稍后再试",
             )
         limit, idle_s = self.gate.max_bytes(), self.gate.idle_s()
-        reader = _Reader(self.source, limit, self.gate.readers)
+        reader = self.reader = _Reader(self.source, limit, self.gate.readers)
         outcome = reader.wait(idle_s)
         if outcome is not None:
             self.environ[REFUSED] = outcome
@@ -141,8 +174,14 @@ class _Reader:
         finally:
             with self.moved:
                 self.done = True
-                self.moved.notify()
+                self.moved.notify_all()
             self.readers.release()
+
+    def wait_gone(self) -> None:
+        """Until the helper's read has returned and the helper has ended."""
+        with self.moved:
+            while not self.done:
+                self.moved.wait()
 
     def wait(self, idle_s: float) -> str | None:
         """Until the body is in (None), too large, or stalled for ``idle_s`` (too slow)."""

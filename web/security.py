@@ -26,7 +26,10 @@ def init_app(app: Flask) -> None:
         app.wsgi_app,
         max_bytes=lambda: app.config.get("MAX_CONTENT_LENGTH"),
         idle_s=lambda: float(app.config["BODY_TIMEOUT_S"]),
-        readers=int(app.config.get("BODY_READERS", 32)),
+        # half the worker's threads: bodies that stall hold theirs until the client goes
+        readers=int(
+            app.config.get("BODY_READERS", max(1, settings.get_int("STATIONS_THREADS") // 2))
+        ),
     )
 
     @app.before_request
