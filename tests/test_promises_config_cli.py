@@ -735,3 +735,16 @@ def test_the_same_name_within_25_m_is_a_duplicate_and_beyond_is_a_new_station(co
         conn, lon, lat, 300 + 26, 90)), strict=True))}  # fmt: skip
     both = import_file(conn, _csv(tmp_path / "rows2.csv", [a, b_far]), actor="t", dry_run=True)
     assert both.inserted == 2
+
+
+def test_status_is_active_when_the_cell_is_empty_and_kept_when_given(conn, tmp_path, inside):
+    """The ``status`` column is optional: empty means ``active``; the others are kept."""
+    rows = [
+        _row(*inside, status=""),
+        _row(inside[0] + 0.01, inside[1], code="P-0002", name="承诺二站", status="suspended"),
+    ]
+    import_file(conn, _csv(tmp_path / "status.csv", rows), actor="t")
+    stored = dict(
+        conn.execute("SELECT code, status FROM stations WHERE code IN ('P-0001', 'P-0002')")
+    )
+    assert stored == {"P-0001": "active", "P-0002": "suspended"}
