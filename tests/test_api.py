@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from answers import ok
 
 PROBLEM = "application/problem+json"
 
@@ -53,20 +54,20 @@ def test_filters_agree_with_sql(client, conn):
     expected = conn.execute(
         "SELECT count(*) FROM stations WHERE geom && ST_MakeEnvelope(%s,%s,%s,%s,4326)", bbox
     ).fetchone()[0]
-    body = client.get("/api/v1/stations?bbox=" + ",".join(map(str, bbox))).get_json()
+    body = ok(client.get("/api/v1/stations?bbox=" + ",".join(map(str, bbox)))).get_json()
     assert body["numberMatched"] == expected > 0
     for f in body["features"]:
         lon, lat = f["geometry"]["coordinates"]
         assert bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3]
 
-    city = client.get("/api/v1/stations?district=140100&limit=1").get_json()["numberMatched"]
-    by_name = client.get("/api/v1/stations?district=太原市&limit=1").get_json()["numberMatched"]
+    city = ok(client.get("/api/v1/stations?district=140100&limit=1")).get_json()["numberMatched"]
+    by_name = ok(client.get("/api/v1/stations?district=太原市&limit=1")).get_json()["numberMatched"]
     in_city = conn.execute(
         "SELECT count(*) FROM stations WHERE district_code LIKE '1401%%'"
     ).fetchone()[0]
     assert city == by_name == in_city > 0
 
-    wanted = client.get("/api/v1/stations?amenities=ebike_charging,wifi&limit=1000").get_json()
+    wanted = ok(client.get("/api/v1/stations?amenities=ebike_charging,wifi&limit=1000")).get_json()
     with_both = conn.execute(
         "SELECT count(*) FROM stations WHERE amenities @> ARRAY['ebike_charging','wifi']"
     ).fetchone()[0]
@@ -74,7 +75,7 @@ def test_filters_agree_with_sql(client, conn):
 
 
 def test_amenities_vocabulary(client):
-    body = client.get("/api/v1/amenities").get_json()
+    body = ok(client.get("/api/v1/amenities")).get_json()
     codes = {a["code"] for a in body["amenities"]}
     assert {"drinking_water", "food_heating", "toilet", "ebike_charging"} <= codes
     assert all(a["zh"] and a["en"] for a in body["amenities"])
@@ -134,11 +135,11 @@ def test_odd_ids_are_400(client, sid):
 
 
 def test_prev_past_the_end_leads_to_the_last_page(client):
-    matched = client.get("/api/v1/stations?limit=1").get_json()["numberMatched"]
-    body = client.get(f"/api/v1/stations?limit=10&offset={matched + 500}").get_json()
+    matched = ok(client.get("/api/v1/stations?limit=1")).get_json()["numberMatched"]
+    body = ok(client.get(f"/api/v1/stations?limit=10&offset={matched + 500}")).get_json()
     prev = next(link["href"] for link in body["links"] if link["rel"] == "prev")
     assert prev.startswith("http") and f"offset={matched - 10}" in prev
-    assert client.get(prev).get_json()["numberReturned"] == 10
+    assert ok(client.get(prev)).get_json()["numberReturned"] == 10
 
 
 def test_a_bad_stored_record_does_not_break_listings(client, conn, app):

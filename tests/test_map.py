@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from answers import ok
 from hours_oracle import answers, open_for
 
 from geo import datums
@@ -234,8 +235,8 @@ def test_unknown_parameters_are_ignored(client, tiles_env):
 
 
 def test_page_is_gzipped_for_browsers_that_accept_it(client, tiles_env):
-    plain = client.get("/map")
-    packed = client.get("/map", headers={"Accept-Encoding": "gzip, deflate, br"})
+    plain = ok(client.get("/map"))
+    packed = ok(client.get("/map", headers={"Accept-Encoding": "gzip, deflate, br"}))
     assert packed.headers["Content-Encoding"] == "gzip"
     assert "Accept-Encoding" in packed.headers["Vary"]
     assert len(packed.data) * 4 < len(plain.data)

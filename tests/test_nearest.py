@@ -16,6 +16,7 @@ import re
 import numpy as np
 import psycopg.sql
 import pytest
+from answers import ok
 from hours_oracle import answers, open_for
 from live_server import serving
 from pyproj import Geod
@@ -180,16 +181,18 @@ def test_holiday_closes_weekday_stations(client, conn):
 
 def test_open_at_listing_matches_hours(client, everything, oracle):
     at = LISTING_AT
-    body = client.get(
-        "/api/v1/stations",
-        query_string={"open_at": at.isoformat(), "limit": 1000, "district": "140100"},
+    body = ok(
+        client.get(
+            "/api/v1/stations",
+            query_string={"open_at": at.isoformat(), "limit": 1000, "district": "140100"},
+        )
     ).get_json()
     ids = {f["id"] for f in body["features"]}
     expected = {r[0] for r in everything if r[5] == "active" and is_open(oracle, r[3], at)}
     in_city = {
         f["id"]
-        for f in client.get(
-            "/api/v1/stations", query_string={"district": "140100", "limit": 1000}
+        for f in ok(
+            client.get("/api/v1/stations", query_string={"district": "140100", "limit": 1000})
         ).get_json()["features"]
     }
     assert ids == expected & in_city and ids
@@ -227,9 +230,11 @@ def test_bad_parameters(client, query, param):
 
 
 def test_listing_states_are_those_at_open_at(client):
-    body = client.get(
-        "/api/v1/stations",
-        query_string={"open_at": "2025-11-19T03:00+08:00", "limit": 1000, "lang": "en"},
+    body = ok(
+        client.get(
+            "/api/v1/stations",
+            query_string={"open_at": "2025-11-19T03:00+08:00", "limit": 1000, "lang": "en"},
+        )
     ).get_json()
     assert body["state_at"] == "2025-11-19T03:00:00+08:00"
     states = {f["properties"]["state"] for f in body["features"]}

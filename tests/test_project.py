@@ -93,17 +93,33 @@ def _always_true(test: ast.expr) -> bool:
     )
 
 
+def _reads_answers_without_a_status(node: ast.FunctionDef, source: str) -> bool:
+    """A test that calls an HTTP client but never looks at a status (``status`` or ``ok``):
+    a problem+json answer could pass for the data it reads."""
+    calls = [
+        inner
+        for inner in ast.walk(node)
+        if isinstance(inner, ast.Call)
+        and isinstance(inner.func, ast.Attribute)
+        and inner.func.attr in ("get", "post", "put", "patch", "delete")
+        and isinstance(inner.func.value, ast.Name)
+        and inner.func.value.id in ("client", "http", "api")
+    ]
+    text = ast.get_source_segment(source, node) or ""
+    return bool(calls) and "status" not in text and "ok(" not in text
+
+
 def test_no_test_that_cannot_fail():
     found = []
     for path in sorted((ROOT / "tests").glob("test_*.py")):
-        tree = ast.parse(path.read_text())
+        source = path.read_text()
+        tree = ast.parse(source)
         for node in ast.walk(tree):
             if isinstance(node, ast.Assert) and _always_true(node.test):
                 found.append(f"{path.name}:{node.lineno} asserts something `or True`")
-            if (
-                isinstance(node, ast.FunctionDef)
-                and node.name.startswith("test_")
-                and _asserts_nothing(node)
-            ):
-                found.append(f"{path.name}:{node.lineno} {node.name} asserts nothing")
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                if _asserts_nothing(node):
+                    found.append(f"{path.name}:{node.lineno} {node.name} asserts nothing")
+                if _reads_answers_without_a_status(node, source):
+                    found.append(f"{path.name}:{node.lineno} {node.name} never checks a status")
     assert not found, "\n".join(found)

@@ -9,6 +9,7 @@ import socket
 import time
 import urllib.request
 
+from answers import ok
 from live_server import serving
 from never_sent import NeverSent
 
@@ -18,14 +19,14 @@ from web.database import close_pool
 
 
 def test_pages_get_a_policy_and_every_response_the_basic_headers(client):
-    page = client.get("/planner")
+    page = ok(client.get("/planner"))
     policy = page.headers["Content-Security-Policy"]
     assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
     # only the Folium map runs inline script, until its script moves to a file
-    folium_map = client.get("/map").headers["Content-Security-Policy"]
+    folium_map = ok(client.get("/map")).headers["Content-Security-Policy"]
     assert "script-src 'self' 'unsafe-inline'" in folium_map
     assert "connect-src 'self'" in policy and page.headers["X-Frame-Options"] == "DENY"
-    api = client.get("/api/v1/amenities")
+    api = ok(client.get("/api/v1/amenities"))
     assert api.headers["X-Content-Type-Options"] == "nosniff"
     assert "Content-Security-Policy" not in api.headers
 

@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+from answers import ok
 from openpyxl import load_workbook
 
 from stations.cli import main
@@ -36,7 +37,7 @@ def test_only_the_right_roles_get_in(client, tokens_by_role, method, path, allow
 
 
 def test_programmes_list_their_rules(client, tokens_by_role):
-    body = client.get("/api/v1/subsidy/programmes", headers=_as(tokens_by_role, "union")).json
+    body = ok(client.get("/api/v1/subsidy/programmes", headers=_as(tokens_by_role, "union"))).json
     construction = next(p for p in body["programmes"] if p["id"] == "shanxi-construction")
     assert construction["amount_cny"] == 20000 and construction["cap"]["count"] == 200
     area = next(c for c in construction["criteria"] if c["id"] == "floor_area")
@@ -45,7 +46,7 @@ def test_programmes_list_their_rules(client, tokens_by_role):
 
 
 def test_json_report_has_the_designed_shape(client, tokens_by_role):
-    body = client.get(REPORT, headers=_as(tokens_by_role, "union")).json
+    body = ok(client.get(REPORT, headers=_as(tokens_by_role, "union"))).json
     assert {"programme", "period", "programme_sha256", "snapshot_at", "totals", "stations"} <= set(
         body
     )
@@ -57,17 +58,17 @@ def test_json_report_has_the_designed_shape(client, tokens_by_role):
 
 def test_csv_and_xlsx_are_ready_for_a_finance_office(client, tokens_by_role):
     headers = _as(tokens_by_role, "union")
-    csv_response = client.get(REPORT + "&format=csv", headers=headers)
+    csv_response = ok(client.get(REPORT + "&format=csv", headers=headers))
     assert (
         csv_response.mimetype == "text/csv"
         and "attachment" in csv_response.headers["Content-Disposition"]
     )
     rows = list(csv.reader(io.StringIO(csv_response.data.decode("utf-8-sig"))))
     assert rows[0][0] == "编码 code" and len(rows) == 1714
-    xlsx = client.get(REPORT + "&format=xlsx", headers=headers)
+    xlsx = ok(client.get(REPORT + "&format=xlsx", headers=headers))
     book = load_workbook(io.BytesIO(xlsx.data))
     assert book.sheetnames == ["站点 stations", "汇总 totals", "说明 about"]
-    json_body = client.get(REPORT, headers=headers).json
+    json_body = ok(client.get(REPORT, headers=headers)).json
     assert book["汇总 totals"]["F2"].value == json_body["totals"]["amount_cny"]
     assert book["说明 about"]["B6"].value == json_body["programme_sha256"]
 
@@ -191,8 +192,8 @@ def test_a_deleted_stations_history_stays_readable(client, tokens_by_role, datab
                    'district') RETURNING id"""
         ).fetchone()[0]
         connection.execute("DELETE FROM stations WHERE id = %s", [station_id])
-    body = client.get(
-        f"/api/v1/stations/{station_id}/history", headers=_as(tokens_by_role, "union")
+    body = ok(
+        client.get(f"/api/v1/stations/{station_id}/history", headers=_as(tokens_by_role, "union"))
     ).json
     assert body["code"] == "ZZ-DEL"
     assert [h["action"] for h in body["history"]] == ["create", "delete"]
