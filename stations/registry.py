@@ -113,6 +113,27 @@ def count_stations(conn: psycopg.Connection, flt: StationFilter) -> int:
     return conn.execute(f"SELECT count(*) FROM stations s WHERE {where}", params).fetchone()[0]
 
 
+def grid_counts(
+    conn: psycopg.Connection, flt: StationFilter, columns: int, rows: int
+) -> list[tuple[int, float, float]]:
+    """(count, mean lon, mean lat) of each non-empty cell of a grid over ``flt.bbox``.
+
+    For a view with too many stations to list: ``columns`` × ``rows`` cells.
+    """
+    assert flt.bbox is not None
+    where, params = flt.where()
+    x0, y0, x1, y1 = flt.bbox
+    params.update(dx=max(x1 - x0, 1e-9) / columns, dy=max(y1 - y0, 1e-9) / rows)
+    return conn.execute(
+        f"""SELECT count(*), avg(ST_X(s.geom)), avg(ST_Y(s.geom)) FROM stations s
+            WHERE {where}
+            GROUP BY floor((ST_X(s.geom) - %(x0)s) / %(dx)s),
+                     floor((ST_Y(s.geom) - %(y0)s) / %(dy)s)
+            ORDER BY 2, 3""",
+        params,
+    ).fetchall()
+
+
 def list_stations(
     conn: psycopg.Connection, flt: StationFilter, limit: int | None, offset: int = 0
 ) -> list[dict[str, Any]]:

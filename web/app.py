@@ -17,6 +17,7 @@ from web.api import api
 from web.editing_api import editing
 from web.health import health
 from web.json_provider import OrjsonProvider
+from web.map_data import map_data
 from web.pages import pages
 from web.planner_pages import planner
 from web.planning_api import planning
@@ -54,6 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(editing, url_prefix="/api/v1")
     app.register_blueprint(planning, url_prefix="/api/v1/coverage")
     app.register_blueprint(subsidy, url_prefix="/api/v1")
+    app.register_blueprint(map_data, url_prefix="/api/v1")
     app.register_blueprint(pages)
     app.register_blueprint(health)
     app.register_blueprint(planner)

@@ -227,6 +227,38 @@ SCHEMAS: dict[str, Any] = {
             "features": {"type": "array", "items": {"$ref": "#/components/schemas/Station"}},
         },
     },
+    "MapStations": {
+        "type": "object",
+        "required": ["type", "at", "cells", "numberMatched", "features"],
+        "properties": {
+            "type": {"const": "FeatureCollection"},
+            "at": {"type": "string", "format": "date-time"},
+            "cells": {
+                "type": "boolean",
+                "description": "true: too many stations in view; features are grid cells "
+                "with a `count` each, not stations.",
+            },
+            "numberMatched": {"type": "integer", "minimum": 0},
+            "features": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["type", "geometry", "properties"],
+                    "properties": {
+                        "type": {"const": "Feature"},
+                        "id": {"type": "integer"},
+                        "geometry": {"$ref": "#/components/schemas/Point"},
+                        "properties": {
+                            "type": "object",
+                            "description": "A station: name, address, hours, text, open, "
+                            "state, change (words), am (amenity indexes), nav ([gcj_lon, "
+                            "gcj_lat, bd_lon, bd_lat]). A cell: count.",
+                        },
+                    },
+                },
+            },
+        },
+    },
     "Amenities": {
         "type": "object",
         "required": ["amenities"],
@@ -812,6 +844,31 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": _geojson("Station", "The station."),
                     **_problem_responses(400, 404, 503),
+                },
+            }
+        },
+        "/map/stations": {
+            "get": {
+                "summary": "The public map's active stations in a view, or counts per cell",
+                "operationId": "mapStations",
+                "parameters": [
+                    _param(
+                        "bbox",
+                        {"type": "string"},
+                        "The view: min_lon,min_lat,max_lon,max_lat (in `crs`).",
+                        required=True,
+                    ),
+                    _param(
+                        "crs",
+                        {"type": "string", "enum": ["wgs84", "gcj02"], "default": "wgs84"},
+                        "Datum of the view and of the positions: gcj02 on Amap tiles.",
+                    ),
+                    _param("at", _AT, "Instant of the states (default now)."),
+                    _lang(),
+                ],
+                "responses": {
+                    "200": _geojson("MapStations", "Stations in id order, or grid cells."),
+                    **_problem_responses(400, 503),
                 },
             }
         },

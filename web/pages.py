@@ -17,7 +17,6 @@ Query parameters (unknown ones are ignored: WeChat appends its own to shared lin
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 import logging
 from pathlib import Path
@@ -36,6 +35,7 @@ from geo import datums
 from stations import hours, registry, vocabulary
 from stations.availability import Availability, Judge, hours_text
 from web import params, security, vendor_assets
+from web.compressed import compressed
 from web.database import get_read_conn
 from web.map_tiles import Tiles, tiles_from_settings
 
@@ -82,18 +82,9 @@ def station_map() -> Response:
 def _html_response(html: str, lang: str) -> Response:
     """The page, gzipped when the browser accepts it (~700 kB -> ~90 kB on a phone).
 
-    The station data makes the page big and nothing else in front of the app is known
-    to compress; a reverse proxy that does will pass an encoded response through.
+    Colours are "open now": a shared cache may keep the page a minute, not longer.
     """
-    body = html.encode("utf-8")
-    response = Response(mimetype="text/html")
-    if request.accept_encodings["gzip"]:
-        body = gzip.compress(body, compresslevel=6)
-        response.headers["Content-Encoding"] = "gzip"
-    response.set_data(body)
-    response.vary.add("Accept-Encoding")
-    # Colours are "open now": a shared cache may keep the page a minute, not longer.
-    response.headers["Cache-Control"] = "public, max-age=60"
+    response = compressed(html.encode("utf-8"), "text/html", max_age_s=60)
     response.headers["Content-Language"] = "en" if lang == "en" else "zh-CN"
     return response
 
