@@ -107,10 +107,27 @@ def get_station(
     return row
 
 
-def count_stations(conn: psycopg.Connection, flt: StationFilter) -> int:
-    """How many stations match (OGC API ``numberMatched``)."""
+def count_stations(conn: psycopg.Connection, flt: StationFilter, at_most: int | None = None) -> int:
+    """How many stations match (OGC API ``numberMatched``).
+
+    With ``at_most``, counting stops there: enough to tell a view that can be listed.
+    """
     where, params = flt.where()
-    return conn.execute(f"SELECT count(*) FROM stations s WHERE {where}", params).fetchone()[0]
+    if at_most is None:
+        sql = f"SELECT count(*) FROM stations s WHERE {where}"
+    else:
+        params["at_most"] = at_most
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM stations s WHERE {where} LIMIT %(at_most)s) x"
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def extent(conn: psycopg.Connection) -> tuple[float, float, float, float] | None:
+    """(min lon, min lat, max lon, max lat) of the active stations; None when there are none."""
+    row = conn.execute(
+        """SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+           FROM (SELECT ST_Extent(geom) e FROM stations WHERE status = 'active') x"""
+    ).fetchone()
+    return None if row is None or row[0] is None else tuple(float(v) for v in row)
 
 
 def grid_counts(

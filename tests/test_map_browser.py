@@ -73,19 +73,60 @@ def expected_nearest_open(
 
 def _open_map(page, base_url: str, query: str) -> None:
     page.goto(f"{base_url}/map?{query}", wait_until="load")
+    _settled(page)
+    page.wait_for_function("document.querySelectorAll('.st-cluster, .st-marker').length > 0")
+
+
+def _settled(page) -> dict:
+    """Wait until the page shows the stations of its current view; that view."""
     page.wait_for_function(
-        "window.RestStations && RestStations.state.markers.length > 0 && "
-        "document.querySelectorAll('.st-cluster, .st-marker').length > 0"
+        "window.RestStations && RestStations.state.view && !RestStations.state.loading && "
+        "RestStations.state.view.zoom === RestStations.state.map.getZoom()"
     )
+    return page.evaluate("RestStations.state.view")
+
+
+def _zoom_to(page, lat: float, lon: float, zoom: int) -> dict:
+    page.evaluate(
+        "([lat, lon, zoom]) => RestStations.state.map.setView([lat, lon], zoom, {animate: false})",
+        [lat, lon, zoom],
+    )
+    return _settled(page)
+
+
+def _in_view(stations: list[dict], view: dict) -> list[dict]:
+    x0, y0, x1, y1 = view["bbox"]
+    return [s for s in stations if x0 <= s["lon"] <= x1 and y0 <= s["lat"] <= y1]
+
+
+def _marker_ids(page) -> set[int]:
+    return set(page.evaluate("RestStations.state.markers.map(m => m.station.id)"))
 
 
 def test_map_loads_offline_and_popups_show_stations(page, base_url, conn):
     stations = _active_stations(conn)
     _open_map(page, base_url, f"at={AT}&lat={POSITION[0]}&lon={POSITION[1]}")
 
-    assert page.evaluate("RestStations.state.markers.length") == len(stations)
-    assert page.evaluate("RestStations.state.cluster.getLayers().length") == len(stations)
-    assert page.locator(".st-marker").count() > 0  # zoom 15 at the position: own markers
+    # zoom 15 at the position: the view's own stations, one marker each
+    view = _settled(page)
+    in_view = {s["id"] for s in _in_view(stations, view)}
+    assert _marker_ids(page) == in_view and in_view and not view["cells"]
+    assert page.evaluate("RestStations.state.cluster.getLayers().length") == len(in_view)
+    assert page.locator(".st-marker").count() > 0
+    # a city-wide view brings the city's stations, and no more
+    view = _zoom_to(page, 37.85, 112.55, 11)
+    in_view = {s["id"] for s in _in_view(stations, view)}
+    assert _marker_ids(page) == in_view and len(in_view) > 100 and not view["cells"]
+    assert len(in_view) < len(stations)
+    views = [u for u in page.watch.requests if "/api/v1/map/stations?" in u]
+    assert views and all(parse_qs(urlsplit(u).query)["at"] == [AT] for u in views)
+    # the other language's link keeps what this link asked for
+    other = parse_qs(urlsplit(page.locator("#st-lang").get_attribute("href")).query)
+    # the link keeps "+08:00" as the rider's link had it: a query string reads "+" as a
+    # space, which the server mends (web.params.instant)
+    assert other["lang"] == ["en"] and other["at"][0].replace(" ", "+") == AT
+    assert (other["lat"], other["lon"]) == ([str(POSITION[0])], [str(POSITION[1])])
+    assert "2025-11-24 10:00" in page.locator("#st-as-of").inner_text()
     asset_urls = [u for u in page.watch.requests if "/static/" in u]
     assert any(u.endswith("/static/vendor/leaflet/leaflet.js") for u in asset_urls)
     assert any("/static/vendor/leaflet.markercluster/" in u for u in asset_urls)
@@ -166,18 +207,23 @@ def test_nearest_open_station_is_highlighted(page, base_url, conn, where):
 
 def test_amenity_filter_hides_markers_and_narrows_nearest(page, base_url, conn):
     stations = _active_stations(conn)
-    _open_map(page, base_url, f"at={AT}&lat={POSITION[0]}&lon={POSITION[1]}&lang=en")
+    link = f"at={AT}&lat={POSITION[0]}&lon={POSITION[1]}&lang=en&amenities=ebike_charging"
+    _open_map(page, base_url, link)
     wanted = ("ebike_charging", "parcel_storage")
+    assert page.is_checked('#st-filter input[value="ebike_charging"]')  # from the link
+    assert not page.is_checked('#st-filter input[value="parcel_storage"]')
+    view = _zoom_to(page, 37.85, 112.55, 11)  # Taiyuan
+    shown = _in_view(stations, view)
 
     page.click("#st-filter-toggle")
     for code in wanted:
         page.check(f'#st-filter input[value="{code}"]')
     page.click("#st-filter-done")
-    matching = [s for s in stations if set(wanted) <= set(s["amenities"])]
-    assert 0 < len(matching) < len(stations)
+    matching = [s for s in shown if set(wanted) <= set(s["amenities"])]
+    assert 0 < len(matching) < len(shown)
     assert page.evaluate("RestStations.state.cluster.getLayers().length") == len(matching)
     assert page.locator("#st-count").inner_text() == (
-        f"Showing {len(matching)} of {len(stations)} stations"
+        f"Showing {len(matching)} of {len(shown)} stations"
     )
 
     expected = expected_nearest_open(stations, POSITION, wanted)
@@ -233,3 +279,24 @@ def test_script_gcj02_agrees_with_geo_datums(page, base_url):
     for (lon, lat), (js_lon, js_lat) in zip(points, shifted, strict=True):
         py_lon, py_lat = datums.wgs84_to_gcj02(lon, lat)
         assert abs(js_lon - py_lon) < 1e-9 and abs(js_lat - py_lat) < 1e-9
+
+
+def test_states_refresh_every_minute_unless_the_link_fixes_the_time(page, base_url):
+    """Without ``at`` the page asks for its view again each minute ("open now" moves on);
+    with ``at`` it never does. The page's clock is run forward, not waited for."""
+    page.clock.install()
+    _open_map(page, base_url, f"lat={POSITION[0]}&lon={POSITION[1]}")
+
+    def views() -> int:
+        return sum("/api/v1/map/stations?" in u for u in page.watch.requests)
+
+    before = views()
+    page.clock.run_for("01:01")
+    page.wait_for_function("!RestStations.state.loading")
+    assert views() == before + 1
+    page.goto(f"{base_url}/map?at={AT}&lat={POSITION[0]}&lon={POSITION[1]}", wait_until="load")
+    _settled(page)
+    before = views()
+    page.clock.run_for("02:01")
+    assert views() == before
+    assert_clean(page.watch)

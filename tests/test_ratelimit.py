@@ -37,6 +37,12 @@ def test_public_calls_past_the_limit_get_429(limited):
     assert client.get("/healthz").status_code == 200  # probes are never limited
 
 
+def test_the_maps_view_requests_count_against_the_public_limit(limited):
+    client = limited.test_client()
+    view = "/api/v1/map/stations?bbox=112.5,37.8,112.6,37.9"
+    assert [client.get(view).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
 def test_planner_calls_have_their_own_tighter_limit(limited, planner):
     client = limited.test_client()
     body = {"district": "140106"}

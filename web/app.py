@@ -26,6 +26,7 @@ from web.subsidy_api import subsidy
 # Once per process: the limits belong to the blueprints, whichever app they serve.
 ratelimit.public(api)
 ratelimit.public(pages)
+ratelimit.public(map_data)
 ratelimit.planner(planning)
 ratelimit.planner(subsidy)
 ratelimit.planner(planner)

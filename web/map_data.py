@@ -54,8 +54,8 @@ def stations_in_view() -> Response:
     flt = registry.StationFilter(bbox=box, active_only=True)
     conn = get_read_conn()
     limit = int(current_app.config.get("MAP_MAX_STATIONS", MAX_STATIONS))
-    rows = registry.list_stations(conn, flt, limit + 1)
-    if len(rows) <= limit:
+    if registry.count_stations(conn, flt, at_most=limit + 1) <= limit:
+        rows = registry.list_stations(conn, flt, limit)
         features = [_station(s) for s in station_data(rows, lang, at, gcj02=gcj02)]
         body = {"type": "FeatureCollection", "at": _iso(at), "cells": False}
     else:

@@ -1,17 +1,18 @@
-"""The public map at ``/`` and ``/map``: every active station, coloured by open now.
+"""The public map at ``/`` and ``/map``: the courier's page.
 
-A courier opens this on a phone, often inside WeChat, so the page is one HTML document
-that Folium renders server-side with the station data inline, plus the vendored Leaflet
-files from ``/static/vendor`` (see :mod:`web.vendor_assets`): no CDN, no second round
-trip before markers appear. The open/closed colours are computed here with the
-registry's hours semantics (:mod:`stations.hours`), so the map, the API and the exports
-agree; everything interactive (popups, amenity filter, "nearest open station") lives in
-``static/map/stations.js``.
+A courier opens this on a phone, often inside WeChat, on a weak network. The page is one
+HTML document that Folium renders once per language, tile setting and URL prefix and
+that is then served from memory (a view costs no rendering and no query but one cached
+extent), plus the vendored Leaflet files from ``/static/vendor`` (see
+:mod:`web.vendor_assets`): no CDN. Its script, ``static/map/stations.js``, asks
+``/api/v1/map/stations`` (:mod:`web.map_data`) for the stations of the view it shows, as
+the rider pans and every minute, so the page is the same size for the demo data and a
+national registry; popups, the amenity filter and "nearest open station" live there too.
 
-Query parameters (unknown ones are ignored: WeChat appends its own to shared links):
-``lang`` (zh | en), ``at`` (ISO 8601, the instant to colour for; default now),
-``lat``/``lon`` (a fixed WGS-84 position for "nearest", instead of asking the phone) and
-``amenities`` (comma list, preselects the filter).
+Query parameters (checked here, applied by the script; unknown ones are ignored: WeChat
+appends its own to shared links): ``lang`` (zh | en), ``at`` (ISO 8601, the instant to
+colour for; default now), ``lat``/``lon`` (a fixed WGS-84 position for "nearest", instead
+of asking the phone) and ``amenities`` (comma list, preselects the filter).
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
+import time
 from pathlib import Path
 from typing import Any
 
 import folium
 import numpy as np
+import psycopg
 from branca.element import Element
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 from folium.elements import JSCSSMixin
 from folium.plugins import LocateControl, MarkerCluster
 from folium.template import Template
@@ -56,35 +60,62 @@ NEAREST_WITHIN_M = 50000
 @pages.get("/")
 @pages.get("/map")
 def station_map() -> Response:
-    """The map page; see the module docstring for the query parameters."""
+    """The map page; see the module docstring for the query parameters.
+
+    They are checked here (a bad one is a 400 in the rider's language) but applied by the
+    page's script, so the document is the same for every rider: rendered once per
+    language, tile setting and URL prefix, then served from memory.
+    """
     args = request.args
     lang = params.lang(args)
-    at = params.instant(args, "at")
-    position = _position(args)
-    preselected = params.amenities(args)
+    params.instant(args, "at")
+    _position(args)
+    params.amenities(args)
     tiles = tiles_from_settings(lang)
-    rows = registry.list_stations(
-        get_read_conn(), registry.StationFilter(active_only=True), limit=None
-    )
-    html = render_map(
-        rows,
-        lang=lang,
-        at=at or dt.datetime.now(hours.SHANGHAI),
-        fixed_at=at is not None,
-        position=position,
-        preselected=preselected,
-        tiles=tiles,
-    )
     security.allow_inline_scripts()  # Folium writes the map as inline script
-    return _html_response(html, lang)
+    return _html_response(_shell(lang, tiles), lang)
+
+
+_EXTENT_TTL_S = 600.0
+
+
+def _shell(lang: str, tiles: Tiles) -> str:
+    """The page for ``lang`` and ``tiles``, rendered once per stations' extent.
+
+    Folium takes ~0.1 s; the extent changes rarely (it is re-read every ten minutes).
+    """
+    shells = current_app.extensions.setdefault("map_shells", {})
+    key = (lang, tiles, request.script_root)
+    extent = _service_extent()
+    cached = shells.get(key)
+    if cached is None or cached[0] != extent:
+        cached = shells[key] = (extent, render_map(lang=lang, tiles=tiles, extent=extent))
+    return cached[1]
+
+
+def _service_extent() -> tuple[float, ...] | None:
+    """The active stations' bounding box (lon/lat), re-read every ten minutes.
+
+    While the database cannot say, the last one known is kept: the page needs no query.
+    """
+    now = time.monotonic()
+    cached = current_app.extensions.get("map_extent")
+    if cached is not None and now - cached[0] < _EXTENT_TTL_S:
+        return cached[1]
+    try:
+        extent = registry.extent(get_read_conn())
+    except psycopg.Error:
+        if cached is None:
+            raise
+        LOGGER.warning("map extent not re-read (database unavailable); the last one is kept")
+        return cached[1]
+    current_app.extensions["map_extent"] = (now, extent)
+    return extent
 
 
 def _html_response(html: str, lang: str) -> Response:
-    """The page, gzipped when the browser accepts it (~700 kB -> ~90 kB on a phone).
-
-    Colours are "open now": a shared cache may keep the page a minute, not longer.
-    """
-    response = compressed(html.encode("utf-8"), "text/html", max_age_s=60)
+    """The page, gzipped; it holds no station and no time: caches may keep it 5 minutes."""
+    response = compressed(html.encode("utf-8"), "text/html", max_age_s=300)
     response.headers["Content-Language"] = "en" if lang == "en" else "zh-CN"
     return response
 
@@ -96,20 +127,10 @@ def _position(args: Any) -> tuple[float, float] | None:
     return params.number(args, "lat", -90, 90), params.number(args, "lon", -180, 180)
 
 
-def render_map(
-    rows: list[dict[str, Any]],
-    *,
-    lang: str,
-    at: dt.datetime,
-    fixed_at: bool,
-    position: tuple[float, float] | None,
-    preselected: list[str],
-    tiles: Tiles,
-) -> str:
-    """The whole HTML document for ``rows`` (registry records) coloured at ``at``."""
+def render_map(*, lang: str, tiles: Tiles, extent: tuple[float, ...] | None) -> str:
+    """The whole HTML document, without stations: the script asks for those by view."""
     text = TEXT[lang]
-    stations = station_data(rows, lang, at, gcj02=tiles.gcj02)
-    figure_map = _base_map(stations, position, tiles)
+    figure_map = _base_map(extent, tiles)
     figure = figure_map.get_root()
     figure.title = text["title"]
     cluster = _Cluster(
@@ -131,53 +152,49 @@ def render_map(
     amenities = [[t.code, t.label(lang)] for t in vocabulary.terms("amenities").values()]
     config = {
         "lang": lang,
-        "at": at.isoformat(timespec="seconds") if fixed_at else None,
-        "position": position,
         "gcj02": tiles.gcj02,
         "api": url_for("api.nearest_stations"),
+        "viewApi": url_for("map_data.stations_in_view"),
         "withinM": NEAREST_WITHIN_M,
+        "positionZoom": _POSITION_ZOOM,
         "amenities": amenities,
         "text": text,
-        "stations": stations,
     }
     controls = render_template(
         "map/controls.html",
         t=text,
         lang=lang,
-        as_of=at.astimezone(hours.SHANGHAI).strftime("%Y-%m-%d %H:%M"),
-        fixed_at=fixed_at,
-        other_lang_url=_other_lang_url(lang),
         amenities=amenities,
-        selected=set(preselected),
-        total=len(stations),
         config=json_for_script(config),
     )
     figure.html.add_child(_Raw(controls), name="station_controls")
     html = figure.render()
+    # Folium's viewport forbids page zoom; a rider with weak eyes must be able to zoom
+    html = _VIEWPORT.sub(
+        '<meta name="viewport" content="width=device-width, initial-scale=1">', html
+    )
     return html.replace("<html>", f'<html lang="{"en" if lang == "en" else "zh-CN"}">', 1)
 
 
-def _base_map(
-    stations: list[dict[str, Any]], position: tuple[float, float] | None, tiles: Tiles
-) -> folium.Map:
-    """The Folium map with its tiles: at the position, else fitted to every station."""
-    centre = _DEFAULT_CENTRE
-    if position is not None:
-        centre = position
-        if tiles.gcj02:
-            lon, lat = datums.wgs84_to_gcj02(position[1], position[0])
-            centre = (lat, lon)
-    figure_map = _PageMap(
-        location=centre, zoom_start=8 if position is None else _POSITION_ZOOM, tiles=None
-    )
+_VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>')
+
+
+def _base_map(extent: tuple[float, ...] | None, tiles: Tiles) -> folium.Map:
+    """The Folium map with its tiles, fitted to the stations' extent.
+
+    The script moves it to the rider's position when the link gives one.
+    """
+    figure_map = _PageMap(location=_DEFAULT_CENTRE, zoom_start=8, tiles=None)
     # On the map itself, not only on the tile layer: the clusterer needs it, and with
     # STATIONS_MAP_TILES=none there is no tile layer.
     figure_map.options["max_zoom"] = tiles.max_zoom
-    if position is None and stations:
+    if extent is not None:
         # Before the tiles, so that no tile is fetched for the provisional view.
-        lats = [s["lat"] for s in stations]
-        lons = [s["lon"] for s in stations]
-        figure_map.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
+        x0, y0, x1, y1 = extent
+        if tiles.gcj02:
+            x0, y0 = (float(v) for v in datums.wgs84_to_gcj02(x0, y0))
+            x1, y1 = (float(v) for v in datums.wgs84_to_gcj02(x1, y1))
+        figure_map.fit_bounds([[y0, x0], [y1, x1]])
     for layer in tiles.layers():
         layer.add_to(figure_map)
     return figure_map
@@ -225,13 +242,6 @@ def station_data(
             }
         )
     return out
-
-
-def _other_lang_url(lang: str) -> str:
-    """The page in the other language, keeping the other query parameters."""
-    args = request.args.to_dict()
-    args["lang"] = "zh" if lang == "en" else "en"
-    return url_for(request.endpoint or "pages.station_map", **args)
 
 
 def json_for_script(value: Any) -> Markup:

@@ -1,7 +1,9 @@
 /*
  * The public station map's behaviour: markers, popups, the amenity filter and the
- * "nearest open station" button. web/pages.py renders the Folium map and calls
- * RestStations.init(map, cluster, locateControl, config) with the station data inline.
+ * "nearest open station" button. web/pages.py renders the Folium map once for every
+ * rider and calls RestStations.init(map, cluster, locateControl, config); the stations of
+ * the view come from /api/v1/map/stations (web/map_data.py) as the rider pans and every
+ * minute, and what the link asks for (lat/lon, at, amenities) is read here.
  *
  * Written in ES2015 without optional chaining so that older Android WebViews (cheap
  * phones, in-app browsers) still run it; no library besides the vendored Leaflet plugins.
@@ -16,8 +18,12 @@
     cluster: null,
     amenityLabels: [], // labels in vocabulary order; a station's "am" indexes into it
     amenityIndex: {}, // amenity code -> index
-    markers: [], // every station marker, in data order
-    byId: {}, // feature id -> marker
+    markers: [], // the markers of the stations in the loaded view
+    byId: {}, // feature id -> marker (kept across views)
+    cells: null, // layer of count badges, when the view is too wide to list
+    loading: null, // the newest view request in flight: {query, done}
+    view: null, // the view last shown: {bbox, zoom, cells, total}
+    loadTimer: null,
     position: null, // [lat, lon] WGS-84 of the user (fixed from the URL or located)
     positionLayer: null,
     highlighted: null,
@@ -186,30 +192,206 @@
     return root;
   }
 
-  function buildMarkers(stations) {
-    stations.forEach(function (st) {
-      var marker = L.marker([st.lat, st.lon], {
-        icon: stationIcon(st, false),
-        title: st.name,
-        alt: st.name,
-        riseOnHover: true,
-      });
-      marker.station = st;
-      marker.bindPopup(
-        function () {
-          return popupContent(st);
-        },
-        {
-          maxWidth: Math.min(300, window.innerWidth - 110),
-          minWidth: 220,
-          // Keep the popup clear of the zoom and locate buttons on the left.
-          autoPanPaddingTopLeft: [60, 10],
-          autoPanPaddingBottomRight: [10, 10],
-        }
-      );
-      state.markers.push(marker);
-      state.byId[st.id] = marker;
+  function makeMarker(st) {
+    var marker = L.marker([st.lat, st.lon], {
+      icon: stationIcon(st, false),
+      title: st.name,
+      alt: st.name,
+      riseOnHover: true,
     });
+    marker.station = st;
+    marker.bindPopup(
+      function () {
+        // text, never HTML: a name is data an editor or an import typed
+        if (marker.station.partial) return el("div", "st-popup", null, marker.station.name);
+        return popupContent(marker.station);
+      },
+      {
+        maxWidth: Math.min(300, window.innerWidth - 110),
+        minWidth: 220,
+        // Keep the popup clear of the zoom and locate buttons on the left.
+        autoPanPaddingTopLeft: [60, 10],
+        autoPanPaddingBottomRight: [10, 10],
+      }
+    );
+    return marker;
+  }
+
+  /* A station of the view's answer, as the markers and popups use it. */
+  function stationOf(feature) {
+    var st = {};
+    var p = feature.properties;
+    for (var key in p) if (Object.prototype.hasOwnProperty.call(p, key)) st[key] = p[key];
+    st.id = feature.id;
+    st.lon = feature.geometry.coordinates[0];
+    st.lat = feature.geometry.coordinates[1];
+    return st;
+  }
+
+  function showStations(features) {
+    state.cells.clearLayers();
+    var markers = [];
+    var changed = [];
+    features.forEach(function (feature) {
+      var st = stationOf(feature);
+      var marker = state.byId[st.id];
+      if (marker) {
+        var before = marker.station;
+        marker.station = st;
+        // only what changed: a moved marker is taken out of its cluster and put back
+        if (before.lat !== st.lat || before.lon !== st.lon) marker.setLatLng([st.lat, st.lon]);
+        if (before.partial || before.state !== st.state || before.open !== st.open) {
+          marker.setIcon(stationIcon(st, marker === state.highlighted));
+          changed.push(marker);
+        }
+      } else {
+        marker = makeMarker(st);
+        state.byId[st.id] = marker;
+      }
+      markers.push(marker);
+    });
+    var chosen = state.highlighted;
+    if (chosen && markers.indexOf(chosen) < 0) markers.push(chosen);
+    // markers of views gone by are let go, except the chosen one
+    var keep = {};
+    markers.forEach(function (m) {
+      keep[m.station.id] = true;
+    });
+    for (var id in state.byId) {
+      if (Object.prototype.hasOwnProperty.call(state.byId, id) && !keep[id]) delete state.byId[id];
+    }
+    state.markers = markers;
+    applyFilter();
+    var inCluster = changed.filter(function (m) {
+      return state.cluster.hasLayer(m);
+    });
+    if (inCluster.length) state.cluster.refreshClusters(inCluster); // "n of m open" badges
+  }
+
+  function showCells(features, total) {
+    state.markers = state.highlighted ? [state.highlighted] : [];
+    applyFilter();
+    state.cells.clearLayers();
+    features.forEach(function (feature) {
+      var c = feature.geometry.coordinates;
+      var n = feature.properties.count;
+      var size = n < 10 ? 38 : n < 100 ? 44 : 52;
+      var badge = L.marker([c[1], c[0]], {
+        icon: L.divIcon({
+          html: el("span", null, null, String(n)),
+          className: "st-cluster st-cell",
+          iconSize: [size, size],
+        }),
+        title: fmt(state.text.cell_title, { total: n }),
+      });
+      function zoomIn() {
+        state.map.setView(badge.getLatLng(), state.map.getZoom() + 2);
+      }
+      badge.on("click", zoomIn);
+      badge.on("keypress", function (e) {
+        if (e.originalEvent && e.originalEvent.keyCode === 13) zoomIn();
+      });
+      state.cells.addLayer(badge);
+    });
+    var count = document.getElementById("st-count");
+    if (count) count.textContent = fmt(state.text.cells_shown, { total: total });
+  }
+
+  // --- the view's stations -------------------------------------------------------------
+
+  function round(value) {
+    return Math.round(value * 1e5) / 1e5;
+  }
+
+  function viewQuery() {
+    var b = state.map.getBounds().pad(0.25); // a little around: panning shows no gap
+    var clamp = function (v, lo, hi) {
+      return Math.min(hi, Math.max(lo, round(v)));
+    };
+    var box = [
+      clamp(b.getWest(), -180, 180),
+      clamp(b.getSouth(), -90, 90),
+      clamp(b.getEast(), -180, 180),
+      clamp(b.getNorth(), -90, 90),
+    ];
+    var q = new URLSearchParams({ bbox: box.join(","), lang: state.config.lang });
+    if (state.config.gcj02) q.set("crs", "gcj02");
+    if (state.config.at) q.set("at", state.config.at);
+    return q;
+  }
+
+  function loadView() {
+    var query = viewQuery();
+    var box = query.get("bbox").split(",").map(Number);
+    if (box[0] >= box[2] || box[1] >= box[3]) return Promise.resolve(); // past the antimeridian
+    if (state.loading && state.loading.query === query.toString()) return state.loading.done;
+    // an older request still on its way is left to finish and then ignored: cancelling
+    // it would only show up as a failed request on a slow network
+    var request = { query: query.toString() };
+    state.loading = request;
+    var zoom = state.map.getZoom();
+    var options = { headers: { Accept: "application/geo+json, application/problem+json" } };
+    request.done = fetch(state.config.viewApi + "?" + request.query, options)
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) throw new Error(body.detail || body.title || String(response.status));
+          return body;
+        });
+      })
+      .then(function (body) {
+        if (state.loading !== request) return; // a newer view is on its way
+        state.loading = null;
+        showAsOf(body.at, !!state.config.at); // the server's reading of the link's time
+        setLoadError("");
+        if (body.cells) showCells(body.features, body.numberMatched);
+        else showStations(body.features);
+        state.view = {
+          bbox: query.get("bbox").split(",").map(Number),
+          zoom: zoom,
+          cells: body.cells,
+          total: body.numberMatched,
+        };
+      })
+      .catch(function (err) {
+        if (state.loading !== request) return;
+        state.loading = null;
+        setLoadError(fmt(state.text.view_failed, { detail: err.message }));
+      });
+    return request.done;
+  }
+
+  /* A failed view load has its own line: the status line keeps the "nearest" answer. */
+  function setLoadError(message) {
+    var node = document.getElementById("st-load-error");
+    if (!node || node.textContent === message) return;
+    node.textContent = message;
+    node.hidden = !message;
+  }
+
+  function scheduleLoad() {
+    clearTimeout(state.loadTimer);
+    state.loadTimer = setTimeout(loadView, 150);
+  }
+
+  /* "as of 2025-11-24 10:00 (Beijing time)" for an ISO instant. */
+  function showAsOf(iso, fixed) {
+    var node = document.getElementById("st-as-of");
+    if (!node) return;
+    var t = state.text;
+    node.textContent = (fixed ? t.fixed_time + " · " : "") + fmt(t.as_of, { time: beijing(iso) });
+    node.className = "st-as-of" + (fixed ? " st-fixed" : "");
+  }
+
+  function beijing(iso) {
+    var text = /([zZ]|[+-]\d\d:?\d\d)$/.test(iso) ? iso : iso + "+08:00";
+    var d = new Date(new Date(text).getTime() + 8 * 3600 * 1000);
+    function two(n) {
+      return (n < 10 ? "0" : "") + n;
+    }
+    return (
+      d.getUTCFullYear() + "-" + two(d.getUTCMonth() + 1) + "-" + two(d.getUTCDate()) + " " +
+      two(d.getUTCHours()) + ":" + two(d.getUTCMinutes())
+    );
   }
 
   // --- filter ------------------------------------------------------------------------
@@ -238,13 +420,29 @@
   function applyFilter() {
     var needed = selectedAmenities();
     var onlyOpen = openOnly();
+    var wanted = function (m) {
+      return m.station.partial || matches(m.station, needed, onlyOpen);
+    };
     var visible = state.markers.filter(function (m) {
-      return matches(m.station, needed, onlyOpen);
+      return m !== state.highlighted && wanted(m); // the chosen one: on the map itself
     });
-    state.cluster.clearLayers();
-    state.cluster.addLayers(visible);
+    // only what changed: removing a marker would close its open popup
+    var keep = {};
+    visible.forEach(function (m) {
+      keep[m.station.id] = true;
+    });
+    var gone = state.cluster.getLayers().filter(function (m) {
+      return !keep[m.station.id] || state.byId[m.station.id] !== m;
+    });
+    if (gone.length) state.cluster.removeLayers(gone);
+    var added = visible.filter(function (m) {
+      return !state.cluster.hasLayer(m);
+    });
+    if (added.length) state.cluster.addLayers(added);
+    var chosen = state.highlighted;
+    var shown = visible.length + (chosen && state.markers.indexOf(chosen) >= 0 && wanted(chosen) ? 1 : 0);
     var count = document.getElementById("st-count");
-    if (count) count.textContent = fmt(state.text.shown, { n: visible.length, total: state.markers.length });
+    if (count) count.textContent = fmt(state.text.shown, { n: shown, total: state.markers.length });
     var badge = document.getElementById("st-filter-count");
     var active = needed.length + (onlyOpen ? 1 : 0);
     if (badge) {
@@ -337,44 +535,57 @@
     var id = feature.id !== undefined && feature.id !== null ? feature.id : feature.properties.id;
     var marker = state.byId[id];
     if (!marker) {
-      // A station added since the page was rendered: draw it from the answer.
+      // Outside the loaded view: drawn from the answer until the view brings it.
       var p = feature.properties;
       var c = feature.geometry.coordinates;
       var display = toDisplay([c[1], c[0]]);
-      marker = L.marker(display, {
-        icon: stationIcon({ id: id, open: p.open, state: p.state }, false),
-        title: p.name,
+      marker = makeMarker({
+        id: id,
+        name: p.name,
+        open: p.open,
+        state: p.state,
+        am: [],
+        lat: display[0],
+        lon: display[1],
+        partial: true,
       });
-      marker.station = { id: id, open: p.open, state: p.state, am: [] };
-      // text, never HTML: a name is data an editor or an import typed
-      marker.bindPopup(el("div", "st-popup", null, p.name));
       state.byId[id] = marker;
     }
+    else if (marker.station.state !== feature.properties.state) {
+      marker.station.state = feature.properties.state; // the answer is the newer word
+      marker.station.open = feature.properties.open;
+    }
+    if (state.markers.indexOf(marker) < 0) state.markers.push(marker);
     if (!state.cluster.hasLayer(marker)) state.cluster.addLayer(marker);
     return marker;
   }
 
+  /*
+   * The chosen station leaves the cluster layer for the map itself while it is chosen:
+   * no cluster can hide it, and views loading as the rider pans (which re-cluster the
+   * layer) never close its popup.
+   */
   function highlight(marker) {
     var previous = state.highlighted;
     if (previous && previous !== marker) {
       previous.setIcon(stationIcon(previous.station, false));
       previous.setZIndexOffset(0);
+      previous.remove();
     }
+    state.highlighted = marker;
+    if (state.cluster.hasLayer(marker)) state.cluster.removeLayer(marker);
     marker.setIcon(stationIcon(marker.station, true));
     marker.setZIndexOffset(1000);
-    state.highlighted = marker;
+    marker.addTo(state.map);
+    applyFilter(); // the previous one back into the clusters
     var bounds = L.latLngBounds([marker.getLatLng(), toDisplay(state.position)]);
     state.map.fitBounds(bounds, {
       animate: false,
       maxZoom: 17,
       padding: [40, 40],
     });
-    return new Promise(function (resolve) {
-      state.cluster.zoomToShowLayer(marker, function () {
-        marker.openPopup();
-        resolve(marker);
-      });
-    });
+    marker.openPopup();
+    return Promise.resolve(marker);
   }
 
   function findNearest() {
@@ -456,11 +667,40 @@
     });
   }
 
+  /* What the link asks for: lat/lon, at and amenities (checked by the server already). */
+  function readLink(config) {
+    var q = new URLSearchParams(window.location.search);
+    // not q.get: URLSearchParams reads the "+" of "+08:00" as a space
+    var at = /[?&]at=([^&]*)/.exec(window.location.search);
+    config.at = at && at[1] ? decodeURIComponent(at[1]) : null;
+    var lat = parseFloat(q.get("lat"));
+    var lon = parseFloat(q.get("lon"));
+    config.position = isFinite(lat) && isFinite(lon) ? [lat, lon] : null;
+    var wanted = (q.get("amenities") || "").split(",").map(function (code) {
+      return code.trim();
+    });
+    var boxes = document.querySelectorAll('#st-filter input[name="amenity"]');
+    Array.prototype.forEach.call(boxes, function (box) {
+      box.checked = wanted.indexOf(box.value) >= 0;
+    });
+    var other = document.getElementById("st-lang");
+    if (other) {
+      // the link as it came, lang swapped: re-encoding it would turn "+08:00" into " 08:00"
+      var search = window.location.search.replace(/^\?/, "");
+      var parts = search.split("&").filter(function (part) {
+        return part && part.split("=")[0] !== "lang";
+      });
+      parts.push("lang=" + (config.lang === "en" ? "zh" : "en"));
+      other.href = "?" + parts.join("&");
+    }
+  }
+
   function init(map, cluster, locate, config) {
     state.config = config;
     state.text = config.text;
     state.map = map;
     state.cluster = cluster;
+    state.cells = L.layerGroup().addTo(map);
     state.amenityLabels = config.amenities.map(function (pair) {
       return pair[1];
     });
@@ -473,19 +713,32 @@
     map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
     L.control.scale({ imperial: false }).addTo(map);
     cluster.options.iconCreateFunction = clusterIcon;
-    buildMarkers(config.stations);
+    readLink(config);
+    showAsOf(config.at || new Date().toISOString(), !!config.at);
     if (config.position) {
       state.position = config.position;
+      map.setView(toDisplay(config.position), config.positionZoom, { animate: false });
       showPosition();
     }
     wireLocateControl(map, locate);
     wireControls();
-    applyFilter();
+    map.on("moveend", scheduleLoad);
+    if (!config.at) {
+      // "open now" moves on; a page in the background (WeChat hidden) spends no data
+      setInterval(function () {
+        if (!document.hidden) loadView();
+      }, 60000);
+      document.addEventListener("visibilitychange", function () {
+        if (!document.hidden) loadView();
+      });
+    }
+    return loadView();
   }
 
   /* Bring a station's marker on screen (zooming or spiderfying its cluster). */
   function reveal(id) {
     var marker = state.byId[id];
+    if (!marker || !state.cluster.hasLayer(marker)) return Promise.resolve(marker); // on the map
     return new Promise(function (resolve) {
       state.cluster.zoomToShowLayer(marker, function () {
         resolve(marker);
@@ -495,6 +748,7 @@
 
   window.RestStations = {
     init: init,
+    loadView: loadView,
     findNearest: findNearest,
     reveal: reveal,
     wgs84ToGcj02: wgs84ToGcj02,
