@@ -101,8 +101,9 @@ def test_the_pages_keep_to_their_content_security_policy(strict_page, base_url, 
     page = strict_page
     page.goto(f"{base_url}/map?at=2025-11-19T10:00", wait_until="load")
     page.wait_for_selector(".st-cluster, .st-marker")
-    # leave the map settled: a resize would start a view request the next page cuts off
-    page.wait_for_function("RestStations.state.view && !RestStations.state.loading")
+    # leave the map settled: a view request still out would be cut off by the next page
+    # (no wait_for_function here: its string predicate is eval, which the policy forbids)
+    page.wait_for_load_state("networkidle")
     page.goto(f"{base_url}/planner", wait_until="load")
     page.set_viewport_size(DESKTOP)
     page.fill("#token", tokens_by_role["planner"])
