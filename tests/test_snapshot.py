@@ -379,12 +379,14 @@ def test_the_copy_follows_edits_without_a_rebuild(follow_db, tmp_path, monkeypat
         assert current.get(lambda: conn) is None
         _wait_for(lambda: current.snapshot.generation == registry.version(conn), seconds=60)
         rebuilt = current.get(lambda: conn)
-        assert len(started) == 1 and rebuilt.changed == frozenset()
+        # one rebuild (a build that fails is tried again after RETRY_S, hence at least)
+        assert len(started) >= 1 and rebuilt.changed == frozenset()
         assert _same_answers(conn, rebuilt, 100, seed=22) > 40
         # a generation raised without the log (writes with the triggers off): a rebuild too
+        builds = len(started)
         conn.execute("UPDATE registry_generation SET generation = generation + 1")
         assert current.get(lambda: conn) is None
-        _wait_for(lambda: len(started) == 2 and current.get(lambda: conn) is not None, 60)
+        _wait_for(lambda: len(started) > builds and current.get(lambda: conn) is not None, 60)
 
 
 _NOON = dt.datetime(2025, 11, 19, 12, tzinfo=SH)
