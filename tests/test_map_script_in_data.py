@@ -51,7 +51,13 @@ def test_station_text_never_runs_as_script(marked_db, tile_url, tmp_path):
     with serving(env) as (base, _log):
         for page in _open(tile_url, tmp_path, bypass_csp=True):
             page.goto(f"{base}/map?lat={lat}&lon={lon}", wait_until="load")
-            page.wait_for_function("window.RestStations && RestStations.state.markers.length")
+            # the view holding the station has loaded (not just any view)
+            page.wait_for_function(
+                "id => window.RestStations && RestStations.state.view && "
+                "!RestStations.state.loading && RestStations.state.byId[id] && "
+                "RestStations.state.cluster.hasLayer(RestStations.state.byId[id])",
+                arg=sid,
+            )
             # drawn with the page: open its popup
             page.evaluate("id => RestStations.reveal(id)", sid)
             page.locator(f'[data-station-id="{sid}"]').first.click()
