@@ -16,7 +16,7 @@ from answers import ok
 
 from stations import db
 from stations.availability import Availability
-from web import map_tiles, pages, vendor_assets
+from web import map_data, map_tiles, pages, vendor_assets
 
 STATIC = Path(pages.__file__).parent / "static"
 AT = "2025-11-24T10:00:00+08:00"  # a Monday, a working day
@@ -264,6 +264,6 @@ def test_change_text(state, change, following, lang, text):
     at = dt.datetime.fromisoformat(AT)
     when = dt.datetime.fromisoformat(change) if change else None
     availability = Availability(state, when, None, None, next_state=following)
-    assert pages.change_text(availability, at, lang, has_hours=True) == text
+    assert map_data.change_text(availability, at, lang, has_hours=True) == text
     unknown = Availability("unknown", None, None, None)
-    assert pages.change_text(unknown, at, "zh", has_hours=False) == "开放时间未公布"
+    assert map_data.change_text(unknown, at, "zh", has_hours=False) == "开放时间未公布"

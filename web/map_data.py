@@ -3,7 +3,7 @@
 A page that embeds every station grows with the registry (505 KB of its 512 KB were the
 demo's stations; a national registry cannot be embedded at all). The page asks here for
 the stations of the view it shows instead: up to ``MAP_MAX_STATIONS`` come one by one
-with what a popup and the nearest list need (the fields of :func:`web.pages.station_data`,
+with what a popup and the nearest list need (the fields of :func:`station_data`,
 as GeoJSON features); a wider view comes as grid cells with their station counts, counted
 by PostGIS over the spatial index, which the page draws as cluster badges.
 
@@ -18,15 +18,17 @@ import datetime as dt
 import json
 from typing import Any
 
+import numpy as np
 from flask import Blueprint, Response, current_app, request
 
 from geo import datums
-from stations import hours, registry
+from stations import hours, registry, vocabulary
+from stations.availability import Availability, Judge, hours_text
 from stations.errors import InvalidParameter
 from web import params
 from web.compressed import compressed
 from web.database import get_read_conn
-from web.pages import station_data
+from web.pages import TEXT
 
 map_data = Blueprint("map_data", __name__)
 
@@ -105,3 +107,89 @@ def _compact_response(body: dict[str, Any]) -> Response:
     """GeoJSON without spaces, gzipped; a minute in caches, as the states are "now"."""
     data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return compressed(data, "application/geo+json", max_age_s=60)
+
+
+def station_data(
+    rows: list[dict[str, Any]], lang: str, at: dt.datetime, *, gcj02: bool
+) -> list[dict[str, Any]]:
+    """What the page needs per station, compact: display and navigation coordinates.
+
+    ``lat``/``lon`` are where the marker is drawn: WGS-84, or GCJ-02 on Amap tiles, whose
+    streets are drawn in GCJ-02. ``nav`` is ``[gcj_lon, gcj_lat, bd_lon, bd_lat]`` for
+    the Amap and Baidu links. ``am`` holds indexes into the amenity vocabulary, not
+    codes: codes were a third of the page. Opening hours are evaluated once per distinct
+    expression.
+    """
+    if not rows:
+        return []
+    lon = np.array([r["lon"] for r in rows], dtype=np.float64)
+    lat = np.array([r["lat"] for r in rows], dtype=np.float64)
+    gcj_lon, gcj_lat = datums.wgs84_to_gcj02(lon, lat)
+    bd_lon, bd_lat = datums.wgs84_to_bd09(lon, lat)
+    show_lon, show_lat = (gcj_lon, gcj_lat) if gcj02 else (lon, lat)
+    index = {code: i for i, code in enumerate(vocabulary.terms("amenities"))}
+    judge = Judge(at)
+    out = []
+    for i, row in enumerate(rows):
+        expr = row["opening_hours"] or ""
+        state = judge.station(row)
+        is_open = state.is_open
+        out.append(
+            {
+                "id": row["id"],
+                "lat": round(float(show_lat[i]), 6),
+                "lon": round(float(show_lon[i]), 6),
+                "name": row["name"],
+                "address": row["address"] or "",
+                "hours": expr,
+                "text": hours_text(expr, lang),
+                "open": is_open,
+                "state": state.state,
+                "change": change_text(state, at, lang, has_hours=bool(expr)),
+                "am": [index[code] for code in row["amenities"] or () if code in index],
+                "nav": [round(float(v), 6) for v in (gcj_lon[i], gcj_lat[i], bd_lon[i], bd_lat[i])],
+            }
+        )
+    return out
+
+
+# --- text -------------------------------------------------------------------------------
+
+
+def change_text(availability: Availability, at: dt.datetime, lang: str, *, has_hours: bool) -> str:
+    """When the state next changes, and to what, in words relative to ``at`` (Beijing time).
+
+    "closes today 20:00", "opens Mon 08:00", "opens 8 Oct 08:00", "hours unknown from
+    today 12:00"; a station that never changes within a year is "open 24/7" or "not
+    opening soon".
+    """
+    is_open, change = availability.is_open, availability.next_change
+    text = TEXT[lang]
+    if change is None:
+        if not has_hours:
+            return text["hours_unknown"]
+        return text["always_open"] if is_open else text["not_opening"]
+    local = change.astimezone(hours.SHANGHAI)
+    days = (local.date() - at.astimezone(hours.SHANGHAI).date()).days
+    if days == 0:
+        when = text["today"]
+    elif days == 1:
+        when = text["tomorrow"]
+    elif days < 7:
+        when = text["weekdays"][local.weekday()]
+    else:
+        months = text.get("months") or [""] * 12
+        when = text["date"].format(
+            month=local.month, day=local.day, month_name=months[local.month - 1]
+        )
+    when += local.strftime("%H:%M")
+    following = availability.next_state
+    if following == "unknown":
+        key = "unknown_from"
+    elif following == "open":
+        key = "opens"
+    elif is_open:
+        key = "closes"
+    else:
+        key = "closed_from"  # unknown until a time, then closed
+    return text[key].format(when=when)
