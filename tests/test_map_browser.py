@@ -17,7 +17,15 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from browser import PHONE, assert_clean, screenshot
-from hours_oracle import answers, open_for
+from map_page import (
+    active_stations,
+    check_route_links,
+    expected_nearest,
+    open_at,
+    open_map,
+    settled,
+    wait_chosen,
+)
 from pyproj import Geod
 
 from geo import datums
@@ -25,65 +33,20 @@ from geo import datums
 # Near Taiyuan's Xiaodian district, on a Monday (a working day) at 10:00 Beijing time.
 POSITION = (37.7360, 112.5650)  # lat, lon, WGS-84
 AT = "2025-11-24T10:00:00+08:00"
-WITHIN_M = 50000  # what the page asks the API for (web.pages.NEAREST_WITHIN_M)
-
-
-def _active_stations(conn) -> list[dict]:
-    rows = conn.execute(
-        """SELECT id, name, opening_hours, amenities, ST_X(geom), ST_Y(geom)
-           FROM stations WHERE status = 'active' ORDER BY id"""
-    ).fetchall()
-    keys = ("id", "name", "opening_hours", "amenities", "lon", "lat")
-    return [dict(zip(keys, row, strict=True)) for row in rows]
+BREAK_MIN = 20  # the page's default break: stations must stay open this long
 
 
 def _open_at_page_time(expr: str | None) -> bool:
-    at = dt.datetime.fromisoformat(AT)
-    return bool(expr) and open_for(_oracle(expr), at, 0)
-
-
-def _oracle(expr: str):
-    at = dt.datetime.fromisoformat(AT)
-    if expr not in _ANSWERS:
-        _ANSWERS[expr] = answers([expr], [at])[(expr, at)]
-    return _ANSWERS[expr]
-
-
-_ANSWERS: dict = {}
+    return open_at(expr, AT)
 
 
 def expected_nearest_open(
     stations: list[dict], position: tuple[float, float] = POSITION, amenities: tuple = ()
 ) -> dict:
-    """Brute force: every station, geodesic metres, the registry's opening-hours rules."""
-    dt.datetime.fromisoformat(AT)
-    geod = Geod(ellps="WGS84")
-    best = None
-    for st in stations:
-        if not st["opening_hours"] or not set(amenities) <= set(st["amenities"]):
-            continue
-        _, _, distance_m = geod.inv(position[1], position[0], st["lon"], st["lat"])
-        if distance_m > WITHIN_M or not _open_at_page_time(st["opening_hours"]):
-            continue
-        if best is None or (distance_m, st["id"]) < (best["distance_m"], best["id"]):
-            best = {**st, "distance_m": distance_m}
-    assert best is not None
-    return best
-
-
-def _open_map(page, base_url: str, query: str) -> None:
-    page.goto(f"{base_url}/map?{query}", wait_until="load")
-    _settled(page)
-    page.wait_for_function("document.querySelectorAll('.st-cluster, .st-marker').length > 0")
-
-
-def _settled(page) -> dict:
-    """Wait until the page shows the stations of its current view; that view."""
-    page.wait_for_function(
-        "window.RestStations && RestStations.state.view && !RestStations.state.loading && "
-        "RestStations.state.view.zoom === RestStations.state.map.getZoom()"
-    )
-    return page.evaluate("RestStations.state.view")
+    """The brute force's nearest station open at ``AT`` for the default break."""
+    found = expected_nearest(stations, position, AT, amenities=amenities, minutes=BREAK_MIN)
+    assert found
+    return found[0]
 
 
 def _zoom_to(page, lat: float, lon: float, zoom: int) -> dict:
@@ -91,7 +54,7 @@ def _zoom_to(page, lat: float, lon: float, zoom: int) -> dict:
         "([lat, lon, zoom]) => RestStations.state.map.setView([lat, lon], zoom, {animate: false})",
         [lat, lon, zoom],
     )
-    return _settled(page)
+    return settled(page)
 
 
 def _in_view(stations: list[dict], view: dict) -> list[dict]:
@@ -104,15 +67,15 @@ def _marker_ids(page) -> set[int]:
 
 
 def test_map_loads_offline_and_popups_show_stations(page, base_url, conn):
-    stations = _active_stations(conn)
-    _open_map(page, base_url, f"at={AT}&lat={POSITION[0]}&lon={POSITION[1]}")
+    stations = active_stations(conn)
+    open_map(page, base_url, f"at={AT}&lat={POSITION[0]}&lon={POSITION[1]}")
 
     # zoom 15 at the position: the view's own stations, one marker each
-    view = _settled(page)
+    view = settled(page)
     in_view = {s["id"] for s in _in_view(stations, view)}
     assert _marker_ids(page) == in_view and in_view and not view["cells"]
     assert page.evaluate("RestStations.state.cluster.getLayers().length") == len(in_view)
-    assert page.locator(".st-marker").count() > 0
+    assert page.locator(".st-marker, .st-cluster").count() > 0  # drawn (clustered or not)
     # a city-wide view brings the city's stations, and no more
     view = _zoom_to(page, 37.85, 112.55, 11)
     in_view = {s["id"] for s in _in_view(stations, view)}
@@ -145,16 +108,8 @@ def test_map_loads_offline_and_popups_show_stations(page, base_url, conn):
     assert "开放中" in popup.locator(".st-state").inner_text()  # Mo-Su 07:00-22:00
     assert "22:00" in popup.locator(".st-state").inner_text()
 
-    amap = parse_qs(urlsplit(popup.locator("a.st-amap").get_attribute("href")).query)
-    gcj = datums.wgs84_to_gcj02(station["lon"], station["lat"])
-    lon, lat = (float(v) for v in amap["position"][0].split(","))
-    assert abs(lon - gcj[0]) < 1e-6 and abs(lat - gcj[1]) < 1e-6
-    assert amap["coordinate"] == ["gaode"] and amap["name"] == [station["name"]]
-    baidu = parse_qs(urlsplit(popup.locator("a.st-baidu").get_attribute("href")).query)
-    bd = datums.wgs84_to_bd09(station["lon"], station["lat"])
-    lat, lon = (float(v) for v in baidu["location"][0].split(","))
-    assert abs(lon - bd[0]) < 1e-6 and abs(lat - bd[1]) < 1e-6
-    assert baidu["coord_type"] == ["bd09ll"]
+    # riding routes from the rider's position (the link's), in each app's datum
+    check_route_links(popup, station, POSITION)
     assert_clean(page.watch)
 
 
@@ -175,29 +130,26 @@ def _beside_a_closed_station(stations: list[dict]) -> tuple[tuple[float, float],
 
 @pytest.mark.parametrize("where", ["xiaodian", "beside_closed"])
 def test_nearest_open_station_is_highlighted(page, base_url, conn, where):
-    stations = _active_stations(conn)
+    stations = active_stations(conn)
     position = POSITION
     if where == "beside_closed":
         position, closed = _beside_a_closed_station(stations)
-    _open_map(page, base_url, urlencode({"at": AT, "lat": position[0], "lon": position[1]}))
+    open_map(page, base_url, urlencode({"at": AT, "lat": position[0], "lon": position[1]}))
 
     expected = expected_nearest_open(stations, position)
     if where == "beside_closed":
         assert expected["id"] != closed["id"] and expected["distance_m"] > 30
     page.click("#st-nearest")
-    highlighted = page.locator(".st-highlight [data-station-id]")
-    highlighted.wait_for()
-    assert int(highlighted.get_attribute("data-station-id")) == expected["id"]
-    popup = page.locator(f'.leaflet-popup .st-popup[data-station-id="{expected["id"]}"]')
-    popup.wait_for()
-    assert popup.locator(".st-name").inner_text() == expected["name"]
+    wait_chosen(page, expected)
     assert expected["name"] in page.locator("#st-status").inner_text()
+    first = page.locator("#st-result-list .st-result").first
+    assert int(first.get_attribute("data-station-id")) == expected["id"]
 
     calls = [u for u in page.watch.requests if "/api/v1/stations/nearest" in u]
     assert len(calls) == 1
     query = parse_qs(urlsplit(calls[0]).query)
     assert dt.datetime.fromisoformat(query["at"][0]) == dt.datetime.fromisoformat(AT)
-    assert query["limit"] == ["1"]
+    assert query["limit"] == ["5"] and query["open_for_min"] == [str(BREAK_MIN)]
     assert (float(query["lat"][0]), float(query["lon"][0])) == position
 
     if where == "xiaodian":
@@ -206,9 +158,9 @@ def test_nearest_open_station_is_highlighted(page, base_url, conn, where):
 
 
 def test_amenity_filter_hides_markers_and_narrows_nearest(page, base_url, conn):
-    stations = _active_stations(conn)
+    stations = active_stations(conn)
     link = f"at={AT}&lat={POSITION[0]}&lon={POSITION[1]}&lang=en&amenities=ebike_charging"
-    _open_map(page, base_url, link)
+    open_map(page, base_url, link)
     wanted = ("ebike_charging", "parcel_storage")
     assert page.is_checked('#st-filter input[value="ebike_charging"]')  # from the link
     assert not page.is_checked('#st-filter input[value="parcel_storage"]')
@@ -242,7 +194,7 @@ def test_amenity_filter_hides_markers_and_narrows_nearest(page, base_url, conn):
 
 
 def test_page_fits_a_phone_screen(page, base_url):
-    _open_map(page, base_url, f"at={AT}")
+    open_map(page, base_url, f"at={AT}")
     assert page.locator(".st-cluster").count() > 0  # the whole province: clustered
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], "the page scrolls sideways on a phone"
@@ -258,20 +210,20 @@ def test_page_fits_a_phone_screen(page, base_url):
 def test_locate_me_then_nearest_uses_the_phones_position(page, base_url, conn):
     page.context.grant_permissions(["geolocation"])
     page.context.set_geolocation({"latitude": POSITION[0], "longitude": POSITION[1]})
-    _open_map(page, base_url, f"at={AT}")
+    open_map(page, base_url, f"at={AT}")
     page.click(".leaflet-control-locate a")
     page.locator(".leaflet-control-locate-location").wait_for()
     page.click("#st-nearest")
     highlighted = page.locator(".st-highlight [data-station-id]")
     highlighted.wait_for()
-    expected = expected_nearest_open(_active_stations(conn))
+    expected = expected_nearest_open(active_stations(conn))
     assert int(highlighted.get_attribute("data-station-id")) == expected["id"]
     assert_clean(page.watch)
 
 
 def test_script_gcj02_agrees_with_geo_datums(page, base_url):
     """The page shifts the phone's position itself on Amap tiles; it must match the server."""
-    _open_map(page, base_url, f"at={AT}")
+    open_map(page, base_url, f"at={AT}")
     points = [(112.565, 37.736), (116.397, 39.909), (121.47, 31.23), (87.6, 43.8), (2.35, 48.85)]
     shifted = page.evaluate(
         "points => points.map(p => RestStations.wgs84ToGcj02(p[0], p[1]))", points
@@ -285,7 +237,7 @@ def test_states_refresh_every_minute_unless_the_link_fixes_the_time(page, base_u
     """Without ``at`` the page asks for its view again each minute ("open now" moves on);
     with ``at`` it never does. The page's clock is run forward, not waited for."""
     page.clock.install()
-    _open_map(page, base_url, f"lat={POSITION[0]}&lon={POSITION[1]}")
+    open_map(page, base_url, f"lat={POSITION[0]}&lon={POSITION[1]}")
 
     def views() -> int:
         return sum("/api/v1/map/stations?" in u for u in page.watch.requests)
@@ -295,7 +247,7 @@ def test_states_refresh_every_minute_unless_the_link_fixes_the_time(page, base_u
     page.wait_for_function("!RestStations.state.loading")
     assert views() == before + 1
     page.goto(f"{base_url}/map?at={AT}&lat={POSITION[0]}&lon={POSITION[1]}", wait_until="load")
-    _settled(page)
+    settled(page)
     before = views()
     page.clock.run_for("02:01")
     assert views() == before

@@ -52,6 +52,13 @@ _POSITION_ZOOM = 15
 # Search radius of the "nearest open station" button: the API's maximum, because in the
 # countryside the nearest open station is often more than the API's default 5 km away.
 NEAREST_WITHIN_M = 50000
+# The sheet's list: how many, and the break the rider needs a station to stay open for.
+NEAREST_COUNT = 5
+BREAK_CHOICES_MIN = (0, 10, 20, 30, 60)
+BREAK_DEFAULT_MIN = 20
+ALL_DAY_MIN = 24 * 60  # the "24 h" chip: open for the next 24 hours
+# One-tap chips for what riders ask for most (short labels in text.json "chips").
+QUICK_AMENITIES = ("drinking_water", "food_heating", "phone_charging", "ebike_charging", "toilet")
 
 
 @pages.get("/")
@@ -153,6 +160,10 @@ def render_map(*, lang: str, tiles: Tiles, extent: tuple[float, ...] | None) -> 
         "api": url_for("api.nearest_stations"),
         "viewApi": url_for("map_data.stations_in_view"),
         "withinM": NEAREST_WITHIN_M,
+        "nearestCount": NEAREST_COUNT,
+        "allDayMin": ALL_DAY_MIN,
+        "breakDefault": BREAK_DEFAULT_MIN,
+        "breakChoices": list(BREAK_CHOICES_MIN),
         "positionZoom": _POSITION_ZOOM,
         "amenities": amenities,
         "text": text,
@@ -162,6 +173,9 @@ def render_map(*, lang: str, tiles: Tiles, extent: tuple[float, ...] | None) -> 
         t=text,
         lang=lang,
         amenities=amenities,
+        quick_amenities=QUICK_AMENITIES,
+        break_choices=BREAK_CHOICES_MIN,
+        break_default=BREAK_DEFAULT_MIN,
         config=json_for_script(config),
     )
     figure.html.add_child(_Raw(controls), name="station_controls")

@@ -24,7 +24,10 @@
     loading: null, // the newest view request in flight: {query, done}
     view: null, // the view last shown: {bbox, zoom, cells, total}
     loadTimer: null,
-    position: null, // [lat, lon] WGS-84 of the user (fixed from the URL or located)
+    position: null, // [lat, lon] WGS-84 of the user (from the URL, located, or tapped)
+    picking: false, // the next tap on the map sets the position
+    allDay: false, // the "24 h" chip: stations open for the next 24 hours
+    results: null, // the nearest answer the sheet lists
     positionLayer: null,
     highlighted: null,
   };
@@ -132,26 +135,84 @@
     });
   }
 
-  function amapUrl(st) {
-    var q = new URLSearchParams({
-      position: st.nav[0] + "," + st.nav[1],
-      name: st.name,
-      coordinate: "gaode",
-      callnative: "1",
+  /* GCJ-02 -> BD-09, Baidu's published formula (same constants as geo/datums.py). */
+  var X_PI = (Math.PI * 3000.0) / 180.0;
+
+  function gcj02ToBd09(lon, lat) {
+    var z = Math.sqrt(lon * lon + lat * lat) + 0.00002 * Math.sin(lat * X_PI);
+    var theta = Math.atan2(lat, lon) + 0.000003 * Math.cos(lon * X_PI);
+    return [z * Math.cos(theta) + 0.0065, z * Math.sin(theta) + 0.006];
+  }
+
+  /* A map point (GCJ-02 on Amap tiles) back to WGS-84, iterating the forward formula. */
+  function fromDisplay(latlng) {
+    if (!state.config.gcj02) return [latlng.lat, latlng.lng];
+    var lon = latlng.lng;
+    var lat = latlng.lat;
+    for (var i = 0; i < 6; i++) {
+      var g = wgs84ToGcj02(lon, lat);
+      lon -= g[0] - latlng.lng;
+      lat -= g[1] - latlng.lat;
+    }
+    return [lat, lon];
+  }
+
+  /* [gcj_lon, gcj_lat, bd_lon, bd_lat] of a WGS-84 [lat, lon], as the view's "nav". */
+  function navCoords(latlon) {
+    var g = wgs84ToGcj02(latlon[1], latlon[0]);
+    var b = gcj02ToBd09(g[0], g[1]);
+    return [g[0], g[1], b[0], b[1]].map(function (v) {
+      return Math.round(v * 1e6) / 1e6;
     });
-    return "https://uri.amap.com/marker?" + q.toString();
+  }
+
+  /*
+   * Riding routes in the rider's map app (Amap's and Baidu's URI APIs: they open the app
+   * when it is installed, their mobile web page otherwise). From the rider's position when
+   * the page knows it, else the app asks. Coordinates in each app's own datum.
+   */
+  function amapUrl(st) {
+    var q = new URLSearchParams();
+    if (state.position) {
+      var from = navCoords(state.position);
+      q.set("from", from[0] + "," + from[1] + "," + state.text.my_position);
+    }
+    q.set("to", st.nav[0] + "," + st.nav[1] + "," + st.name);
+    q.set("mode", "ride");
+    q.set("coordinate", "gaode");
+    q.set("callnative", "1");
+    q.set("src", "union.reststations");
+    return "https://uri.amap.com/navigation?" + q.toString();
   }
 
   function baiduUrl(st) {
-    var q = new URLSearchParams({
-      location: st.nav[3] + "," + st.nav[2],
-      title: st.name,
-      content: st.address,
-      coord_type: "bd09ll",
-      output: "html",
-      src: "webapp.union.reststations",
+    var q = new URLSearchParams();
+    if (state.position) {
+      var from = navCoords(state.position);
+      q.set("origin", "latlng:" + from[3] + "," + from[2] + "|name:" + state.text.my_position);
+    }
+    q.set("destination", "latlng:" + st.nav[3] + "," + st.nav[2] + "|name:" + st.name);
+    q.set("mode", "riding");
+    q.set("coord_type", "bd09ll");
+    q.set("output", "html");
+    q.set("src", "webapp.union.reststations");
+    return "https://api.map.baidu.com/direction?" + q.toString();
+  }
+
+  function routeLinks(st, parent) {
+    var t = state.text;
+    var nav = el("p", "st-nav", parent);
+    nav.setAttribute("aria-label", t.navigate);
+    [
+      [t.route_amap, amapUrl(st), "st-amap"],
+      [t.route_baidu, baiduUrl(st), "st-baidu"],
+    ].forEach(function (link) {
+      var a = el("a", "st-nav-link " + link[2], nav, link[0]);
+      a.href = link[1];
+      a.target = "_blank";
+      a.rel = "noopener";
     });
-    return "https://api.map.baidu.com/marker?" + q.toString();
+    return nav;
   }
 
   function popupContent(st) {
@@ -167,6 +228,11 @@
       root,
       said + " · " + st.change
     );
+    if (listed(st.id)) {
+      // the sheet's list has the rest; a short popup leaves the map room for the rider
+      root.className += " st-popup-short";
+      return root;
+    }
     if (st.address) el("p", "st-address", root, st.address);
     var hoursLine = el("p", "st-hours", root);
     el("strong", null, hoursLine, t.hours + " ");
@@ -178,18 +244,16 @@
         el("li", null, list, labels[i]);
       });
     }
-    var nav = el("p", "st-nav", root);
-    nav.setAttribute("aria-label", t.navigate);
-    [
-      [t.amap, amapUrl(st), "st-amap"],
-      [t.baidu, baiduUrl(st), "st-baidu"],
-    ].forEach(function (link) {
-      var a = el("a", "st-nav-link " + link[2], nav, link[0]);
-      a.href = link[1];
-      a.target = "_blank";
-      a.rel = "noopener";
-    });
+    routeLinks(st, root);
     return root;
+  }
+
+  /* Whether the sheet's list shows this station. */
+  function listed(id) {
+    if (!state.results) return false;
+    return state.results.features.some(function (feature) {
+      return featureId(feature) === id;
+    });
   }
 
   function makeMarker(st) {
@@ -203,11 +267,10 @@
     marker.bindPopup(
       function () {
         // text, never HTML: a name is data an editor or an import typed
-        if (marker.station.partial) return el("div", "st-popup", null, marker.station.name);
         return popupContent(marker.station);
       },
       {
-        maxWidth: Math.min(300, window.innerWidth - 110),
+        maxWidth: Math.min(300, window.innerWidth - 130),
         minWidth: 220,
         // Keep the popup clear of the zoom and locate buttons on the left.
         autoPanPaddingTopLeft: [60, 10],
@@ -240,7 +303,7 @@
         marker.station = st;
         // only what changed: a moved marker is taken out of its cluster and put back
         if (before.lat !== st.lat || before.lon !== st.lon) marker.setLatLng([st.lat, st.lon]);
-        if (before.partial || before.state !== st.state || before.open !== st.open) {
+        if (before.state !== st.state || before.open !== st.open) {
           marker.setIcon(stationIcon(st, marker === state.highlighted));
           changed.push(marker);
         }
@@ -421,7 +484,7 @@
     var needed = selectedAmenities();
     var onlyOpen = openOnly();
     var wanted = function (m) {
-      return m.station.partial || matches(m.station, needed, onlyOpen);
+      return matches(m.station, needed, onlyOpen);
     };
     var visible = state.markers.filter(function (m) {
       return m !== state.highlighted && wanted(m); // the chosen one: on the map itself
@@ -471,22 +534,28 @@
     if (!state.position) return;
     if (state.positionLayer) state.positionLayer.remove();
     state.positionLayer = L.circleMarker(toDisplay(state.position), {
+      pane: "stPosition",
+      interactive: false, // a tap goes through to a station underneath
       radius: 9,
       weight: 3,
       color: "#ffffff",
       fillColor: "#1f6feb",
       fillOpacity: 1,
       className: "st-position",
-    })
-      .bindTooltip(state.text.you_are_here)
-      .addTo(state.map);
+    }).addTo(state.map);
+  }
+
+  /* The phone's error, said in the page's language; the rider may then tap the map. */
+  function locateError(code) {
+    var t = state.text;
+    var said = code === 1 ? t.locate_denied : code === 3 ? t.locate_timeout : t.locate_unavailable;
+    startPicking();
+    return new Error(said);
   }
 
   function currentPosition() {
     if (state.position) return Promise.resolve(state.position);
-    if (!navigator.geolocation) {
-      return Promise.reject(new Error(fmt(state.text.locate_failed, { detail: "—" })));
-    }
+    if (!navigator.geolocation) return Promise.reject(locateError(2));
     setStatus(state.text.locating);
     return new Promise(function (resolve, reject) {
       navigator.geolocation.getCurrentPosition(
@@ -496,11 +565,27 @@
           resolve(state.position);
         },
         function (err) {
-          reject(new Error(fmt(state.text.locate_failed, { detail: err.message })));
+          reject(locateError(err.code));
         },
         { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 }
       );
     });
+  }
+
+  /* Without a located phone: the next tap on the map says where the rider is. */
+  function startPicking() {
+    state.picking = true;
+    state.map.getContainer().classList.add("st-picking");
+  }
+
+  /* A tap (while picking) or a long-press (any time) on the map sets the position. */
+  function pickPosition(e) {
+    if (e.type === "click" && !state.picking) return;
+    state.picking = false;
+    state.map.getContainer().classList.remove("st-picking");
+    state.position = fromDisplay(e.latlng);
+    showPosition();
+    findNearest();
   }
 
   function distanceText(metres) {
@@ -509,15 +594,24 @@
     return fmt(t.km, { n: (metres / 1000).toFixed(1) });
   }
 
+  function breakMinutes() {
+    var select = document.getElementById("st-break");
+    var minutes = select ? parseInt(select.value, 10) : state.config.breakDefault;
+    if (state.allDay) return state.config.allDayMin;
+    return isFinite(minutes) ? minutes : state.config.breakDefault;
+  }
+
   function queryNearest(position) {
     var config = state.config;
     var q = new URLSearchParams({
       lat: position[0].toFixed(6),
       lon: position[1].toFixed(6),
-      limit: "1",
+      limit: String(config.nearestCount),
       within_m: String(config.withinM),
       lang: config.lang,
     });
+    var minutes = breakMinutes();
+    if (minutes) q.set("open_for_min", String(minutes));
     if (config.at) q.set("at", config.at);
     var needed = selectedAmenities();
     if (needed.length) q.set("amenities", needed.join(","));
@@ -531,45 +625,107 @@
     });
   }
 
-  function markerFor(feature) {
-    var id = feature.id !== undefined && feature.id !== null ? feature.id : feature.properties.id;
-    var marker = state.byId[id];
+  /* Beijing calendar date and "HH:MM" of an ISO instant. */
+  function beijingParts(iso) {
+    var text = /([zZ]|[+-]\d\d:?\d\d)$/.test(iso) ? iso : iso + "+08:00";
+    var d = new Date(new Date(text).getTime() + 8 * 3600 * 1000);
+    function two(n) {
+      return (n < 10 ? "0" : "") + n;
+    }
+    return {
+      day: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) / 86400000,
+      weekday: (d.getUTCDay() + 6) % 7, // Monday 0, as text.weekdays
+      month: d.getUTCMonth() + 1,
+      date: d.getUTCDate(),
+      hhmm: two(d.getUTCHours()) + ":" + two(d.getUTCMinutes()),
+    };
+  }
+
+  /*
+   * "closes in 12 min", "closes today 22:00", "opens tomorrow 08:00": the nearest answer's
+   * next change in words (the view's stations bring the server's own words, "change").
+   */
+  function changeText(p, atIso) {
+    var t = state.text;
+    if (!p.next_change) {
+      if (!p.opening_hours_text && !p.opening_hours) return t.hours_unknown;
+      return p.open ? t.always_open : t.not_opening;
+    }
+    if (p.open && p.closes_in_min !== null && p.closes_in_min !== undefined && p.closes_in_min < 60) {
+      return fmt(t.closes_in, { n: p.closes_in_min });
+    }
+    var when = beijingParts(p.next_change);
+    var days = when.day - beijingParts(atIso).day;
+    var prefix;
+    if (days === 0) prefix = t.today;
+    else if (days === 1) prefix = t.tomorrow;
+    else if (days < 7) prefix = t.weekdays[when.weekday];
+    else {
+      var months = t.months || [];
+      prefix = fmt(t.date, { month: when.month, day: when.date, month_name: months[when.month - 1] || "" });
+    }
+    return fmt(p.open ? t.closes : t.opens, { when: prefix + when.hhmm });
+  }
+
+  function featureId(feature) {
+    return feature.id !== undefined && feature.id !== null ? feature.id : feature.properties.id;
+  }
+
+  /* A station of the nearest answer, in the form the view's stations have. */
+  function stationFromAnswer(feature, atIso) {
+    var p = feature.properties;
+    var c = feature.geometry.coordinates;
+    var display = toDisplay([c[1], c[0]]);
+    return {
+      id: featureId(feature),
+      name: p.name,
+      address: p.address || "",
+      hours: p.opening_hours || "",
+      text: p.opening_hours_text || "",
+      open: p.open,
+      state: p.state,
+      change: changeText(p, atIso),
+      am: (p.amenities || [])
+        .map(function (a) {
+          return state.amenityIndex[a.code];
+        })
+        .filter(function (i) {
+          return i !== undefined;
+        }),
+      nav: navCoords([c[1], c[0]]),
+      lat: display[0],
+      lon: display[1],
+    };
+  }
+
+  function markerFor(feature, atIso) {
+    var st = stationFromAnswer(feature, atIso);
+    var marker = state.byId[st.id];
     if (!marker) {
       // Outside the loaded view: drawn from the answer until the view brings it.
-      var p = feature.properties;
-      var c = feature.geometry.coordinates;
-      var display = toDisplay([c[1], c[0]]);
-      marker = makeMarker({
-        id: id,
-        name: p.name,
-        open: p.open,
-        state: p.state,
-        am: [],
-        lat: display[0],
-        lon: display[1],
-        partial: true,
-      });
-      state.byId[id] = marker;
-    }
-    else if (marker.station.state !== feature.properties.state) {
-      marker.station.state = feature.properties.state; // the answer is the newer word
-      marker.station.open = feature.properties.open;
+      marker = makeMarker(st);
+      state.byId[st.id] = marker;
+    } else {
+      marker.station = st; // the answer is the newer word
     }
     if (state.markers.indexOf(marker) < 0) state.markers.push(marker);
-    if (!state.cluster.hasLayer(marker)) state.cluster.addLayer(marker);
+    if (marker !== state.highlighted && !state.cluster.hasLayer(marker)) {
+      state.cluster.addLayer(marker);
+    }
     return marker;
   }
 
   /*
    * The chosen station leaves the cluster layer for the map itself while it is chosen:
    * no cluster can hide it, and views loading as the rider pans (which re-cluster the
-   * layer) never close its popup.
+   * layer) never close its popup. The map then shows it, its popup and the rider.
    */
   function highlight(marker) {
     var previous = state.highlighted;
     if (previous && previous !== marker) {
       previous.setIcon(stationIcon(previous.station, false));
       previous.setZIndexOffset(0);
+      previous.closePopup();
       previous.remove();
     }
     state.highlighted = marker;
@@ -578,14 +734,117 @@
     marker.setZIndexOffset(1000);
     marker.addTo(state.map);
     applyFilter(); // the previous one back into the clusters
-    var bounds = L.latLngBounds([marker.getLatLng(), toDisplay(state.position)]);
-    state.map.fitBounds(bounds, {
-      animate: false,
-      maxZoom: 17,
-      padding: [40, 40],
-    });
+    state.map.invalidateSize({ animate: false }); // the sheet may have grown
+    // the popup first, unpanned: its height is room the view keeps free above the station
+    marker.getPopup().options.autoPan = false;
     marker.openPopup();
+    showWithRider(marker);
+    marker.getPopup().options.autoPan = true;
+    markChosen(marker.station.id);
     return Promise.resolve(marker);
+  }
+
+  /*
+   * The closest view that holds the chosen station, its popup above it and the rider's
+   * dot clear of the popup (Leaflet's fitBounds would pad every point by the popup's size
+   * and show the city for a station 2 km away).
+   */
+  function showWithRider(marker) {
+    var map = state.map;
+    var popup = marker.getPopup().getElement();
+    var halfWidth = popup ? popup.offsetWidth / 2 + 8 : 24;
+    var above = popup ? popup.offsetHeight + 30 : 30;
+    var size = map.getSize();
+    // the zoom and locate buttons stand above popups along the left edge: kept clear
+    var corner = map.getContainer().querySelector(".leaflet-top.leaflet-left");
+    var buttons = corner ? corner.getBoundingClientRect().right + 8 : 0;
+    var you = toDisplay(state.position);
+    var best = null;
+    for (var z = map.getMaxZoom(); z >= map.getMinZoom(); z--) {
+      var m = map.project(marker.getLatLng(), z);
+      var p = map.project(you, z);
+      var left = Math.min(p.x - 16, m.x - halfWidth);
+      var right = Math.max(p.x + 16, m.x + halfWidth);
+      var top = Math.min(p.y - 16, m.y - above);
+      var bottom = Math.max(p.y + 16, m.y + 28);
+      if (right - left > size.x - buttons - 8 || bottom - top > size.y - 16) continue;
+      best = {
+        zoom: z,
+        centre: L.point((left + right - buttons) / 2, (top + bottom) / 2),
+        // zooming out only brings the dot closer: if the closest view that fits hides
+        // it under the popup, every view that fits does (the rider is a few metres away)
+        hidesRider: Math.abs(p.x - m.x) < halfWidth + 12 && p.y < m.y && p.y > m.y - above - 12,
+      };
+      break;
+    }
+    if (!best) {
+      map.fitBounds(L.latLngBounds([marker.getLatLng(), you]), { animate: false, padding: [30, 30] });
+      return;
+    }
+    map.setView(map.unproject(best.centre, best.zoom), best.zoom, { animate: false });
+    if (best.hidesRider) marker.closePopup(); // the rider first; the list has the rest
+  }
+
+  function markChosen(id) {
+    var items = document.querySelectorAll("#st-result-list .st-result");
+    Array.prototype.forEach.call(items, function (item) {
+      var chosen = item.getAttribute("data-station-id") === String(id);
+      item.classList.toggle("st-chosen", chosen);
+      var pick = item.querySelector(".st-result-pick");
+      if (pick) pick.setAttribute("aria-current", chosen ? "true" : "false");
+    });
+  }
+
+  function resultItem(feature, rank, atIso) {
+    var t = state.text;
+    var p = feature.properties;
+    var st = stationFromAnswer(feature, atIso);
+    var item = el("li", "st-result");
+    item.setAttribute("data-station-id", String(st.id));
+    var pick = el("button", "st-result-pick", item);
+    pick.type = "button";
+    el("span", "st-rank", pick, String(rank));
+    el("span", "st-result-name", pick, st.name);
+    el("span", "st-result-distance", pick, distanceText(p.distance_m));
+    var said = t[p.state] || (p.open ? t.open : t.closed);
+    var badge = el("p", "st-badge-state st-is-" + p.state, item);
+    el("strong", null, badge, said);
+    badge.appendChild(document.createTextNode(" · " + st.change));
+    el("p", "st-result-hours", item, st.text || st.hours || t.hours_unknown);
+    if (p.amenities && p.amenities.length) {
+      var chips = el("ul", "st-result-amenities", item);
+      chips.setAttribute("aria-label", t.amenities);
+      p.amenities.forEach(function (a) {
+        el("li", null, chips, a.label);
+      });
+    }
+    routeLinks(st, item);
+    pick.addEventListener("click", function () {
+      highlight(markerFor(feature, atIso));
+    });
+    return item;
+  }
+
+  /* The answer as the sheet's list; hidden when there is nothing to list. */
+  function showResults(collection, keepPlace) {
+    var section = document.getElementById("st-results");
+    var list = document.getElementById("st-result-list");
+    var scrolled = list.scrollTop;
+    list.textContent = "";
+    collection.features.forEach(function (feature, i) {
+      list.appendChild(resultItem(feature, i + 1, collection.at));
+    });
+    list.scrollTop = keepPlace ? scrolled : 0; // a refresh keeps the rider's place
+    section.hidden = collection.features.length === 0;
+    document.getElementById("st-sheet").classList.toggle("st-listing", !section.hidden);
+    state.results = collection;
+  }
+
+  function hideResults() {
+    document.getElementById("st-results").hidden = true;
+    document.getElementById("st-sheet").classList.remove("st-listing");
+    state.results = null;
+    state.map.invalidateSize({ animate: false });
   }
 
   function findNearest() {
@@ -600,19 +859,27 @@
         });
       })
       .then(function (collection) {
-        var feature = collection.features[0];
         showPosition();
-        if (!feature) {
-          setStatus(fmt(t.none_found, { km: state.config.withinM / 1000 }), true);
+        showResults(collection);
+        var first = collection.features[0];
+        if (!first) {
+          var km = state.config.withinM / 1000;
+          var minutes = breakMinutes();
+          setStatus(
+            minutes ? fmt(t.none_found_break, { km: km, min: minutes }) : fmt(t.none_found, { km: km }),
+            true
+          );
+          state.map.invalidateSize({ animate: false });
           return null;
         }
         setStatus(
-          fmt(t.found, {
-            name: feature.properties.name,
-            distance: distanceText(feature.properties.distance_m),
+          fmt(t.found_list, {
+            n: collection.features.length,
+            name: first.properties.name,
+            distance: distanceText(first.properties.distance_m),
           })
         );
-        return highlight(markerFor(feature));
+        return highlight(markerFor(first, collection.at));
       })
       .catch(function (err) {
         setStatus(err.message, true);
@@ -621,6 +888,71 @@
         button.disabled = false;
         return result;
       });
+  }
+
+  /* Each minute the list's states move on; the chosen station and the view stay. */
+  function refreshResults() {
+    if (!state.results || !state.position || state.config.at) return Promise.resolve();
+    return queryNearest(state.position).then(
+      function (collection) {
+        var chosen = state.highlighted && state.highlighted.station.id;
+        showResults(collection, true);
+        collection.features.forEach(function (feature) {
+          if (featureId(feature) === chosen) markerFor(feature, collection.at);
+        });
+        if (chosen !== null) markChosen(chosen);
+        if (state.highlighted) state.highlighted.setIcon(stationIcon(state.highlighted.station, true));
+      },
+      function () {
+        // a failed refresh keeps the list: the next minute tries again
+      }
+    );
+  }
+
+  // --- preferences on this device ----------------------------------------------------
+
+  var PREFS_KEY = "reststations.prefs";
+
+  function loadPrefs() {
+    try {
+      return JSON.parse(window.localStorage.getItem(PREFS_KEY) || "{}") || {};
+    } catch (e) {
+      return {}; // storage off (private mode, some in-app browsers): nothing remembered
+    }
+  }
+
+  function savePrefs() {
+    var select = document.getElementById("st-break");
+    var prefs = {
+      amenities: selectedAmenities(),
+      allDay: !!state.allDay,
+      breakMin: select ? parseInt(select.value, 10) : state.config.breakDefault,
+    };
+    try {
+      window.localStorage.setItem(PREFS_KEY, JSON.stringify(prefs));
+    } catch (e) {
+      // as above
+    }
+  }
+
+  /* The chips show the filter's checkboxes (one state, two controls) and the 24 h wish. */
+  function syncChips() {
+    var needed = selectedAmenities();
+    var chips = document.querySelectorAll(".st-chip[data-amenity]");
+    Array.prototype.forEach.call(chips, function (chip) {
+      var on = needed.indexOf(chip.getAttribute("data-amenity")) >= 0;
+      chip.setAttribute("aria-pressed", on ? "true" : "false");
+    });
+    var allDay = document.getElementById("st-all-day");
+    if (allDay) allDay.setAttribute("aria-pressed", state.allDay ? "true" : "false");
+  }
+
+  /* What the rider needs changed: remember it, and ask again if a list is showing. */
+  function needsChanged() {
+    syncChips();
+    applyFilter();
+    savePrefs();
+    if (state.results) findNearest();
   }
 
   // --- wiring ------------------------------------------------------------------------
@@ -643,7 +975,7 @@
       }
     });
     locate.options.onLocationError = function (err) {
-      setStatus(fmt(state.text.locate_failed, { detail: err.message }), true);
+      setStatus(locateError(err.code).message, true);
     };
   }
 
@@ -659,15 +991,37 @@
       Array.prototype.forEach.call(boxes, function (box) {
         box.checked = false;
       });
-      applyFilter();
+      needsChanged();
     });
-    document.getElementById("st-filter").addEventListener("change", applyFilter);
+    document.getElementById("st-filter").addEventListener("change", needsChanged);
+    var chips = document.querySelectorAll(".st-chip[data-amenity]");
+    Array.prototype.forEach.call(chips, function (chip) {
+      chip.addEventListener("click", function () {
+        var code = chip.getAttribute("data-amenity");
+        var box = document.querySelector('#st-filter input[name="amenity"][value="' + code + '"]');
+        if (box) box.checked = !box.checked;
+        needsChanged();
+      });
+    });
+    document.getElementById("st-all-day").addEventListener("click", function () {
+      state.allDay = !state.allDay;
+      needsChanged();
+    });
+    document.getElementById("st-break").addEventListener("change", needsChanged);
     document.getElementById("st-nearest").addEventListener("click", function () {
       findNearest();
     });
+    document.getElementById("st-results-hide").addEventListener("click", hideResults);
+    // a long-press (contextmenu on touch screens) sets the position any time; a tap
+    // does while the page is asking for it (location refused or unavailable)
+    state.map.on("contextmenu", pickPosition);
+    state.map.on("click", pickPosition);
   }
 
-  /* What the link asks for: lat/lon, at and amenities (checked by the server already). */
+  /*
+   * What the link asks for: lat/lon, at and amenities (checked by the server already);
+   * what the link does not say comes from what the rider chose last on this device.
+   */
   function readLink(config) {
     var q = new URLSearchParams(window.location.search);
     // not q.get: URLSearchParams reads the "+" of "+08:00" as a space
@@ -676,13 +1030,22 @@
     var lat = parseFloat(q.get("lat"));
     var lon = parseFloat(q.get("lon"));
     config.position = isFinite(lat) && isFinite(lon) ? [lat, lon] : null;
-    var wanted = (q.get("amenities") || "").split(",").map(function (code) {
-      return code.trim();
-    });
+    var prefs = loadPrefs();
+    var wanted = q.has("amenities")
+      ? q.get("amenities").split(",").map(function (code) {
+          return code.trim();
+        })
+      : prefs.amenities || [];
+    state.allDay = prefs.allDay === true;
+    var select = document.getElementById("st-break");
+    if (select && config.breakChoices.indexOf(prefs.breakMin) >= 0) {
+      select.value = String(prefs.breakMin);
+    }
     var boxes = document.querySelectorAll('#st-filter input[name="amenity"]');
     Array.prototype.forEach.call(boxes, function (box) {
       box.checked = wanted.indexOf(box.value) >= 0;
     });
+    syncChips();
     var other = document.getElementById("st-lang");
     if (other) {
       // the link as it came, lang swapped: re-encoding it would turn "+08:00" into " 08:00"
@@ -713,6 +1076,9 @@
     map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
     L.control.scale({ imperial: false }).addTo(map);
     cluster.options.iconCreateFunction = clusterIcon;
+    // the rider's dot above the station markers (600), below popups (700): no cluster
+    // badge may hide where the rider is
+    map.createPane("stPosition").style.zIndex = 650;
     readLink(config);
     showAsOf(config.at || new Date().toISOString(), !!config.at);
     if (config.position) {
@@ -726,13 +1092,17 @@
     if (!config.at) {
       // "open now" moves on; a page in the background (WeChat hidden) spends no data
       setInterval(function () {
-        if (!document.hidden) loadView();
+        if (!document.hidden) refresh();
       }, 60000);
       document.addEventListener("visibilitychange", function () {
-        if (!document.hidden) loadView();
+        if (!document.hidden) refresh();
       });
     }
     return loadView();
+  }
+
+  function refresh() {
+    return Promise.all([loadView(), refreshResults()]);
   }
 
   /* Bring a station's marker on screen (zooming or spiderfying its cluster). */
@@ -752,6 +1122,8 @@
     findNearest: findNearest,
     reveal: reveal,
     wgs84ToGcj02: wgs84ToGcj02,
+    gcj02ToBd09: gcj02ToBd09,
+    fromDisplay: fromDisplay,
     state: state,
   };
 })();
