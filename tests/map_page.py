@@ -86,6 +86,7 @@ def settled(page) -> dict:
 def on_map(page, selector: str) -> bool:
     """Whether the element's centre lies inside the map's box on screen (not under the
     sheet or the bar, not off the edge)."""
+    still(page)
     box = page.locator(selector).first.bounding_box()
     area = page.locator(".folium-map").bounding_box()
     assert box is not None and area is not None, selector
@@ -95,8 +96,29 @@ def on_map(page, selector: str) -> bool:
     )
 
 
+def still(page) -> None:
+    """Wait until nothing on the map glides: no Leaflet zoom or pan animation, no cluster
+    animation (a 0.3 s CSS transition on every marker icon), and every marker and popup
+    where it was 100 ms before."""
+    page.wait_for_function(
+        """() => {
+            if (document.querySelector('.leaflet-zoom-anim, .leaflet-pan-anim, '
+                                       + '.leaflet-cluster-anim')) return false;
+            const now = Array.from(
+                document.querySelectorAll('.leaflet-marker-icon, .leaflet-popup'),
+                e => { const b = e.getBoundingClientRect(); return b.x + ',' + b.y; }
+            ).join(';');
+            const same = window.stillRects === now;
+            window.stillRects = now;
+            return same;
+        }""",
+        polling=100,
+    )
+
+
 def overlap(page, first: str, second: str) -> bool:
     """Whether the two elements' boxes on screen overlap (one hides the other)."""
+    still(page)
     a = page.locator(first).first.bounding_box()
     b = page.locator(second).first.bounding_box()
     assert a is not None and b is not None, (first, second)
@@ -141,3 +163,41 @@ def check_route_links(scope, station: dict, position: tuple[float, float]) -> No
     lat, lon = place.removeprefix("latlng:").split(",")
     here = datums.wgs84_to_bd09(position[1], position[0])
     assert abs(float(lon) - here[0]) < 2e-6 and abs(float(lat) - here[1]) < 2e-6
+
+
+def empty_spot(page, near: tuple[float, float] = (0.5, 0.5)) -> tuple[float, float]:
+    """A point on the map (page pixels) with no marker, badge, popup or button on it,
+    the closest to ``near`` (fractions of the map's width and height): where a rider
+    taps to say "I am here"."""
+    spot = page.evaluate(
+        """([fx, fy]) => {
+            const box = document.querySelector('.folium-map').getBoundingClientRect();
+            const cx = box.left + box.width * fx, cy = box.top + box.height * fy;
+            let best = null;
+            for (let dy = -box.height / 2; dy <= box.height / 2; dy += 8) {
+                for (let dx = -box.width / 2; dx <= box.width / 2; dx += 8) {
+                    const x = cx + dx, y = cy + dy;
+                    if (x < box.left + 70 || x > box.right - 10 ||
+                        y < box.top + 10 || y > box.bottom - 30) continue;
+                    // Chromium moves a tap onto a clickable element up to ~40 px away
+                    const around = [[0, 0]];
+                    for (const r of [20, 44]) {
+                        for (const [ox, oy] of [[1, 0], [-1, 0], [0, 1], [0, -1],
+                                                [0.7, 0.7], [-0.7, 0.7], [0.7, -0.7],
+                                                [-0.7, -0.7]]) around.push([ox * r, oy * r]);
+                    }
+                    const free = around.every(([ox, oy]) => {
+                        const hit = document.elementFromPoint(x + ox, y + oy);
+                        return hit && (hit.classList.contains('leaflet-tile') ||
+                                       hit.classList.contains('leaflet-container'));
+                    });
+                    const d2 = dx * dx + dy * dy;
+                    if (free && (!best || d2 < best[2])) best = [x, y, d2];
+                }
+            }
+            return best;
+        }""",
+        list(near),
+    )
+    assert spot is not None, "no empty spot on the map"
+    return spot[0], spot[1]

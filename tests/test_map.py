@@ -16,7 +16,7 @@ from answers import ok
 
 from stations import db
 from stations.availability import Availability
-from web import map_data, map_tiles, pages, vendor_assets
+from web import map_data, map_tiles, pages, static_files, vendor_assets
 
 STATIC = Path(pages.__file__).parent / "static"
 AT = "2025-11-24T10:00:00+08:00"  # a Monday, a working day
@@ -106,7 +106,7 @@ def test_every_script_and_stylesheet_is_served_by_the_app(client, tiles_env):
                 if ref.startswith(("data:", "#")):
                     continue
                 assert not re.match(r"^(https?:)?//", ref), f"{url} refers to {ref}"
-                target = (STATIC / url.removeprefix("/static/")).parent / ref
+                target = (STATIC / url.removeprefix(static_files.url_path() + "/")).parent / ref
                 assert target.is_file(), f"{url} refers to missing {ref}"
         response.close()
     for cdn in ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "code.jquery.com", "bootstrapcdn"):

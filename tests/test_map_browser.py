@@ -29,6 +29,7 @@ from map_page import (
 from pyproj import Geod
 
 from geo import datums
+from web import static_files
 
 # Near Taiyuan's Xiaodian district, on a Monday (a working day) at 10:00 Beijing time.
 POSITION = (37.7360, 112.5650)  # lat, lon, WGS-84
@@ -91,9 +92,10 @@ def test_map_loads_offline_and_popups_show_stations(page, base_url, conn):
     assert (other["lat"], other["lon"]) == ([str(POSITION[0])], [str(POSITION[1])])
     assert "2025-11-24 10:00" in page.locator("#st-as-of").inner_text()
     asset_urls = [u for u in page.watch.requests if "/static/" in u]
-    assert any(u.endswith("/static/vendor/leaflet/leaflet.js") for u in asset_urls)
-    assert any("/static/vendor/leaflet.markercluster/" in u for u in asset_urls)
-    assert any("/static/vendor/leaflet.locatecontrol/" in u for u in asset_urls)
+    assert all(static_files.url_path() + "/" in u for u in asset_urls)  # versioned
+    assert any(u.endswith("/vendor/leaflet/leaflet.js") for u in asset_urls)
+    assert any("/vendor/leaflet.markercluster/" in u for u in asset_urls)
+    assert any("/vendor/leaflet.locatecontrol/" in u for u in asset_urls)
     assert any(
         u.startswith("http://127.0.0.1:") and u.endswith(".png") for u in page.watch.requests
     )

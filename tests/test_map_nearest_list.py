@@ -93,6 +93,7 @@ def test_nearest_five_with_two_chips_at_three_in_the_morning(page, base_url, con
     # the first is chosen: its marker and popup on the map, the rider still in view
     first = expected[0]
     wait_chosen(page, first)
+    settled(page)  # the view that loads after the choice must not move it away
     assert on_map(page, ".st-highlight") and on_map(page, ".st-position")
     assert on_map(page, ".leaflet-popup-content")
     assert not overlap(page, ".st-position", ".leaflet-popup")

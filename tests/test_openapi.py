@@ -7,7 +7,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from web import api as api_module
-from web import planning_api, subsidy_api
+from web import planning_api, search_api, subsidy_api
 
 PREFIX = "/api/v1"
 
@@ -38,6 +38,7 @@ def test_every_route_is_documented(app, spec):
         ("/stations", api_module.LIST_PARAMS),
         ("/stations/nearest", api_module.NEAREST_PARAMS),
         ("/subsidy/report", subsidy_api.REPORT_PARAMS),
+        ("/search", search_api.PARAMS),
     ],
 )
 def test_documented_parameters_are_the_accepted_ones(spec, path, accepted):
@@ -65,6 +66,9 @@ def _check(spec, path, response, status):
         ("/stations/{id}", "/stations/1", 200),
         ("/stations/{id}", "/stations/99999999", 404),
         ("/amenities", "/amenities", 200),
+        ("/search", "/search?q=%E5%B0%8F%E5%BA%97&near=112.56,37.86&limit=3", 200),
+        ("/search", "/search?q=%E5%A4%AA%E5%8E%9F&crs=gcj02", 200),
+        ("/search", "/search?q=", 400),
     ],
 )
 def test_real_responses_match_the_schemas(app, spec, path, url, status):

@@ -12,7 +12,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from stations import db, settings
-from web import auth, database, errors, observability, ratelimit, security
+from web import auth, database, errors, observability, ratelimit, security, static_files
 from web.api import api
 from web.editing_api import editing
 from web.health import health
@@ -21,12 +21,14 @@ from web.map_data import map_data
 from web.pages import pages
 from web.planner_pages import planner
 from web.planning_api import planning
+from web.search_api import search_api
 from web.subsidy_api import subsidy
 
 # Once per process: the limits belong to the blueprints, whichever app they serve.
 ratelimit.public(api)
 ratelimit.public(pages)
 ratelimit.public(map_data)
+ratelimit.public(search_api)
 ratelimit.planner(planning)
 ratelimit.planner(subsidy)
 ratelimit.planner(planner)
@@ -35,7 +37,7 @@ ratelimit.planner(editing)
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; ``config`` overrides (tests pass ``DATABASE_URL``)."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_url_path=static_files.url_path())
     app.json = OrjsonProvider(app)
     app.config.update(
         DATABASE_URL=db.database_url(),
@@ -57,11 +59,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(planning, url_prefix="/api/v1/coverage")
     app.register_blueprint(subsidy, url_prefix="/api/v1")
     app.register_blueprint(map_data, url_prefix="/api/v1")
+    app.register_blueprint(search_api, url_prefix="/api/v1")
     app.register_blueprint(pages)
     app.register_blueprint(health)
     app.register_blueprint(planner)
 
     database.init_app(app)
+    static_files.init_app(app)
     proxies = int(app.config.get("TRUSTED_PROXIES", settings.get_int("STATIONS_TRUSTED_PROXIES")))
     if proxies:
         # the client's address (rate limits), scheme and host (links, the sign-in form's

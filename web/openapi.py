@@ -69,6 +69,11 @@ def _geojson(ref: str, description: str) -> dict[str, Any]:
 
 
 _AT = {"type": "string", "format": "date-time"}
+_DISTRICT = {
+    "type": "object",
+    "required": ["code", "name"],
+    "properties": {"code": {"type": "string"}, "name": {"type": "string"}},
+}
 _INTEGER_OR_NULL = {"type": ["integer", "null"]}
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
 _STRING_OR_NULL = {"type": ["string", "null"]}
@@ -114,11 +119,7 @@ SCHEMAS: dict[str, Any] = {
             "code": {"type": "string"},
             "name": {"type": "string"},
             "address": _STRING_OR_NULL,
-            "district": {
-                "type": "object",
-                "required": ["code", "name"],
-                "properties": {"code": {"type": "string"}, "name": {"type": "string"}},
-            },
+            "district": _DISTRICT,
             "district_code": {"type": "string"},
             "district_name": {"type": "string"},
             "opening_hours": {
@@ -275,6 +276,68 @@ SCHEMAS: dict[str, Any] = {
                     },
                 },
             }
+        },
+    },
+    "SearchResults": {
+        "type": "object",
+        "required": ["q", "crs", "districts", "stations"],
+        "properties": {
+            "q": {"type": "string"},
+            "crs": {"enum": list(CRS_NAMES)},
+            "districts": {
+                "type": "array",
+                "description": "Up to 5 districts whose name holds `q`; an exact name first.",
+                "items": {
+                    "type": "object",
+                    "required": ["code", "name", "level", "stations", "bbox"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "name": {"type": "string"},
+                        "level": {"enum": ["province", "city", "county"]},
+                        "stations": {"type": "integer", "minimum": 0},
+                        "bbox": {
+                            "type": "array",
+                            "items": {"type": "number"},
+                            "minItems": 4,
+                            "maxItems": 4,
+                            "description": "min_lon, min_lat, max_lon, max_lat in `crs`.",
+                        },
+                    },
+                },
+            },
+            "stations": {
+                "type": "array",
+                "description": "Active stations: substring matches of the name, then the "
+                "address, then the district; then near misses (typos); each nearest "
+                "`near` first.",
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "id",
+                        "code",
+                        "name",
+                        "address",
+                        "district",
+                        "matched",
+                        "position",
+                    ],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "code": {"type": "string"},
+                        "name": {"type": "string"},
+                        "address": _STRING_OR_NULL,
+                        "district": _DISTRICT,
+                        "matched": {"enum": ["name", "address", "district", "similar"]},
+                        "position": {
+                            "type": "array",
+                            "items": {"type": "number"},
+                            "minItems": 2,
+                            "maxItems": 2,
+                            "description": "lon, lat in `crs`.",
+                        },
+                    },
+                },
+            },
         },
     },
 }
@@ -868,6 +931,40 @@ def _paths() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": _geojson("MapStations", "Stations in id order, or grid cells."),
+                    **_problem_responses(400, 503),
+                },
+            }
+        },
+        "/search": {
+            "get": {
+                "summary": "Stations and districts by name, address or district",
+                "operationId": "search",
+                "parameters": [
+                    _param(
+                        "q",
+                        {"type": "string", "minLength": 1, "maxLength": 50},
+                        "Part of a station's name, address or district (e.g. 小店, 五一路).",
+                        required=True,
+                    ),
+                    _param(
+                        "near",
+                        {"type": "string"},
+                        "lon,lat (in `crs`): stations nearer come first, e.g. the map's centre.",
+                    ),
+                    _param(
+                        "crs",
+                        {"type": "string", "enum": list(CRS_NAMES), "default": "wgs84"},
+                        "Datum of `near` and of the answer's positions.",
+                    ),
+                    _param(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 20, "default": 10},
+                        "At most this many stations.",
+                    ),
+                    _lang(),
+                ],
+                "responses": {
+                    "200": _json_response("SearchResults", "Matching districts and stations."),
                     **_problem_responses(400, 503),
                 },
             }

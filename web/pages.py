@@ -159,6 +159,7 @@ def render_map(*, lang: str, tiles: Tiles, extent: tuple[float, ...] | None) -> 
         "gcj02": tiles.gcj02,
         "api": url_for("api.nearest_stations"),
         "viewApi": url_for("map_data.stations_in_view"),
+        "searchApi": url_for("search_api.find"),
         "withinM": NEAREST_WITHIN_M,
         "nearestCount": NEAREST_COUNT,
         "allDayMin": ALL_DAY_MIN,

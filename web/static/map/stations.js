@@ -28,6 +28,7 @@
     picking: false, // the next tap on the map sets the position
     allDay: false, // the "24 h" chip: stations open for the next 24 hours
     results: null, // the nearest answer the sheet lists
+    searching: null, // the newest search request: older answers are ignored
     positionLayer: null,
     highlighted: null,
   };
@@ -302,7 +303,9 @@
         var before = marker.station;
         marker.station = st;
         // only what changed: a moved marker is taken out of its cluster and put back
-        if (before.lat !== st.lat || before.lon !== st.lon) marker.setLatLng([st.lat, st.lon]);
+        if (Math.abs(before.lat - st.lat) > 2e-6 || Math.abs(before.lon - st.lon) > 2e-6) {
+          marker.setLatLng([st.lat, st.lon]);
+        }
         if (before.state !== st.state || before.open !== st.open) {
           marker.setIcon(stationIcon(st, marker === state.highlighted));
           changed.push(marker);
@@ -364,6 +367,10 @@
 
   function round(value) {
     return Math.round(value * 1e5) / 1e5;
+  }
+
+  function round6(value) {
+    return Math.round(value * 1e6) / 1e6;
   }
 
   function viewQuery() {
@@ -519,6 +526,10 @@
     var button = document.getElementById("st-filter-toggle");
     panel.hidden = !show;
     button.setAttribute("aria-expanded", show ? "true" : "false");
+    if (show) {
+      document.getElementById("st-search").hidden = true;
+      document.getElementById("st-search-toggle").setAttribute("aria-expanded", "false");
+    }
   }
 
   // --- position and nearest ----------------------------------------------------------
@@ -675,7 +686,9 @@
   function stationFromAnswer(feature, atIso) {
     var p = feature.properties;
     var c = feature.geometry.coordinates;
-    var display = toDisplay([c[1], c[0]]);
+    // to the view's precision (6 decimals): when the view brings the same station, it
+    // must not look moved (a moved marker's open popup pans the map after it)
+    var display = toDisplay([c[1], c[0]]).map(round6);
     return {
       id: featureId(feature),
       name: p.name,
@@ -909,6 +922,140 @@
     );
   }
 
+  // --- search ------------------------------------------------------------------------
+
+  function toggleSearch(show) {
+    var panel = document.getElementById("st-search");
+    panel.hidden = !show;
+    document.getElementById("st-search-toggle").setAttribute("aria-expanded", show ? "true" : "false");
+    if (show) {
+      toggleFilter(false);
+      document.getElementById("st-search-q").focus();
+    }
+  }
+
+  function setSearchStatus(message, isError) {
+    var node = document.getElementById("st-search-status");
+    node.textContent = message || "";
+    node.className = "st-status" + (isError ? " st-error" : "");
+  }
+
+  /* Ask the server (name, address or district; nearest the map's centre first). */
+  function runSearch(q) {
+    var t = state.text;
+    var centre = state.map.getCenter();
+    var query = new URLSearchParams({
+      q: q,
+      near: round(centre.lng) + "," + round(centre.lat),
+      lang: state.config.lang,
+    });
+    if (state.config.gcj02) query.set("crs", "gcj02");
+    var request = { q: q };
+    state.searching = request;
+    return fetch(state.config.searchApi + "?" + query.toString(), {
+      headers: { Accept: "application/json, application/problem+json" },
+    })
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) throw new Error(body.detail || body.title || String(response.status));
+          return body;
+        });
+      })
+      .then(function (body) {
+        if (state.searching !== request) return; // the rider typed on
+        showSearchResults(body);
+      })
+      .catch(function (err) {
+        if (state.searching !== request) return;
+        setSearchStatus(fmt(t.search_failed, { detail: err.message }), true);
+      });
+  }
+
+  function showSearchResults(body) {
+    var t = state.text;
+    var list = document.getElementById("st-search-results");
+    list.textContent = "";
+    body.districts.forEach(function (d) {
+      var item = el("li", "st-search-district", list);
+      var button = el("button", "st-search-pick", item, fmt(t.district_result, { name: d.name, n: d.stations }));
+      button.type = "button";
+      button.setAttribute("data-district", d.code);
+      button.addEventListener("click", function () {
+        goToDistrict(d);
+      });
+    });
+    body.stations.forEach(function (s) {
+      var item = el("li", "st-search-station", list);
+      var button = el("button", "st-search-pick", item);
+      button.type = "button";
+      button.setAttribute("data-station-id", String(s.id));
+      el("span", "st-search-name", button, s.name);
+      el("span", "st-search-address", button, s.address || s.district.name);
+      button.addEventListener("click", function () {
+        goToStation(s);
+      });
+    });
+    var none = !body.districts.length && !body.stations.length;
+    setSearchStatus(none ? fmt(t.search_none, { q: body.q }) : "", none);
+  }
+
+  /* After a search the rider still has to say where they are: the next tap does. */
+  function askForPosition() {
+    if (state.position) return;
+    startPicking();
+    setStatus(state.text.pick_prompt);
+  }
+
+  function goToDistrict(d) {
+    toggleSearch(false);
+    state.map.fitBounds(
+      [
+        [d.bbox[1], d.bbox[0]],
+        [d.bbox[3], d.bbox[2]],
+      ],
+      { animate: false }
+    );
+    askForPosition();
+  }
+
+  function goToStation(s) {
+    toggleSearch(false);
+    state.map.setView([s.position[1], s.position[0]], 16, { animate: false });
+    askForPosition();
+    // the view's answer brings the station with its state; then its popup opens
+    return loadView().then(function () {
+      return reveal(s.id).then(function (marker) {
+        if (marker) marker.openPopup();
+        return marker;
+      });
+    });
+  }
+
+  function wireSearch() {
+    var input = document.getElementById("st-search-q");
+    var timer = null;
+    document.getElementById("st-search-toggle").addEventListener("click", function () {
+      toggleSearch(document.getElementById("st-search").hidden);
+    });
+    document.getElementById("st-search-close").addEventListener("click", function () {
+      toggleSearch(false);
+    });
+    document.getElementById("st-search-form").addEventListener("submit", function (e) {
+      e.preventDefault();
+      clearTimeout(timer);
+      var q = input.value.trim();
+      if (q) runSearch(q);
+    });
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      var q = input.value.trim();
+      if (!q) return;
+      timer = setTimeout(function () {
+        runSearch(q);
+      }, 300);
+    });
+  }
+
   // --- preferences on this device ----------------------------------------------------
 
   var PREFS_KEY = "reststations.prefs";
@@ -1012,6 +1159,7 @@
       findNearest();
     });
     document.getElementById("st-results-hide").addEventListener("click", hideResults);
+    wireSearch();
     // a long-press (contextmenu on touch screens) sets the position any time; a tap
     // does while the page is asking for it (location refused or unavailable)
     state.map.on("contextmenu", pickPosition);
@@ -1124,6 +1272,7 @@
     wgs84ToGcj02: wgs84ToGcj02,
     gcj02ToBd09: gcj02ToBd09,
     fromDisplay: fromDisplay,
+    search: runSearch,
     state: state,
   };
 })();
