@@ -127,8 +127,12 @@
     for (var i = 0; i < children.length; i++) if (children[i].station.open) open++;
     var n = children.length;
     var size = n < 10 ? 38 : n < 100 ? 44 : 52;
+    var said = fmt(state.text.cluster_title, { open: open, total: n });
     var inner = el("span", null, null, String(n));
-    inner.title = fmt(state.text.cluster_title, { open: open, total: n });
+    inner.title = said;
+    inner.setAttribute("aria-label", said);
+    // all open: green; none: grey; some: green with how many are open on its shoulder
+    if (open && open < n) el("span", "st-open-count", inner, String(open));
     return L.divIcon({
       html: inner,
       className: "st-cluster " + (open ? "st-cluster-open" : "st-cluster-closed"),
