@@ -4,7 +4,12 @@ the files' version and are cached for a year, 304 on a repeat visit."""
 from __future__ import annotations
 
 import gzip
+import multiprocessing
+import os
 import re
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import pytest
 from answers import ok
@@ -76,7 +81,51 @@ def test_a_build_is_written_once_and_holds_every_file_and_its_gzip(tmp_path):
         assert (root / rel).read_bytes() == (SOURCE / rel).read_bytes()
         if rel.suffix in (".js", ".css"):
             assert gzip.decompress((root / f"{rel}.gz").read_bytes()) == (SOURCE / rel).read_bytes()
-    stamp = (root / sources[0]).stat().st_mtime_ns
+    inode = (root / sources[0]).stat().st_ino
     assert static_files.build(tmp_path) == root
-    assert (root / sources[0]).stat().st_mtime_ns == stamp  # not written again
+    assert (root / sources[0]).stat().st_ino == inode  # the same file, not written again
     assert [p.name for p in (tmp_path / "static").iterdir() if p.name.startswith(".build-")] == []
+
+
+def _build_in(var_dir: str) -> str:
+    return str(static_files.build(Path(var_dir)))
+
+
+def test_workers_starting_together_share_one_whole_build(tmp_path):
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
+        roots = set(pool.map(_build_in, [str(tmp_path)] * 8))
+    assert roots == {str(tmp_path / "static" / static_files.version())}
+    assert [p.name for p in (tmp_path / "static").iterdir()] == [static_files.version()]
+    root = Path(roots.pop())
+    for path in SOURCE.rglob("*"):
+        if path.is_file():
+            assert (root / path.relative_to(SOURCE)).read_bytes() == path.read_bytes()
+
+
+def _old_build(var_dir: Path, name: str, age_s: float) -> Path:
+    old = var_dir / "static" / name / "map"
+    old.mkdir(parents=True)
+    (old / "stations.js").write_text(f"// the script of release {name}\n")
+    stamp = time.time() - age_s
+    os.utime(old.parent, (stamp, stamp))
+    return old.parent
+
+
+def test_the_last_builds_are_kept_and_older_ones_removed(tmp_path):
+    names = ["a00000000001", "a00000000002", "a00000000003", "a00000000004"]
+    for age, name in enumerate(names):
+        _old_build(tmp_path, name, 1000 + age)
+    root = static_files.build(tmp_path)
+    kept = [p.name for p in static_files.builds(tmp_path)]
+    assert kept == [root.name, *names[: static_files.KEEP_BUILDS - 1]]
+
+
+def test_a_page_cached_before_a_release_still_gets_its_own_scripts(database_url, tmp_path):
+    old = _old_build(tmp_path, "0123456789ab", 60)
+    with serving({"DATABASE_URL": database_url, "STATIONS_VAR_DIR": str(tmp_path)}) as (url, _):
+        http = HttpClient(url)
+        answer = ok(http.get("/static/0123456789ab/map/stations.js"))
+        assert answer.data == (old / "map" / "stations.js").read_bytes()
+        assert answer.headers["Cache-Control"] == YEAR
+        current = ok(http.get(f"{static_files.url_path()}/map/stations.js"))
+        assert current.data == (SOURCE / "map" / "stations.js").read_bytes()

@@ -213,6 +213,7 @@
       [t.route_baidu, baiduUrl(st), "st-baidu"],
     ].forEach(function (link) {
       var a = el("a", "st-nav-link " + link[2], nav, link[0]);
+      a.setAttribute("aria-label", fmt(t.route_to, { route: link[0], name: st.name }));
       a.href = link[1];
       a.target = "_blank";
       a.rel = "noopener";
@@ -247,6 +248,14 @@
       list.setAttribute("aria-label", t.amenities);
       st.am.forEach(function (i) {
         el("li", null, list, labels[i]);
+      });
+    }
+    if (state.picking) {
+      // where a tap on the map is not possible (a keyboard, a screen reader): "I am here"
+      var here = el("button", "st-here", root, t.here);
+      here.type = "button";
+      here.addEventListener("click", function () {
+        hereAt(st);
       });
     }
     routeLinks(st, root);
@@ -595,7 +604,7 @@
 
   /* A tap (while picking) or a long-press (any time) on the map sets the position. */
   function pickPosition(e) {
-    if (e.type === "click" && !state.picking) return;
+    if (e.type === "click" && (!state.picking || state.tapClosesPopup)) return;
     state.picking = false;
     state.map.getContainer().classList.remove("st-picking");
     state.position = fromDisplay(e.latlng);
@@ -867,6 +876,8 @@
   function findNearest() {
     var t = state.text;
     var button = document.getElementById("st-nearest");
+    var ask = {}; // the newest question wins: a minute's refresh or a tap asked before it loses
+    state.asked = ask;
     button.disabled = true;
     return currentPosition()
       .then(function (position) {
@@ -876,6 +887,7 @@
         });
       })
       .then(function (collection) {
+        if (state.asked !== ask) return null;
         showPosition();
         showResults(collection);
         var first = collection.features[0];
@@ -910,8 +922,10 @@
   /* Each minute the list's states move on; the chosen station and the view stay. */
   function refreshResults() {
     if (!state.results || !state.position || state.config.at) return Promise.resolve();
+    var ask = state.asked;
     return queryNearest(state.position).then(
       function (collection) {
+        if (state.asked !== ask || !state.results) return; // a newer question, or list closed
         var chosen = state.highlighted && state.highlighted.station.id;
         showResults(collection, true);
         collection.features.forEach(function (feature) {
@@ -928,13 +942,27 @@
 
   // --- search ------------------------------------------------------------------------
 
-  function toggleSearch(show) {
+  var SEARCH_MIN_CHARS = 2; // as one types; a Chinese district name is two characters
+
+  function toggleSearch(show, chosen) {
     var panel = document.getElementById("st-search");
+    var toggle = document.getElementById("st-search-toggle");
+    var hadFocus = panel.contains(document.activeElement);
     panel.hidden = !show;
-    document.getElementById("st-search-toggle").setAttribute("aria-expanded", show ? "true" : "false");
+    toggle.setAttribute("aria-expanded", show ? "true" : "false");
     if (show) {
       toggleFilter(false);
       document.getElementById("st-search-q").focus();
+    } else if (hadFocus) {
+      // focus never falls to the page's top: to the status that says what happened, or back
+      // to the button that opened the panel
+      var status = document.getElementById("st-status");
+      if (chosen && status && status.textContent) {
+        status.setAttribute("tabindex", "-1");
+        status.focus();
+      } else {
+        toggle.focus();
+      }
     }
   }
 
@@ -1011,7 +1039,8 @@
   }
 
   function goToDistrict(d) {
-    toggleSearch(false);
+    askForPosition();
+    toggleSearch(false, true);
     state.map.fitBounds(
       [
         [d.bbox[1], d.bbox[0]],
@@ -1019,20 +1048,37 @@
       ],
       { animate: false }
     );
-    askForPosition();
   }
 
   function goToStation(s) {
-    toggleSearch(false);
-    state.map.setView([s.position[1], s.position[0]], 16, { animate: false });
     askForPosition();
+    toggleSearch(false, true);
+    state.map.setView([s.position[1], s.position[0]], 16, { animate: false });
     // the view's answer brings the station with its state; then its popup opens
     return loadView().then(function () {
       return reveal(s.id).then(function (marker) {
-        if (marker) marker.openPopup();
+        if (!marker) return null;
+        if (state.searched && state.searched !== marker && state.searched !== state.highlighted) {
+          state.searched.remove();
+        }
+        if (!state.cluster.hasLayer(marker) && !state.map.hasLayer(marker)) {
+          // hidden by the filter or "open only": asked for by name, so shown all the same
+          state.searched = marker;
+          marker.addTo(state.map);
+        }
+        marker.openPopup();
         return marker;
       });
     });
+  }
+
+  /* "I am near this station": a position without a tap on the map (keyboards, readers). */
+  function hereAt(st) {
+    state.picking = false;
+    state.map.getContainer().classList.remove("st-picking");
+    state.position = fromDisplay(L.latLng(st.lat, st.lon));
+    showPosition();
+    return findNearest();
   }
 
   function wireSearch() {
@@ -1050,14 +1096,24 @@
       var q = input.value.trim();
       if (q) runSearch(q);
     });
-    input.addEventListener("input", function () {
+    function typed(e) {
       clearTimeout(timer);
+      if (e.isComposing) return; // a Chinese input method is still choosing characters
       var q = input.value.trim();
-      if (!q) return;
+      if (!q) {
+        // an emptied box empties the answers, and an answer still on its way is dropped
+        state.searching = null;
+        document.getElementById("st-search-results").textContent = "";
+        setSearchStatus("");
+        return;
+      }
+      if (q.length < SEARCH_MIN_CHARS) return; // Enter still searches one character
       timer = setTimeout(function () {
         runSearch(q);
       }, 300);
-    });
+    }
+    input.addEventListener("input", typed);
+    input.addEventListener("compositionend", typed);
   }
 
   // --- preferences on this device ----------------------------------------------------
@@ -1168,6 +1224,17 @@
     // does while the page is asking for it (location refused or unavailable)
     state.map.on("contextmenu", pickPosition);
     state.map.on("click", pickPosition);
+    // a tap that closes a popup only closes it: it is not "I am here" (registered before
+    // any popup's own preclick handler, so it sees the popup still open)
+    state.map.on("popupopen", function () {
+      state.popupOpen = true;
+    });
+    state.map.on("popupclose", function () {
+      state.popupOpen = false;
+    });
+    state.map.on("preclick", function () {
+      state.tapClosesPopup = !!state.popupOpen;
+    });
   }
 
   /*
