@@ -95,6 +95,11 @@ def test_every_text_is_14_px_and_4_5_to_1(page, base_url, lang):
     page.click("#st-filter-toggle")  # the filter panel
     page.locator("#st-filter").wait_for()
     _check(page.evaluate(_TEXTS))
+    page.evaluate("RestStations.state.map.setView([37.8644, 112.5637], 14, {animate: false})")
+    settled(page)
+    page.click("#st-list-toggle")  # the list view
+    page.locator("#st-list-items .st-list-item").first.wait_for()
+    _check(page.evaluate(_TEXTS))
     assert_clean(page.watch)
 
 

@@ -18,6 +18,7 @@ from web.editing_api import editing
 from web.health import health
 from web.json_provider import OrjsonProvider
 from web.map_data import map_data
+from web.offline import offline
 from web.pages import pages
 from web.planner_pages import planner
 from web.planning_api import planning
@@ -61,6 +62,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(map_data, url_prefix="/api/v1")
     app.register_blueprint(search_api, url_prefix="/api/v1")
     app.register_blueprint(pages)
+    app.register_blueprint(offline)
     app.register_blueprint(health)
     app.register_blueprint(planner)
 

@@ -36,6 +36,9 @@ PARAMS = ("bbox", "lang", "at", "crs")
 MAX_STATIONS = 2000  # more in view: grid cells (the page shows them as cluster badges)
 GRID = 16  # cells along each side of a view that is counted, not listed
 GCJ02_MARGIN = 0.01  # degrees
+# how far ahead each station's states come, for a phone that loses its signal: a night
+# shift and the next day; past that the offline page calls every station "hours unknown"
+OFFLINE_AHEAD = dt.timedelta(hours=36)
 
 
 @map_data.get("/map/stations")
@@ -134,6 +137,7 @@ def station_data(
         expr = row["opening_hours"] or ""
         state = judge.station(row)
         is_open = state.is_open
+        where = (row["lon"], row["lat"]) if expr and hours.uses_sun(expr) else None
         out.append(
             {
                 "id": row["id"],
@@ -148,9 +152,26 @@ def station_data(
                 "change": change_text(state, at, lang, has_hours=bool(expr)),
                 "am": [index[code] for code in row["amenities"] or () if code in index],
                 "nav": [round(float(v), 6) for v in (gcj_lon[i], gcj_lat[i], bd_lon[i], bd_lat[i])],
+                "ch": state_changes(expr, at, where),
             }
         )
     return out
+
+
+def state_changes(expr: str, at: dt.datetime, where: hours.Where) -> list[list[Any]]:
+    """``[[seconds after at, "o"|"c"|"u"], ...]``: the hours' states for ``OFFLINE_AHEAD``.
+
+    The page's service worker judges "open", "closing soon" and "open for the break" from
+    these when the phone has lost its signal, the same way the server does, with no hours
+    parser in the browser. The first entry is the state at ``at`` (0 s).
+    """
+    return [
+        [int((instant - at).total_seconds()), _STATE_CODES[state]]
+        for instant, state in hours.timeline(expr, at, OFFLINE_AHEAD, where)
+    ]
+
+
+_STATE_CODES = {"open": "o", "closed": "c", "unknown": "u"}
 
 
 # --- text -------------------------------------------------------------------------------

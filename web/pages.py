@@ -31,7 +31,7 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 from folium.elements import JSCSSMixin
 from folium.plugins import LocateControl, MarkerCluster
 from folium.template import Template
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from geo import datums
 from stations import registry, vocabulary
@@ -58,6 +58,7 @@ BREAK_CHOICES_MIN = (0, 10, 20, 30, 60)
 BREAK_DEFAULT_MIN = 20
 ALL_DAY_MIN = 24 * 60  # the "24 h" chip: open for the next 24 hours
 # One-tap chips for what riders ask for most (short labels in text.json "chips").
+THEME = "#137a3f"  # the page's green: buttons, the phone's title bar, the app icon
 QUICK_AMENITIES = ("drinking_water", "food_heating", "phone_charging", "ebike_charging", "toilet")
 
 
@@ -160,6 +161,8 @@ def render_map(*, lang: str, tiles: Tiles, extent: tuple[float, ...] | None) -> 
         "api": url_for("api.nearest_stations"),
         "viewApi": url_for("map_data.stations_in_view"),
         "searchApi": url_for("search_api.find"),
+        "serviceWorker": url_for("offline.service_worker"),
+        "scope": f"{request.script_root}/",
         "withinM": NEAREST_WITHIN_M,
         "nearestCount": NEAREST_COUNT,
         "allDayMin": ALL_DAY_MIN,
@@ -180,6 +183,14 @@ def render_map(*, lang: str, tiles: Tiles, extent: tuple[float, ...] | None) -> 
         config=json_for_script(config),
     )
     figure.html.add_child(_Raw(controls), name="station_controls")
+    manifest = url_for("offline.manifest", lang=lang)
+    figure.header.add_child(
+        _Raw(
+            f'<link rel="manifest" href="{escape(manifest)}">'
+            f'<meta name="theme-color" content="{THEME}">'
+        ),
+        name="web_app",
+    )
     html = figure.render()
     # Folium's viewport forbids page zoom; a rider with weak eyes must be able to zoom
     html = _VIEWPORT.sub(
@@ -215,8 +226,8 @@ def _base_map(extent: tuple[float, ...] | None, tiles: Tiles) -> folium.Map:
 def json_for_script(value: Any) -> Markup:
     """JSON safe inside ``<script>``; UTF-8 kept, so Chinese text costs 3 bytes, not 6."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
-        text = text.replace(char, escape)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, escaped)
     return Markup(text)
 
 

@@ -133,7 +133,7 @@ LINKS: dict[str, tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
         (("planner_css", "planner/planner.css"),),
     ),
     "stations": (  # the page's own script and style, after Leaflet and the plugins
-        (("stations_js", "map/stations.js"),),
+        (("stations_geo_js", "map/geodesy.js"), ("stations_js", "map/stations.js")),
         (("stations_css", "map/stations.css"),),
     ),
 }

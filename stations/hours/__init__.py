@@ -47,6 +47,7 @@ __all__ = [
     "parse_instant",
     "status",
     "status_of",
+    "timeline",
     "uses_sun",
     "validate",
 ]
@@ -191,6 +192,7 @@ def clear_caches() -> None:
     calendar.reload()
     engine.clear_caches()
     _SPANS.clear()
+    _TIMELINES.clear()
 
 
 def status_of(expr: str | None, at: dt.datetime, where: Where = None) -> Status:
@@ -208,6 +210,56 @@ def status_of(expr: str | None, at: dt.datetime, where: Where = None) -> Status:
     except (ValueError, OverflowError, ArithmeticError):  # a value we cannot evaluate: a bug
         LOGGER.exception("opening hours %r could not be evaluated at %s", expr, at)
         return UNKNOWN
+
+
+# (expr, where) -> (start, [(instant, state), ...]): the states from ``start`` for
+# _TIMELINE_SPAN, kept so that a map view's hundreds of schedules are not walked anew
+# for every view a rider pans to
+_TIMELINES: dict[tuple[str, Where], tuple[dt.datetime, tuple[tuple[dt.datetime, str], ...]]] = {}
+_TIMELINE_SPAN = dt.timedelta(hours=96)
+
+
+def timeline(
+    expr: str | None, at: dt.datetime, ahead: dt.timedelta, where: Where = None
+) -> list[tuple[dt.datetime, str]]:
+    """The states from ``at`` to ``at + ahead``: ``(at, state)`` then each change.
+
+    What a phone needs to tell "open", "closes in 10 min" or "open for my 20-minute
+    break" on its own, offline, for the next day or two, with no hours parser of its own.
+    Like :func:`status_of`, no published hours (or a value that no longer parses) is
+    unknown throughout.
+    """
+    if ahead > _TIMELINE_SPAN / 2:
+        raise ValueError(f"timeline looks ahead at most {_TIMELINE_SPAN / 2}")
+    if not expr:
+        return [(at, "unknown")]
+    key = (expr, where)
+    cached = _TIMELINES.get(key)
+    if cached is None or not (cached[0] <= at and at + ahead <= cached[0] + _TIMELINE_SPAN):
+        if len(_TIMELINES) >= _SPANS_MAX:
+            _TIMELINES.clear()
+        cached = _TIMELINES[key] = (at, _walk(expr, at, at + _TIMELINE_SPAN, where))
+    steps = cached[1]
+    state = steps[0][1]
+    out: list[tuple[dt.datetime, str]] = []
+    for instant, then in steps:
+        if instant <= at:
+            state = then
+        elif instant <= at + ahead:
+            out.append((instant, then))
+    return [(at, state), *out]
+
+
+def _walk(
+    expr: str, start: dt.datetime, end: dt.datetime, where: Where
+) -> tuple[tuple[dt.datetime, str], ...]:
+    now = status_of(expr, start, where)
+    steps = [(start, now.state)]
+    while now.next_change is not None and now.next_change <= end:
+        instant = now.next_change
+        now = status_of(expr, instant, where)
+        steps.append((instant, now.state))
+    return tuple(steps)
 
 
 def is_open(expr: str, at: dt.datetime, where: Where = None) -> bool:

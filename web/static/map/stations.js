@@ -47,47 +47,9 @@
     return node;
   }
 
-  /*
-   * WGS-84 -> GCJ-02, the published closed-form formula (same constants as geo/datums.py).
-   * Only used on Amap tiles, which are drawn in GCJ-02, to put the phone's WGS-84
-   * position on the right street; station positions arrive already converted.
-   */
-  var KRASOVSKY_A = 6378245.0;
-  var KRASOVSKY_EE = 0.00669342162296594323;
-
-  function outOfChina(lon, lat) {
-    return lon < 72.004 || lon > 137.8347 || lat < 0.8293 || lat > 55.8271;
-  }
-
-  function transformLat(x, y) {
-    var pi = Math.PI;
-    var ret = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x));
-    ret += ((20.0 * Math.sin(6.0 * x * pi) + 20.0 * Math.sin(2.0 * x * pi)) * 2.0) / 3.0;
-    ret += ((20.0 * Math.sin(y * pi) + 40.0 * Math.sin((y / 3.0) * pi)) * 2.0) / 3.0;
-    ret += ((160.0 * Math.sin((y / 12.0) * pi) + 320.0 * Math.sin((y * pi) / 30.0)) * 2.0) / 3.0;
-    return ret;
-  }
-
-  function transformLon(x, y) {
-    var pi = Math.PI;
-    var ret = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x));
-    ret += ((20.0 * Math.sin(6.0 * x * pi) + 20.0 * Math.sin(2.0 * x * pi)) * 2.0) / 3.0;
-    ret += ((20.0 * Math.sin(x * pi) + 40.0 * Math.sin((x / 3.0) * pi)) * 2.0) / 3.0;
-    ret += ((150.0 * Math.sin((x / 12.0) * pi) + 300.0 * Math.sin((x / 30.0) * pi)) * 2.0) / 3.0;
-    return ret;
-  }
-
-  function wgs84ToGcj02(lon, lat) {
-    if (outOfChina(lon, lat)) return [lon, lat];
-    var dlat = transformLat(lon - 105.0, lat - 35.0);
-    var dlon = transformLon(lon - 105.0, lat - 35.0);
-    var radlat = (lat / 180.0) * Math.PI;
-    var magic = 1 - KRASOVSKY_EE * Math.sin(radlat) * Math.sin(radlat);
-    var sqrtmagic = Math.sqrt(magic);
-    dlat = (dlat * 180.0) / (((KRASOVSKY_A * (1 - KRASOVSKY_EE)) / (magic * sqrtmagic)) * Math.PI);
-    dlon = (dlon * 180.0) / ((KRASOVSKY_A / sqrtmagic) * Math.cos(radlat) * Math.PI);
-    return [lon + dlon, lat + dlat];
-  }
+  // datums from geodesy.js, shared with the service worker
+  var wgs84ToGcj02 = RestStationsGeo.wgs84ToGcj02;
+  var gcj02ToBd09 = RestStationsGeo.gcj02ToBd09;
 
   /* A WGS-84 [lat, lon] as drawn on this map's tiles. */
   function toDisplay(latlon) {
@@ -140,26 +102,11 @@
     });
   }
 
-  /* GCJ-02 -> BD-09, Baidu's published formula (same constants as geo/datums.py). */
-  var X_PI = (Math.PI * 3000.0) / 180.0;
-
-  function gcj02ToBd09(lon, lat) {
-    var z = Math.sqrt(lon * lon + lat * lat) + 0.00002 * Math.sin(lat * X_PI);
-    var theta = Math.atan2(lat, lon) + 0.000003 * Math.cos(lon * X_PI);
-    return [z * Math.cos(theta) + 0.0065, z * Math.sin(theta) + 0.006];
-  }
-
   /* A map point (GCJ-02 on Amap tiles) back to WGS-84, iterating the forward formula. */
   function fromDisplay(latlng) {
     if (!state.config.gcj02) return [latlng.lat, latlng.lng];
-    var lon = latlng.lng;
-    var lat = latlng.lat;
-    for (var i = 0; i < 6; i++) {
-      var g = wgs84ToGcj02(lon, lat);
-      lon -= g[0] - latlng.lng;
-      lat -= g[1] - latlng.lat;
-    }
-    return [lat, lon];
+    var w = RestStationsGeo.gcj02ToWgs84(latlng.lng, latlng.lat);
+    return [w[1], w[0]];
   }
 
   /* [gcj_lon, gcj_lat, bd_lon, bd_lat] of a WGS-84 [lat, lon], as the view's "nav". */
@@ -374,6 +321,7 @@
     });
     var count = document.getElementById("st-count");
     if (count) count.textContent = fmt(state.text.cells_shown, { total: total });
+    renderList();
   }
 
   // --- the view's stations -------------------------------------------------------------
@@ -426,6 +374,8 @@
         state.loading = null;
         showAsOf(body.at, !!state.config.at); // the server's reading of the link's time
         setLoadError("");
+        showOffline(body);
+        if (body.offline) wordChanges(body);
         if (body.cells) showCells(body.features, body.numberMatched);
         else showStations(body.features);
         state.view = {
@@ -441,6 +391,49 @@
         setLoadError(fmt(state.text.view_failed, { detail: err.message }));
       });
     return request.done;
+  }
+
+  /*
+   * Answers the service worker gave from the phone's copy carry "offline" and the copy's
+   * age ("data_at"): a banner says so, until an answer comes from the server again.
+   */
+  function showOffline(body) {
+    var node = document.getElementById("st-offline");
+    if (!node) return;
+    if (!body.offline) {
+      node.hidden = true;
+      return;
+    }
+    var t = state.text;
+    var minutes = Math.max(0, Math.round((Date.now() - Date.parse(body.data_at)) / 60000));
+    var age =
+      minutes < 1
+        ? t.age_now
+        : minutes < 60
+        ? fmt(t.age_min, { n: minutes })
+        : minutes < 48 * 60
+        ? fmt(t.age_h, { n: Math.round(minutes / 60) })
+        : fmt(t.age_d, { n: Math.round(minutes / 1440) });
+    node.textContent = fmt(t.offline_banner, { age: age, time: beijingParts(body.data_at).hhmm });
+    node.hidden = false;
+  }
+
+  /* Offline view answers bring next_change, not the server's words for it. */
+  function wordChanges(body) {
+    body.features.forEach(function (feature) {
+      var p = feature.properties;
+      if (p.change) return;
+      p.change = changeText(
+        {
+          open: p.open,
+          next_change: p.next_change,
+          closes_in_min: p.closes_in_min,
+          opening_hours: p.hours,
+          opening_hours_text: p.text,
+        },
+        body.at
+      );
+    });
   }
 
   /* A failed view load has its own line: the status line keeps the "nearest" answer. */
@@ -526,12 +519,86 @@
     var shown = visible.length + (chosen && state.markers.indexOf(chosen) >= 0 && wanted(chosen) ? 1 : 0);
     var count = document.getElementById("st-count");
     if (count) count.textContent = fmt(state.text.shown, { n: shown, total: state.markers.length });
+    renderList();
     var badge = document.getElementById("st-filter-count");
     var active = needed.length + (onlyOpen ? 1 : 0);
     if (badge) {
       badge.hidden = active === 0;
       badge.textContent = String(active);
     }
+  }
+
+  // --- the list view: the stations on screen, for screen readers and small eyes ----------
+
+  var LIST_MAX = 50;
+
+  function toggleList(show) {
+    var panel = document.getElementById("st-list");
+    var toggle = document.getElementById("st-list-toggle");
+    panel.hidden = !show;
+    toggle.setAttribute("aria-expanded", show ? "true" : "false");
+    if (show) {
+      toggleFilter(false);
+      toggleSearch(false);
+      renderList();
+      document.getElementById("st-list-title").focus();
+    } else if (panel.contains(document.activeElement) || document.activeElement === document.body) {
+      toggle.focus();
+    }
+  }
+
+  /* What the map shows, as a list: the stations in view that pass the filter, nearest
+   * first (to the rider, else to the map's centre), each with its state in words. */
+  function renderList() {
+    var panel = document.getElementById("st-list");
+    if (!panel || panel.hidden) return;
+    var t = state.text;
+    var items = document.getElementById("st-list-items");
+    var count = document.getElementById("st-list-count");
+    items.textContent = "";
+    if (state.view && state.view.cells) {
+      count.textContent = fmt(t.list_cells, { total: state.view.total });
+      return;
+    }
+    var bounds = state.map.getBounds();
+    var needed = selectedAmenities();
+    var onlyOpen = openOnly();
+    // geodesic metres, WGS-84, as the nearest search measures them
+    var from = state.position || fromDisplay(state.map.getCenter());
+    var inView = state.markers
+      .filter(function (m) {
+        return matches(m.station, needed, onlyOpen) && bounds.contains(m.getLatLng());
+      })
+      .map(function (m) {
+        var at = fromDisplay(m.getLatLng());
+        return { marker: m, metres: RestStationsGeo.metres(from[1], from[0], at[1], at[0]) };
+      })
+      .sort(function (a, b) {
+        return a.metres - b.metres || a.marker.station.id - b.marker.station.id;
+      });
+    count.textContent = inView.length ? fmt(t.list_count, { n: inView.length }) : t.list_empty;
+    inView.slice(0, LIST_MAX).forEach(function (entry) {
+      var st = entry.marker.station;
+      var item = el("li", "st-list-item", items);
+      item.setAttribute("data-station-id", String(st.id));
+      var head = el("h3", "st-list-name", item, st.name);
+      head.appendChild(document.createTextNode(" "));
+      el("span", "st-list-distance", head, distanceText(entry.metres));
+      var said = t[st.state] || (st.open ? t.open : t.closed);
+      el("p", "st-state st-is-" + (st.state || ""), item, said + " · " + st.change);
+      el("p", "st-hours", item, st.text || st.hours || t.hours_unknown);
+      if (st.address) el("p", "st-address", item, st.address);
+      var show = el("button", "st-button st-secondary st-list-show", item, t.list_show);
+      show.type = "button";
+      show.setAttribute("aria-label", t.list_show + "：" + st.name);
+      show.addEventListener("click", function () {
+        toggleList(false);
+        reveal(st.id).then(function (marker) {
+          if (marker) marker.openPopup();
+        });
+      });
+    });
+    if (inView.length > LIST_MAX) el("li", "st-list-more", items, fmt(t.list_more, { n: inView.length - LIST_MAX }));
   }
 
   function toggleFilter(show) {
@@ -542,7 +609,13 @@
     if (show) {
       document.getElementById("st-search").hidden = true;
       document.getElementById("st-search-toggle").setAttribute("aria-expanded", "false");
+      hideList();
     }
+  }
+
+  function hideList() {
+    document.getElementById("st-list").hidden = true;
+    document.getElementById("st-list-toggle").setAttribute("aria-expanded", "false");
   }
 
   // --- position and nearest ----------------------------------------------------------
@@ -888,6 +961,7 @@
       })
       .then(function (collection) {
         if (state.asked !== ask) return null;
+        showOffline(collection);
         showPosition();
         showResults(collection);
         var first = collection.features[0];
@@ -952,6 +1026,7 @@
     toggle.setAttribute("aria-expanded", show ? "true" : "false");
     if (show) {
       toggleFilter(false);
+      hideList();
       document.getElementById("st-search-q").focus();
     } else if (hadFocus) {
       // focus never falls to the page's top: to the status that says what happened, or back
@@ -1219,6 +1294,13 @@
       findNearest();
     });
     document.getElementById("st-results-hide").addEventListener("click", hideResults);
+    document.getElementById("st-list-toggle").addEventListener("click", function () {
+      toggleList(document.getElementById("st-list").hidden);
+    });
+    document.getElementById("st-list-close").addEventListener("click", function () {
+      toggleList(false);
+    });
+    state.map.on("moveend", renderList);
     wireSearch();
     // a long-press (contextmenu on touch screens) sets the position any time; a tap
     // does while the page is asking for it (location refused or unavailable)
@@ -1307,6 +1389,7 @@
     }
     wireLocateControl(map, locate);
     wireControls();
+    keepForOffline(config);
     map.on("moveend", scheduleLoad);
     if (!config.at) {
       // "open now" moves on; a page in the background (WeChat hidden) spends no data
@@ -1322,6 +1405,28 @@
 
   function refresh() {
     return Promise.all([loadView(), refreshResults()]);
+  }
+
+  /*
+   * The service worker (see worker.js) keeps the page, its files and the stations of the
+   * views shown, for a phone that loses its signal. When it first takes charge of this
+   * page, the view on screen is asked for again, through it, so that it is kept too.
+   */
+  function keepForOffline(config) {
+    var workers = navigator.serviceWorker;
+    if (!workers || !config.serviceWorker) return;
+    var controlled = !!workers.controller;
+    workers.addEventListener("controllerchange", function () {
+      if (controlled) return;
+      controlled = true;
+      // this page came before the worker: it is asked to keep it now
+      if (workers.controller) workers.controller.postMessage({ keepPage: window.location.href });
+      state.loading = null;
+      loadView();
+    });
+    workers.register(config.serviceWorker, { scope: config.scope }).catch(function () {
+      // no worker (a WebView without them, storage off): the page works online only
+    });
   }
 
   /* Bring a station's marker on screen (zooming or spiderfying its cluster). */
