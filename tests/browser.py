@@ -105,16 +105,17 @@ def page(base_url: str, tile_url: str, tmp_path: Path):
     content security policy rightly forbids ('unsafe-eval'), so this page bypasses the
     policy; ``strict_page`` enforces it, for the test that the pages keep to it.
     """
-    yield from _open(tile_url, tmp_path, bypass_csp=True)
+    yield from phone_page(tile_url, tmp_path, bypass_csp=True)
 
 
 @pytest.fixture
 def strict_page(base_url: str, tile_url: str, tmp_path: Path):
     """Like ``page``, with the content security policy enforced."""
-    yield from _open(tile_url, tmp_path, bypass_csp=False)
+    yield from phone_page(tile_url, tmp_path, bypass_csp=False)
 
 
-def _open(tile_url: str, tmp_path: Path, *, bypass_csp: bool):
+def phone_page(tile_url: str, tmp_path: Path, *, bypass_csp: bool):
+    """A phone-sized Chromium page (a generator: the page, then closed); see ``page``."""
     # Fail, never skip: a missing browser must not pass CI unnoticed.
     assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} missing: apt-get install chromium"
     watch = Watch()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from browser import _open, assert_clean, screenshot
+from browser import assert_clean, phone_page, screenshot
 from live_server import serving
 from map_page import active_stations, expected_nearest, open_map, settled
 
@@ -43,7 +43,7 @@ def phone(database_url, tile_url, tmp_path):
     }
     server = serving(env)
     url, _log = server.__enter__()
-    pages = _open(tile_url, tmp_path, bypass_csp=True)
+    pages = phone_page(tile_url, tmp_path, bypass_csp=True)
     page = next(pages)
     stopped = []
 
