@@ -177,6 +177,7 @@ class CountingProxy:
     def __init__(self, upstream: str):
         host, port = upstream.removeprefix("http://").split(":")
         self.sent = 0
+        self.parts: dict[str, int] = {}  # path -> bytes, since the last take()
         self.lock = threading.Lock()
         proxy = self
 
@@ -204,21 +205,35 @@ class CountingProxy:
                     head += f"{key}: {value}\r\n"
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except OSError:
+                    return  # the browser hung up (a view it no longer needs)
                 with proxy.lock:
                     proxy.sent += len(head) + 2 + len(body)
+                    what = self.path.split("?")[0]
+                    proxy.parts[what] = proxy.parts.get(what, 0) + len(head) + 2 + len(body)
 
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            def handle_error(self, *args: object) -> None:  # type: ignore[override]
+                pass
+
+        class Quiet(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address) -> None:
+                pass
+
+        self.server = Quiet(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def take(self) -> int:
+    def take(self) -> tuple[int, dict[str, int]]:
+        """Bytes sent since the last call, in all and by path."""
         with self.lock:
             sent, self.sent = self.sent, 0
-        return sent
+            parts, self.parts = self.parts, {}
+        return sent, parts
 
     def close(self) -> None:
         self.server.shutdown()
@@ -241,7 +256,11 @@ def _tiles() -> tuple[http.server.HTTPServer, str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    class Quiet(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address) -> None:
+            pass  # the browser hung up on a tile it no longer needs
+
+    server = Quiet(("127.0.0.1", 0), Tiles)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}"
 
@@ -251,6 +270,7 @@ def _phone(pw, profile: Path):
 
     return pw.chromium.launch_persistent_context(
         str(profile),
+        bypass_csp=True,  # the waits below are JavaScript strings; the policy is tested elsewhere
         executable_path=CHROMIUM,
         headless=True,
         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -290,11 +310,23 @@ def wire(upstream: str, link: str) -> dict:
                 proxy.take()
                 _visit(page, f"{proxy.url}/?{link}")
                 page.wait_for_timeout(1500)  # the worker installs and keeps the view
-                out["first"] = proxy.take()
+                out["first"], out["first_parts"] = proxy.take()
+                # a repeat visit after the page's and the views' short lifetimes (5 min,
+                # 1 min) have passed: the browser's HTTP cache emptied, as a day later;
+                # what the worker kept stays
+                cdp = context.new_cdp_session(page)
+                cdp.send("Network.clearBrowserCache")
                 _visit(page, f"{proxy.url}/?{link}")
-                out["repeat"] = proxy.take()
+                out["repeat"], out["repeat_parts"] = proxy.take()
+                # the view a rider sees of the whole city, as the page asks for it
+                views.clear()
+                page.evaluate(
+                    f"RestStations.state.map.setView([{SQUARE[0]}, {SQUARE[1]}], {CITY_ZOOM},"
+                    " {animate: false})"
+                )
+                page.wait_for_function("() => !RestStations.state.loading")
                 if views:
-                    out["view_query"] = views[0].split("?", 1)[1]
+                    out["view_query"] = views[-1].split("?", 1)[1]
             except Error as err:
                 out["error"] = str(err).splitlines()[0]
             finally:
@@ -399,6 +431,13 @@ def _report(size: str, new: dict, old: dict | None) -> None:
             print(
                 f"  bytes over the wire, {key} visit: {kb:.1f} KB (goal ≤ {GOALS[goal]:.0f})"
                 f"{_ratio(kb, ow.get(key, 0) / 1024)}"
+            )
+            parts = sorted(w[f"{key}_parts"].items(), key=lambda kv: -kv[1])
+            print(
+                "    "
+                + ", ".join(
+                    f"{path.rsplit('/', 1)[-1] or '/'} {n / 1024:.1f}" for path, n in parts[:8]
+                )
             )
     if "error" in w or "error" in ow:
         print(f"  browser errors: new {w.get('error')} / old {ow.get('error')}")

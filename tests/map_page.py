@@ -71,7 +71,11 @@ def expected_nearest(
 def open_map(page, base_url: str, query: str) -> None:
     page.goto(f"{base_url}/map?{query}", wait_until="load")
     settled(page)
-    page.wait_for_function("document.querySelectorAll('.st-cluster, .st-marker').length > 0")
+    # drawn (the clusterer adds markers in chunks), unless the filter leaves none to draw
+    page.wait_for_function(
+        "document.querySelectorAll('.st-cluster, .st-marker').length > 0"
+        " || RestStations.state.cluster.getLayers().length === 0"
+    )
 
 
 def settled(page) -> dict:

@@ -71,8 +71,12 @@ def test_map_loads_offline_and_popups_show_stations(page, base_url, conn):
     stations = active_stations(conn)
     open_map(page, base_url, f"at={AT}&lat={POSITION[0]}&lon={POSITION[1]}")
 
-    # zoom 15 at the position: the view's own stations, one marker each
+    # zoom 15 at the position, and it stays there (the page's own fit to the stations'
+    # extent once ended by moving the map back to the whole province): the view's own
+    # stations, one marker each
+    page.wait_for_timeout(600)  # longer than Leaflet's zoom animation
     view = settled(page)
+    assert view["zoom"] == 15 and page.evaluate("RestStations.state.map.getZoom()") == 15
     in_view = {s["id"] for s in _in_view(stations, view)}
     assert _marker_ids(page) == in_view and in_view and not view["cells"]
     assert page.evaluate("RestStations.state.cluster.getLayers().length") == len(in_view)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from browser import _open, assert_clean
+from browser import assert_clean, phone_page
 from live_server import serving
 
 from stations import db
@@ -49,7 +49,7 @@ def test_station_text_never_runs_as_script(marked_db, tile_url, tmp_path):
     env = {"DATABASE_URL": marked_db, "STATIONS_MAP_TILES": tile_url}
     env |= {"STATIONS_MAP_ATTRIBUTION": "test tiles", "STATIONS_RATE_LIMIT_PUBLIC": "off"}
     with serving(env) as (base, _log):
-        for page in _open(tile_url, tmp_path, bypass_csp=True):
+        for page in phone_page(tile_url, tmp_path, bypass_csp=True):
             page.goto(f"{base}/map?lat={lat}&lon={lon}", wait_until="load")
             # the view holding the station has loaded (not just any view)
             page.wait_for_function(
@@ -101,7 +101,7 @@ def test_station_text_never_runs_on_the_planner_map(marked_db, tile_url, tmp_pat
     env |= {"STATIONS_MAP_ATTRIBUTION": "test tiles", "STATIONS_RATE_LIMIT_PLANNER": "off"}
     with serving(env) as (base, _log):
         # without the page policy: the escaping alone must hold
-        for page in _open(tile_url, tmp_path, bypass_csp=True):
+        for page in phone_page(tile_url, tmp_path, bypass_csp=True):
             page.set_viewport_size({"width": 1280, "height": 860})
             page.goto(f"{base}/planner?district={district}&date=2025-11-19", wait_until="load")
             page.fill("#token", token)

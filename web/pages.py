@@ -29,6 +29,7 @@ import psycopg
 from branca.element import Element
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from folium.elements import JSCSSMixin
+from folium.map import FitBounds
 from folium.plugins import LocateControl, MarkerCluster
 from folium.template import Template
 from markupsafe import Markup, escape
@@ -217,7 +218,11 @@ def _base_map(extent: tuple[float, ...] | None, tiles: Tiles) -> folium.Map:
         if tiles.gcj02:
             x0, y0 = (float(v) for v in datums.wgs84_to_gcj02(x0, y0))
             x1, y1 = (float(v) for v in datums.wgs84_to_gcj02(x1, y1))
-        figure_map.fit_bounds([[y0, x0], [y1, x1]])
+        fit = FitBounds([[y0, x0], [y1, x1]])
+        # at once, not animated: a zoom animation still running when the script moves the
+        # map to the link's position would end by putting the map back here
+        fit.options["animate"] = False
+        figure_map.add_child(fit)
     for layer in tiles.layers():
         layer.add_to(figure_map)
     return figure_map

@@ -30,7 +30,8 @@
     results: null, // the nearest answer the sheet lists
     searching: null, // the newest search request: older answers are ignored
     positionLayer: null,
-    highlighted: null,
+    highlighted: null, // the station chosen from the nearest list: on the map itself
+    searched: null, // the station chosen from a search: on the map itself too
   };
 
   function fmt(template, values) {
@@ -276,8 +277,9 @@
       }
       markers.push(marker);
     });
-    var chosen = state.highlighted;
-    if (chosen && markers.indexOf(chosen) < 0) markers.push(chosen);
+    [state.highlighted, state.searched].forEach(function (own) {
+      if (own && markers.indexOf(own) < 0) markers.push(own); // kept across views
+    });
     // markers of views gone by are let go, except the chosen one
     var keep = {};
     markers.forEach(function (m) {
@@ -295,7 +297,9 @@
   }
 
   function showCells(features, total) {
-    state.markers = state.highlighted ? [state.highlighted] : [];
+    state.markers = [state.highlighted, state.searched].filter(function (own, i, both) {
+      return own && both.indexOf(own) === i;
+    });
     applyFilter();
     state.cells.clearLayers();
     features.forEach(function (feature) {
@@ -500,7 +504,8 @@
       return matches(m.station, needed, onlyOpen);
     };
     var visible = state.markers.filter(function (m) {
-      return m !== state.highlighted && wanted(m); // the chosen one: on the map itself
+      // the chosen one and the one searched for: on the map itself
+      return m !== state.highlighted && m !== state.searched && wanted(m);
     });
     // only what changed: removing a marker would close its open popup
     var keep = {};
@@ -515,8 +520,7 @@
       return !state.cluster.hasLayer(m);
     });
     if (added.length) state.cluster.addLayers(added);
-    var chosen = state.highlighted;
-    var shown = visible.length + (chosen && state.markers.indexOf(chosen) >= 0 && wanted(chosen) ? 1 : 0);
+    var shown = state.markers.filter(wanted).length;
     var count = document.getElementById("st-count");
     if (count) count.textContent = fmt(state.text.shown, { n: shown, total: state.markers.length });
     renderList();
@@ -593,9 +597,7 @@
       show.setAttribute("aria-label", t.list_show + "：" + st.name);
       show.addEventListener("click", function () {
         toggleList(false);
-        reveal(st.id).then(function (marker) {
-          if (marker) marker.openPopup();
-        });
+        showFound(entry.marker);
       });
     });
     if (inView.length > LIST_MAX) el("li", "st-list-more", items, fmt(t.list_more, { n: inView.length - LIST_MAX }));
@@ -827,6 +829,8 @@
       previous.closePopup();
       previous.remove();
     }
+    if (state.searched === marker) state.searched = null;
+    else releaseSearched();
     state.highlighted = marker;
     if (state.cluster.hasLayer(marker)) state.cluster.removeLayer(marker);
     marker.setIcon(stationIcon(marker.station, true));
@@ -1130,20 +1134,61 @@
     toggleSearch(false, true);
     state.map.setView([s.position[1], s.position[0]], 16, { animate: false });
     // the view's answer brings the station with its state; then its popup opens
-    return loadView().then(function () {
-      return reveal(s.id).then(function (marker) {
-        if (!marker) return null;
-        if (state.searched && state.searched !== marker && state.searched !== state.highlighted) {
-          state.searched.remove();
+    return loadView()
+      .then(function () {
+        var marker = state.byId[s.id];
+        if (!marker || !matches(marker.station, selectedAmenities(), openOnly())) return marker;
+        return clustered(marker).then(function () {
+          return reveal(s.id);
+        });
+      })
+      .then(showFound);
+  }
+
+  /*
+   * A station asked for by name (search) or from the list view, with its popup: on the
+   * map itself while it is the one asked for, as the nearest list's chosen station, so
+   * that no cluster swallows it (closing its popup) as views load around it, and the
+   * filter does not hide what the rider asked for.
+   */
+  function showFound(marker) {
+    if (!marker) return null;
+    if (marker !== state.highlighted) {
+      releaseSearched();
+      state.searched = marker;
+      if (state.cluster.hasLayer(marker)) state.cluster.removeLayer(marker);
+      marker.setZIndexOffset(900);
+      marker.addTo(state.map);
+      applyFilter();
+    }
+    marker.openPopup();
+    return marker;
+  }
+
+  /* The station searched for before goes back among the others. */
+  function releaseSearched() {
+    var previous = state.searched;
+    state.searched = null;
+    if (!previous || previous === state.highlighted) return;
+    previous.setZIndexOffset(0);
+    previous.remove();
+  }
+
+  /*
+   * Once the clusterer holds the marker: it adds a view's markers in chunks, between
+   * frames, and a popup opened on a marker it has not reached yet would be closed by it.
+   */
+  function clustered(marker) {
+    return new Promise(function (resolve) {
+      var waited = 0;
+      (function check() {
+        if (state.cluster.hasLayer(marker) || marker === state.highlighted || waited >= 3000) {
+          resolve(marker);
+          return;
         }
-        if (!state.cluster.hasLayer(marker) && !state.map.hasLayer(marker)) {
-          // hidden by the filter or "open only": asked for by name, so shown all the same
-          state.searched = marker;
-          marker.addTo(state.map);
-        }
-        marker.openPopup();
-        return marker;
-      });
+        waited += 50;
+        setTimeout(check, 50);
+      })();
     });
   }
 
