@@ -70,6 +70,10 @@ def expected_nearest(
 
 def open_map(page, base_url: str, query: str) -> None:
     page.goto(f"{base_url}/map?{query}", wait_until="load")
+    # the service worker takes charge of a first visit moments after it loads, and the
+    # page then asks for its view once more (to keep it): waited for here, so that no
+    # test meets that request half-way through
+    page.wait_for_function("window.RestStations && RestStations.state.kept")
     settled(page)
     # drawn (the clusterer adds markers in chunks), unless the filter leaves none to draw
     page.wait_for_function(

@@ -15,10 +15,10 @@ its edge is missed.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import numpy as np
+import orjson
 from flask import Blueprint, Response, current_app, request
 
 from geo import datums
@@ -61,7 +61,7 @@ def stations_in_view() -> Response:
     limit = int(current_app.config.get("MAP_MAX_STATIONS", MAX_STATIONS))
     if registry.count_stations(conn, flt, at_most=limit + 1) <= limit:
         rows = registry.list_stations(conn, flt, limit)
-        features = [_station(s) for s in station_data(rows, lang, at, gcj02=gcj02)]
+        features = station_data(rows, lang, at, gcj02=gcj02)
         body = {"type": "FeatureCollection", "at": _iso(at), "cells": False}
     else:
         cells = registry.grid_counts(conn, flt, GRID, GRID)
@@ -86,16 +86,6 @@ def _iso(at: dt.datetime) -> str:
     return at.isoformat(timespec="seconds")
 
 
-def _station(station: dict[str, Any]) -> dict[str, Any]:
-    props = {k: v for k, v in station.items() if k not in ("id", "lat", "lon")}
-    return {
-        "type": "Feature",
-        "id": station["id"],
-        "geometry": {"type": "Point", "coordinates": [station["lon"], station["lat"]]},
-        "properties": props,
-    }
-
-
 def _cell(count: int, lon: float, lat: float, gcj02: bool) -> dict[str, Any]:
     if gcj02:
         lon, lat = (float(v) for v in datums.wgs84_to_gcj02(lon, lat))
@@ -108,20 +98,21 @@ def _cell(count: int, lon: float, lat: float, gcj02: bool) -> dict[str, Any]:
 
 def _compact_response(body: dict[str, Any]) -> Response:
     """GeoJSON without spaces, gzipped; a minute in caches, as the states are "now"."""
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    data = orjson.dumps(body)
     return compressed(data, "application/geo+json", max_age_s=60)
 
 
 def station_data(
     rows: list[dict[str, Any]], lang: str, at: dt.datetime, *, gcj02: bool
 ) -> list[dict[str, Any]]:
-    """What the page needs per station, compact: display and navigation coordinates.
+    """What the page needs per station, compact, as GeoJSON features.
 
-    ``lat``/``lon`` are where the marker is drawn: WGS-84, or GCJ-02 on Amap tiles, whose
+    The geometry is where the marker is drawn: WGS-84, or GCJ-02 on Amap tiles, whose
     streets are drawn in GCJ-02. ``nav`` is ``[gcj_lon, gcj_lat, bd_lon, bd_lat]`` for
     the Amap and Baidu links. ``am`` holds indexes into the amenity vocabulary, not
-    codes: codes were a third of the page. Opening hours are evaluated once per distinct
-    expression.
+    codes: codes were a third of the page. What depends on the hours alone (the state,
+    its words, the hours in words, the next hours' states) is worked out once per
+    distinct schedule: a city holds a few hundred stations and a few dozen schedules.
     """
     if not rows:
         return []
@@ -130,29 +121,38 @@ def station_data(
     gcj_lon, gcj_lat = datums.wgs84_to_gcj02(lon, lat)
     bd_lon, bd_lat = datums.wgs84_to_bd09(lon, lat)
     show_lon, show_lat = (gcj_lon, gcj_lat) if gcj02 else (lon, lat)
+    nav = np.round(np.column_stack([gcj_lon, gcj_lat, bd_lon, bd_lat]), 6).tolist()
+    shown = np.round(np.column_stack([show_lon, show_lat]), 6).tolist()
     index = {code: i for i, code in enumerate(vocabulary.terms("amenities"))}
     judge = Judge(at)
+    per_schedule: dict[tuple[str, hours.Where], dict[str, Any]] = {}
     out = []
     for i, row in enumerate(rows):
         expr = row["opening_hours"] or ""
-        state = judge.station(row)
-        is_open = state.is_open
         where = (row["lon"], row["lat"]) if expr and hours.uses_sun(expr) else None
-        out.append(
-            {
-                "id": row["id"],
-                "lat": round(float(show_lat[i]), 6),
-                "lon": round(float(show_lon[i]), 6),
-                "name": row["name"],
-                "address": row["address"] or "",
+        said = per_schedule.get((expr, where))
+        if said is None:
+            state = judge.hours(expr or None, row["lon"], row["lat"])
+            said = per_schedule[(expr, where)] = {
                 "hours": expr,
                 "text": hours_text(expr, lang),
-                "open": is_open,
+                "open": state.is_open,
                 "state": state.state,
                 "change": change_text(state, at, lang, has_hours=bool(expr)),
-                "am": [index[code] for code in row["amenities"] or () if code in index],
-                "nav": [round(float(v), 6) for v in (gcj_lon[i], gcj_lat[i], bd_lon[i], bd_lat[i])],
                 "ch": state_changes(expr, at, where),
+            }
+        out.append(
+            {
+                "type": "Feature",
+                "id": row["id"],
+                "geometry": {"type": "Point", "coordinates": shown[i]},
+                "properties": {
+                    "name": row["name"],
+                    "address": row["address"] or "",
+                    **said,
+                    "am": [index[code] for code in row["amenities"] or () if code in index],
+                    "nav": nav[i],
+                },
             }
         )
     return out

@@ -32,6 +32,7 @@
     positionLayer: null,
     highlighted: null, // the station chosen from the nearest list: on the map itself
     searched: null, // the station chosen from a search: on the map itself too
+    kept: false, // the service worker is in charge (and was asked to keep this view)
   };
 
   function fmt(template, values) {
@@ -1461,6 +1462,7 @@
     var workers = navigator.serviceWorker;
     if (!workers || !config.serviceWorker) return;
     var controlled = !!workers.controller;
+    state.kept = controlled;
     workers.addEventListener("controllerchange", function () {
       if (controlled) return;
       controlled = true;
@@ -1468,6 +1470,7 @@
       if (workers.controller) workers.controller.postMessage({ keepPage: window.location.href });
       state.loading = null;
       loadView();
+      state.kept = true;
     });
     workers.register(config.serviceWorker, { scope: config.scope }).catch(function () {
       // no worker (a WebView without them, storage off): the page works online only
