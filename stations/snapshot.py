@@ -161,6 +161,47 @@ class Snapshot:
             for metres, record, state in found
         ]
 
+    def points_in(self, bbox: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+        """Longitudes and latitudes of the active stations in ``bbox`` (edges included).
+
+        As PostGIS's ``geom && envelope`` selects points: for counting a map's view.
+        """
+        x0, y0, x1, y1 = bbox
+        columns = self.base.columns
+        inside = (columns.lon >= x0) & (columns.lon <= x1) & (columns.lat >= y0)
+        inside &= columns.lat <= y1
+        if self.changed:
+            inside &= ~np.isin(columns.ids, self._changed_ids)
+        lon, lat = columns.lon[inside], columns.lat[inside]
+        extra = [r for r in self.overlay.records if x0 <= r[_LON] <= x1 and y0 <= r[_LAT] <= y1]
+        if extra:
+            lon = np.concatenate([lon, np.array([r[_LON] for r in extra], dtype=float)])
+            lat = np.concatenate([lat, np.array([r[_LAT] for r in extra], dtype=float)])
+        return lon, lat
+
+    def grid_counts(
+        self, bbox: tuple[float, float, float, float], columns: int, rows: int
+    ) -> list[tuple[int, float, float]]:
+        """What :func:`stations.registry.grid_counts` returns for the active stations.
+
+        The same cells (``floor`` of the offset over the cell size, in float8) and order
+        (by mean longitude, then latitude), counted here instead of in PostgreSQL: a city
+        view of a national registry holds tens of thousands of stations.
+        """
+        lon, lat = self.points_in(bbox)
+        if not len(lon):
+            return []
+        x0, y0, x1, y1 = bbox
+        dx, dy = max(x1 - x0, 1e-9) / columns, max(y1 - y0, 1e-9) / rows
+        col = np.floor((lon - x0) / dx).astype(np.int64)
+        row = np.floor((lat - y0) / dy).astype(np.int64)
+        cells, where = np.unique(col * (rows + 2) + row, return_inverse=True)
+        counts = np.bincount(where)
+        mean_lon = np.bincount(where, weights=lon) / counts
+        mean_lat = np.bincount(where, weights=lat) / counts
+        order = np.lexsort((mean_lat, mean_lon))
+        return [(int(counts[i]), float(mean_lon[i]), float(mean_lat[i])) for i in order]
+
     def _overlay_candidates(
         self,
         lon: float,

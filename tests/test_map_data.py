@@ -13,6 +13,8 @@ import datetime as dt
 import gzip
 import json
 import math
+import random
+import time
 from collections import Counter
 
 import pytest
@@ -108,6 +110,58 @@ def test_a_view_too_wide_to_list_comes_as_counts_per_cell(database_url, conn):
         lon, lat = feature["geometry"]["coordinates"]
         assert x0 <= lon <= x1 and y0 <= lat <= y1
         assert "id" not in feature and set(feature["properties"]) == {"count"}
+
+
+def test_the_workers_copy_counts_a_wide_view_as_postgis_does(database_url, conn):
+    """Once a worker holds the stations in memory, it counts wide views itself; its cells
+    are the raw rows bucketed in Python, for random views, and PostGIS's own."""
+    from stations import registry
+
+    app = app_for(database_url)
+    app.config["MAP_MAX_STATIONS"] = 100
+    rng = random.Random(5)
+    try:
+        client = app.test_client()
+        deadline = time.monotonic() + 120
+        while True:  # the copy is built in the background on first use
+            answer = ok(client.get(URL, query_string={"bbox": ",".join(map(str, SHANXI))}))
+            if 'desc="memory"' in answer.headers["Server-Timing"]:
+                break
+            assert time.monotonic() < deadline, "the worker's copy never arrived"
+            time.sleep(0.2)
+        boxes = [SHANXI, TAIYUAN]
+        for _ in range(8):
+            x0, y0 = rng.uniform(110.5, 113.5), rng.uniform(35, 39.5)
+            boxes.append((x0, y0, x0 + rng.uniform(0.1, 1.5), y0 + rng.uniform(0.1, 1.5)))
+        for box in boxes:
+            response = ok(client.get(URL, query_string={"bbox": ",".join(map(str, box))}))
+            assert 'desc="memory"' in response.headers["Server-Timing"]
+            body = response.get_json()
+            expected = _in_box(conn, box)
+            assert body["cells"] == (len(expected) > 100), box
+            if not body["cells"]:
+                assert {f["id"] for f in body["features"]} == set(expected)
+                continue
+            x0, y0, x1, y1 = box
+            dx, dy = (x1 - x0) / 16, (y1 - y0) / 16
+            buckets = Counter(
+                (math.floor((r[4] - x0) / dx), math.floor((r[5] - y0) / dy))
+                for r in expected.values()
+            )
+            got = sorted(f["properties"]["count"] for f in body["features"])
+            assert got == sorted(buckets.values()), box
+            postgis = registry.grid_counts(
+                conn, registry.StationFilter(bbox=box, active_only=True), 16, 16
+            )
+            assert [c for c, _, _ in postgis] == [
+                f["properties"]["count"] for f in body["features"]
+            ]
+            for (_, lon, lat), feature in zip(postgis, body["features"], strict=True):
+                assert feature["geometry"]["coordinates"] == pytest.approx(
+                    [round(lon, 6), round(lat, 6)], abs=2e-6
+                )
+    finally:
+        close_pool(app)
 
 
 @pytest.mark.parametrize(
