@@ -189,11 +189,21 @@ def test_served_gzipped_and_small(database_url):
     env = {"DATABASE_URL": database_url, "STATIONS_RATE_LIMIT_PUBLIC": "off"}
     box = ",".join(map(str, TAIYUAN))
     with serving(env) as (url, _log):
-        packed = HttpClient(url).get(f"{URL}?bbox={box}", headers={"Accept-Encoding": "gzip"})
-        plain = HttpClient(url).get(f"{URL}?bbox={box}")
+        view = f"{URL}?bbox={box}&at={AT.replace('+', '%2B')}"
+        packed = HttpClient(url).get(view, headers={"Accept-Encoding": "gzip"})
+        plain = HttpClient(url).get(view)
     assert packed.status_code == 200 and plain.status_code == 200
     assert packed.headers["Content-Encoding"] == "gzip"
     assert "Accept-Encoding" in packed.headers["Vary"]
     assert packed.headers["Cache-Control"] == "public, max-age=60"
     assert json.loads(gzip.decompress(packed.data))["features"] == plain.get_json()["features"]
     assert len(packed.data) * 4 < len(plain.data) and len(packed.data) < 60_000
+
+
+def test_now_is_the_minute_so_views_within_it_are_one_answer(client):
+    box = ",".join(map(str, TAIYUAN))
+    first = ok(client.get(URL, query_string={"bbox": box})).get_json()
+    instant = dt.datetime.fromisoformat(first["at"])
+    assert instant.second == 0 and instant.microsecond == 0
+    now = dt.datetime.now(instant.tzinfo)
+    assert dt.timedelta(0) <= now - instant < dt.timedelta(minutes=1, seconds=5)

@@ -52,7 +52,11 @@ def stations_in_view() -> Response:
             "bbox", "bbox is required: min_lon,min_lat,max_lon,max_lat of the map's view"
         )
     lang = params.lang(args)
-    at = params.instant(args, "at") or dt.datetime.now(hours.SHANGHAI)
+    # "now" to the minute: hours change on whole minutes, and every view asked within the
+    # same minute is then the same answer (caches, and a phone's kept copy, agree)
+    at = params.instant(args, "at") or dt.datetime.now(hours.SHANGHAI).replace(
+        second=0, microsecond=0
+    )
     gcj02 = params.choice(args, "crs", ("wgs84", "gcj02"), "wgs84") == "gcj02"
     if gcj02:
         box = _widened(box, GCJ02_MARGIN)
