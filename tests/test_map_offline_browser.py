@@ -9,6 +9,9 @@ over the stations of the views the phone kept, read from the database.
 
 from __future__ import annotations
 
+import http.client
+import http.server
+import threading
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -22,9 +25,11 @@ WANTED = ("drinking_water", "ebike_charging")
 ITEMS = "#st-result-list .st-result"
 BANNER = {"zh": "离线", "en": "Offline"}
 
+# the URLs of the view answers the service worker kept (its "rs-data-<version>" cache)
 _KEPT = """async () => {
-  const cache = await caches.open('rs-data-1');
-  return (await cache.keys()).map(r => r.url);
+  const name = (await caches.keys()).find(n => n.startsWith('rs-data-'));
+  if (!name) return [];
+  return (await (await caches.open(name)).keys()).map(r => r.url);
 }"""
 
 
@@ -110,9 +115,88 @@ def test_with_nothing_kept_the_phone_says_what_to_do(phone):
     page.wait_for_function("navigator.serviceWorker.controller !== null")
     page.wait_for_function(f"({_KEPT})().then(urls => urls.length >= 1)")
     settled(page)
-    page.evaluate("caches.delete('rs-data-1')")  # as on a phone that never kept any
+    # as on a phone that never kept any
+    page.evaluate(
+        "caches.keys().then(names => Promise.all("
+        "names.filter(n => n.startsWith('rs-data-')).map(n => caches.delete(n))))"
+    )
     stop()
     page.click("#st-nearest")
     status = page.locator("#st-status")
     page.wait_for_function("document.querySelector('#st-status').textContent.includes('信号')")
     assert "请在有信号时打开一次地图" in status.inner_text()
+
+
+class _Gateway:
+    """A proxy in front of the server, as nginx would stand there: it forwards, or, once
+    ``down`` is set, answers 503 for the server, as a proxy does when its backend is gone."""
+
+    def __init__(self, upstream: str):
+        host, port = urlsplit(upstream).hostname, urlsplit(upstream).port
+        self.down = False
+        gateway = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                if gateway.down:
+                    body = b"<html><body>503 Service Temporarily Unavailable</body></html>"
+                    status, headers = 503, [("Content-Type", "text/html")]
+                else:
+                    conn = http.client.HTTPConnection(host, port, timeout=30)
+                    conn.request("GET", self.path, headers=dict(self.headers.items()))
+                    answer = conn.getresponse()
+                    body, status, headers = answer.read(), answer.status, answer.getheaders()
+                    conn.close()
+                self.send_response(status)
+                for key, value in headers:
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        class Quiet(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address) -> None:
+                pass
+
+        self.server = Quiet(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_proxy_saying_the_server_is_gone_gets_the_phones_answer(phone, conn):
+    """Behind a proxy the phone sees 503 pages, not refused connections: it answers all
+    the same, and says it is offline."""
+    page, url, _stop = phone
+    gateway = _Gateway(url)
+    try:
+        open_map(page, gateway.url, urlencode({"at": NIGHT, "lat": SQUARE[0], "lon": SQUARE[1]}))
+        page.evaluate("RestStations.state.map.setView([37.85, 112.56], 12, {animate: false})")
+        settled(page)
+        page.wait_for_function(f"({_KEPT})().then(urls => urls.length >= 2)")
+        boxes = _kept_boxes(page)
+        gateway.down = True
+        page.click("#st-nearest")
+        page.locator(ITEMS).first.wait_for()
+        assert page.locator("#st-offline").inner_text().startswith("离线")
+        kept = [
+            s
+            for s in active_stations(conn)
+            if any(x0 <= s["lon"] <= x1 and y0 <= s["lat"] <= y1 for x0, y0, x1, y1 in boxes)
+        ]
+        expected = expected_nearest(kept, SQUARE, NIGHT, minutes=20, count=5)
+        listed = page.locator(ITEMS).evaluate_all(
+            "els => els.map(e => Number(e.dataset.stationId))"
+        )
+        assert listed == [s["id"] for s in expected]
+    finally:
+        gateway.close()

@@ -9,6 +9,7 @@ API's answer.
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from browser import assert_clean, screenshot
 from hours_oracle import answers, open_for
@@ -101,8 +102,14 @@ def test_the_pages_keep_to_their_content_security_policy(strict_page, base_url, 
     page = strict_page
     page.goto(f"{base_url}/map?at=2025-11-19T10:00", wait_until="load")
     page.wait_for_selector(".st-cluster, .st-marker")
-    # leave the map settled: a view request still out would be cut off by the next page
-    # (no wait_for_function here: its string predicate is eval, which the policy forbids)
+    # leave the map settled: a view request still out would be cut off by the next page;
+    # the service worker's taking charge asks for the view once more (no wait_for_function
+    # here: its string predicate is eval, which the policy forbids; evaluate is not)
+    deadline = time.monotonic() + 30
+    ready = "window.RestStations && RestStations.state.kept && !RestStations.state.loading"
+    while not page.evaluate(ready):
+        assert time.monotonic() < deadline, "the map's service worker never took charge"
+        page.wait_for_timeout(100)
     page.wait_for_load_state("networkidle")
     page.goto(f"{base_url}/planner", wait_until="load")
     page.set_viewport_size(DESKTOP)

@@ -10,6 +10,7 @@ names the app for "add to home screen", in the rider's language.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from flask import Blueprint, Response, request, url_for
@@ -23,6 +24,7 @@ from web.vendor_assets import LINKS
 
 offline = Blueprint("offline", __name__)
 
+DATA_FORMAT = 2  # what a kept view holds (``ch`` with the change past the window)
 KEPT_VIEWS = 40  # view answers kept on the phone (a city's worth of panning)
 NETWORK_TIMEOUT_MS = 10_000  # then the phone's copy answers
 _TEXT_KEYS = ("offline_title", "offline_no_data")
@@ -43,6 +45,7 @@ def service_worker() -> Response:
     ]
     config = {
         "version": static_files.version(),
+        "dataVersion": _data_version(list(terms)),
         "pages": [f"{request.script_root}/", f"{request.script_root}/map"],
         "staticPrefix": f"{request.script_root}{static_files.url_path()}/",
         "precache": sorted(
@@ -72,6 +75,12 @@ def service_worker() -> Response:
     response = Response(body, mimetype="text/javascript")
     response.headers["Cache-Control"] = "no-cache"
     return response
+
+
+def _data_version(amenities: list[str]) -> str:
+    """Names the phone's kept stations: their format and the vocabulary ``am`` indexes."""
+    digest = hashlib.sha256(json.dumps([DATA_FORMAT, amenities]).encode()).hexdigest()
+    return digest[:12]
 
 
 @offline.get("/manifest.webmanifest")

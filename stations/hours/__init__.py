@@ -222,20 +222,25 @@ _TIMELINE_SPAN = dt.timedelta(hours=96)
 def timeline(
     expr: str | None, at: dt.datetime, ahead: dt.timedelta, where: Where = None
 ) -> list[tuple[dt.datetime, str]]:
-    """The states from ``at`` to ``at + ahead``: ``(at, state)`` then each change.
+    """The states from ``at`` to ``at + ahead`` and the first change past it.
 
-    What a phone needs to tell "open", "closes in 10 min" or "open for my 20-minute
-    break" on its own, offline, for the next day or two, with no hours parser of its own.
-    Like :func:`status_of`, no published hours (or a value that no longer parses) is
-    unknown throughout.
+    ``(at, state)`` then each change, and the first change after ``at + ahead`` when there
+    is one within as long again. What a phone needs to tell "open", "closes in 10 min"
+    or "open for my 20-minute break" on its own, offline, for the next day or two, with
+    no hours parser of its own. The change past the window keeps the last state inside it
+    honest: without it, a station open from its last change in the window would look open
+    for good. Like :func:`status_of`, no published hours (or a value that no longer
+    parses) is unknown throughout.
     """
-    if ahead > _TIMELINE_SPAN / 2:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"opening hours need a timezone-aware datetime, got naive {at!r}")
+    if 2 * ahead > _TIMELINE_SPAN:
         raise ValueError(f"timeline looks ahead at most {_TIMELINE_SPAN / 2}")
     if not expr:
         return [(at, "unknown")]
     key = (expr, where)
     cached = _TIMELINES.get(key)
-    if cached is None or not (cached[0] <= at and at + ahead <= cached[0] + _TIMELINE_SPAN):
+    if cached is None or not (cached[0] <= at and at + 2 * ahead <= cached[0] + _TIMELINE_SPAN):
         if len(_TIMELINES) >= _SPANS_MAX:
             _TIMELINES.clear()
         cached = _TIMELINES[key] = (at, _walk(expr, at, at + _TIMELINE_SPAN, where))
@@ -247,6 +252,10 @@ def timeline(
             state = then
         elif instant <= at + ahead:
             out.append((instant, then))
+        else:
+            if instant <= at + 2 * ahead:
+                out.append((instant, then))
+            break
     return [(at, state), *out]
 
 

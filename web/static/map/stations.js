@@ -411,11 +411,10 @@
     }
     var t = state.text;
     var minutes = Math.max(0, Math.round((Date.now() - Date.parse(body.data_at)) / 60000));
+    // by the hour: a text that changed every minute would be read out every minute
     var age =
-      minutes < 1
+      minutes < 60
         ? t.age_now
-        : minutes < 60
-        ? fmt(t.age_min, { n: minutes })
         : minutes < 48 * 60
         ? fmt(t.age_h, { n: Math.round(minutes / 60) })
         : fmt(t.age_d, { n: Math.round(minutes / 1440) });
@@ -560,6 +559,11 @@
     var t = state.text;
     var items = document.getElementById("st-list-items");
     var count = document.getElementById("st-list-count");
+    // a keyboard or a screen reader on an entry stays on it when the list is rebuilt
+    var focused = items.contains(document.activeElement)
+      ? document.activeElement.closest("[data-station-id]")
+      : null;
+    var focusId = focused && focused.getAttribute("data-station-id");
     items.textContent = "";
     if (state.view && state.view.cells) {
       count.textContent = fmt(t.list_cells, { total: state.view.total });
@@ -602,6 +606,10 @@
       });
     });
     if (inView.length > LIST_MAX) el("li", "st-list-more", items, fmt(t.list_more, { n: inView.length - LIST_MAX }));
+    if (focusId) {
+      var again = items.querySelector('[data-station-id="' + focusId + '"] .st-list-show');
+      if (again) again.focus();
+    }
   }
 
   function toggleFilter(show) {
@@ -1183,7 +1191,8 @@
     return new Promise(function (resolve) {
       var waited = 0;
       (function check() {
-        if (state.cluster.hasLayer(marker) || marker === state.highlighted || waited >= 3000) {
+        var own = marker === state.highlighted || marker === state.searched;
+        if (own || state.cluster.hasLayer(marker) || waited >= 3000) {
           resolve(marker);
           return;
         }
@@ -1464,10 +1473,12 @@
     var controlled = !!workers.controller;
     state.kept = controlled;
     workers.addEventListener("controllerchange", function () {
+      // a new worker (the first, or a release's) keeps this page as it is now: the one it
+      // replaced kept the page with that release's files
+      if (workers.controller) workers.controller.postMessage({ keepPage: window.location.href });
       if (controlled) return;
       controlled = true;
-      // this page came before the worker: it is asked to keep it now
-      if (workers.controller) workers.controller.postMessage({ keepPage: window.location.href });
+      // this page came before any worker: its view is asked for again, through it
       state.loading = null;
       loadView();
       state.kept = true;

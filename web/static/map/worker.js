@@ -18,7 +18,9 @@
 
   var C = self.RS_CONFIG;
   var SHELL = "rs-shell-" + C.version;
-  var DATA = "rs-data-1"; // the format of what is kept; a new format, a new name
+  // what is kept, named by its format and the amenity vocabulary its indexes point into:
+  // a new vocabulary starts a new copy rather than misread the old one
+  var DATA = "rs-data-" + C.dataVersion;
   var STORED_AT = "X-Stored-At";
 
   self.addEventListener("install", function (event) {
@@ -86,14 +88,28 @@
       event.respondWith(networkFirst(request, url.origin + url.pathname + "?lang=" + lang(url)));
     } else if (url.pathname.indexOf(C.staticPrefix) === 0) {
       event.respondWith(keptFirst(request));
+    } else if (!fromMap(request)) {
+      return; // the planner's pages and API clients: the server, always
     } else if (url.pathname === C.viewApi) {
-      event.respondWith(view(request, url));
+      event.respondWith(view(event, url));
     } else if (url.pathname === C.nearestApi) {
       event.respondWith(nearestAnswer(request, url));
     }
   });
 
-  /* The network, unless it fails or takes longer than C.timeoutMs. */
+  /* A request the public map made (its stations, its nearest search). */
+  function fromMap(request) {
+    try {
+      return C.pages.indexOf(new URL(request.referrer).pathname) >= 0;
+    } catch (e) {
+      return false; // no referrer: not the map page
+    }
+  }
+
+  /*
+   * The network, unless it fails, takes longer than C.timeoutMs, or a proxy in front of
+   * the server says the server is gone (502, 503, 504): then the phone's copy answers.
+   */
   function network(request) {
     return new Promise(function (resolve, reject) {
       var timer = setTimeout(function () {
@@ -102,7 +118,8 @@
       fetch(request).then(
         function (response) {
           clearTimeout(timer);
-          resolve(response);
+          if (response.status >= 502 && response.status <= 504) reject(new Error(String(response.status)));
+          else resolve(response);
         },
         function (err) {
           clearTimeout(timer);
@@ -164,10 +181,11 @@
 
   // --- stations kept for offline ------------------------------------------------------
 
-  function view(request, url) {
+  function view(event, url) {
+    var request = event.request;
     return network(request).then(
       function (response) {
-        if (response.ok) keep(request, response.clone());
+        if (response.ok) event.waitUntil(keep(request, response.clone()));
         return response;
       },
       function () {
