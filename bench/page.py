@@ -234,11 +234,9 @@ class CountingProxy:
             def handle_error(self, *args: object) -> None:  # type: ignore[override]
                 pass
 
-        class Quiet(http.server.ThreadingHTTPServer):
-            def handle_error(self, request, client_address) -> None:
-                pass
+        from browser import QuietServer
 
-        self.server = Quiet(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -254,28 +252,10 @@ class CountingProxy:
         self.server.server_close()
 
 
-def _tiles() -> tuple[http.server.HTTPServer, str]:
-    from browser import _tile_png
+def _tiles():
+    from browser import serve_tiles
 
-    png = _tile_png()
-
-    class Tiles(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(png)))
-            self.end_headers()
-            self.wfile.write(png)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    class Quiet(http.server.ThreadingHTTPServer):
-        def handle_error(self, request, client_address) -> None:
-            pass  # the browser hung up on a tile it no longer needs
-
-    server = Quiet(("127.0.0.1", 0), Tiles)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_tiles()
     return server, f"http://127.0.0.1:{server.server_port}"
 
 

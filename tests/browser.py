@@ -40,9 +40,15 @@ def _tile_png() -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
-@pytest.fixture(scope="module")
-def tile_url() -> Iterator[str]:
-    """A loopback tile server answering every tile with the same PNG."""
+class QuietServer(http.server.ThreadingHTTPServer):
+    """A loopback server that does not print a traceback when a browser hangs up."""
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # the browser hung up on a tile or a view it no longer needs
+
+
+def serve_tiles() -> QuietServer:
+    """A loopback tile server answering every tile with the same PNG, serving already."""
     png = _tile_png()
 
     class Tiles(http.server.BaseHTTPRequestHandler):
@@ -56,13 +62,15 @@ def tile_url() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    class Server(http.server.ThreadingHTTPServer):
-        def handle_error(self, request, client_address) -> None:
-            pass  # the browser hung up on a tile it no longer needs
+    server = QuietServer(("127.0.0.1", 0), Tiles)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
-    server = Server(("127.0.0.1", 0), Tiles)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+
+@pytest.fixture(scope="module")
+def tile_url() -> Iterator[str]:
+    """The tile server's URL template, for the module's pages."""
+    server = serve_tiles()
     yield f"http://127.0.0.1:{server.server_port}/{{z}}/{{x}}/{{y}}.png"
     server.shutdown()
     server.server_close()

@@ -15,7 +15,7 @@ import threading
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from browser import assert_clean, phone_page, screenshot
+from browser import QuietServer, assert_clean, phone_page, screenshot
 from live_server import serving
 from map_page import active_stations, expected_nearest, open_map, settled
 
@@ -160,11 +160,7 @@ class _Gateway:
             def log_message(self, *args: object) -> None:
                 pass
 
-        class Quiet(http.server.ThreadingHTTPServer):
-            def handle_error(self, request, client_address) -> None:
-                pass
-
-        self.server = Quiet(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
