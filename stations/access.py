@@ -18,8 +18,8 @@ from typing import Any
 
 import psycopg
 import shapely
-from shapely.geometry import mapping
 
+from geo import geojson
 from geo.access import two_step_fca
 from stations.coverage import Area, check_radius, load
 from stations.errors import InvalidParameter
@@ -111,7 +111,7 @@ def payload(
         "features": [
             {
                 "type": "Feature",
-                "geometry": mapping(
+                "geometry": geojson.geometry(
                     shapely.set_precision(
                         shapely.simplify(d.geometry, simplify_deg, preserve_topology=True), 1e-6
                     )

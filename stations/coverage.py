@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import psycopg
 import shapely
-from shapely.geometry import mapping, shape
+from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from geo import geojson
 from geo.coverage import Coverage, Plane, coverage, coverage_ratios, plane_for
 from stations import hours
 from stations.availability import Judge
@@ -374,7 +375,7 @@ def payload(report: GapReport) -> dict[str, Any]:
         features.append(
             {
                 "type": "Feature",
-                "geometry": mapping(_lon_lat_polygon(plane, gap.geometry)),
+                "geometry": geojson.geometry(_lon_lat_polygon(plane, gap.geometry)),
                 "properties": {
                     "rank": rank,
                     "area_km2": round(gap.area_m2 / 1e6, 4),

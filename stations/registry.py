@@ -25,6 +25,28 @@ FROM stations s
 """
 
 
+# Properties a CQL2 filter may name: (SQL expression, kind), see stations.cql
+QUERYABLES: dict[str, tuple[str, str]] = {
+    "code": ("s.code", "text"),
+    "name": ("s.name", "text"),
+    "address": ("s.address", "text"),
+    "district_code": ("s.district_code", "text"),
+    "district_name": ("s.district_name", "text"),
+    "opening_hours": ("s.opening_hours", "text"),
+    "floor_area_m2": ("s.floor_area_m2", "number"),
+    "host_type": ("s.host_type", "text"),
+    "built_by": ("s.built_by", "text"),
+    "level": ("s.level", "text"),
+    "opened_on": ("s.opened_on", "date"),
+    "status": ("s.status", "text"),
+    "contact": ("s.contact", "text"),
+    "has_sign": ("s.has_sign", "boolean"),
+    "has_rules": ("s.has_rules", "boolean"),
+    "has_staff": ("s.has_staff", "boolean"),
+    "geometry": ("s.geom", "geometry"),
+}
+
+
 @dataclass(frozen=True)
 class StationFilter:
     """What a listing asks for; every part optional."""
@@ -32,6 +54,8 @@ class StationFilter:
     bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat
     district: str | None = None  # admin code or name, of a county, city or the province
     amenities: Sequence[str] = ()  # all required
+    status: str | None = None  # active, suspended or closed
+    condition: tuple[str, dict[str, Any]] | None = None  # SQL and parameters (stations.cql)
     opening_hours_in: Sequence[str] | None = None  # only these expressions (see open_at)
     ids_in: Sequence[int] = ()  # ... or these stations (sun times, judged one by one)
     active_only: bool = False
@@ -54,6 +78,12 @@ class StationFilter:
         if self.amenities:
             clauses.append("s.amenities @> %(am)s::text[]")
             params["am"] = list(self.amenities)
+        if self.status:
+            clauses.append("s.status = %(status)s")
+            params["status"] = self.status
+        if self.condition:
+            clauses.append(self.condition[0])
+            params.update(self.condition[1])
         if self.active_only:
             clauses.append("s.status = 'active'")
         if self.opening_hours_in is not None:
@@ -121,11 +151,14 @@ def count_stations(conn: psycopg.Connection, flt: StationFilter, at_most: int | 
     return conn.execute(sql, params).fetchone()[0]
 
 
-def extent(conn: psycopg.Connection) -> tuple[float, float, float, float] | None:
-    """(min lon, min lat, max lon, max lat) of the active stations; None when there are none."""
+def extent(
+    conn: psycopg.Connection, *, active_only: bool = True
+) -> tuple[float, float, float, float] | None:
+    """(min lon, min lat, max lon, max lat) of the (active) stations; None when there are none."""
+    where = "WHERE status = 'active'" if active_only else ""
     row = conn.execute(
-        """SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
-           FROM (SELECT ST_Extent(geom) e FROM stations WHERE status = 'active') x"""
+        f"""SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+            FROM (SELECT ST_Extent(geom) e FROM stations {where}) x"""
     ).fetchone()
     return None if row is None or row[0] is None else tuple(float(v) for v in row)
 

@@ -21,8 +21,10 @@ from map_page import (
     active_stations,
     check_route_links,
     expected_nearest,
+    on_map,
     open_at,
     open_map,
+    overlap,
     settled,
     wait_chosen,
 )
@@ -146,7 +148,18 @@ def test_nearest_open_station_is_highlighted(page, base_url, conn, where):
     if where == "beside_closed":
         assert expected["id"] != closed["id"] and expected["distance_m"] > 30
     page.click("#st-nearest")
-    wait_chosen(page, expected)
+    if where == "beside_closed":
+        # the open station is ~1.7 km away: at the zoom that shows both, the popup may
+        # cover the rider, and then the page shows the rider and leaves the rest to the list
+        chosen = page.locator(".st-highlight [data-station-id]")
+        chosen.wait_for()
+        assert int(chosen.get_attribute("data-station-id")) == expected["id"]
+        settled(page)
+        assert on_map(page, ".st-highlight") and on_map(page, ".st-position")
+        if page.locator(".leaflet-popup").count():
+            assert not overlap(page, ".st-position", ".leaflet-popup")
+    else:
+        wait_chosen(page, expected)
     assert expected["name"] in page.locator("#st-status").inner_text()
     first = page.locator("#st-result-list .st-result").first
     assert int(first.get_attribute("data-station-id")) == expected["id"]

@@ -23,6 +23,8 @@ from conftest import app_for
 from hours_oracle import answers, open_for
 from live_server import HttpClient, serving
 
+from geo import datums
+from geo.crs import GEOD
 from stations import vocabulary
 from web.database import close_pool
 
@@ -70,19 +72,18 @@ def test_a_view_holds_its_active_stations_in_their_state(client, conn):
 
 
 def test_gcj02_positions_sit_on_amaps_streets_and_the_view_keeps_its_edges(client, conn):
-    """Positions shift by the GCJ-02 offset (a few hundred metres in Shanxi); a view read in
-    GCJ-02 still holds every station inside it."""
+    """The Amap position (``nav``) is the GCJ-02 offset away (a few hundred metres in
+    Shanxi), the geometry stays WGS-84 (RFC 7946); a view read in GCJ-02 still holds every
+    station inside it."""
     plain = {f["id"]: f for f in _get(client, TAIYUAN)["features"]}
     shifted = {f["id"]: f for f in _get(client, TAIYUAN, crs="gcj02")["features"]}
     assert plain.keys() <= shifted.keys()
     for sid, feature in plain.items():
-        (lon, lat), (glon, glat) = (
-            feature["geometry"]["coordinates"],
-            shifted[sid]["geometry"]["coordinates"],
-        )
-        metres = math.hypot(
-            (glon - lon) * 111_320 * math.cos(math.radians(lat)), (glat - lat) * 110_570
-        )
+        lon, lat = feature["geometry"]["coordinates"]
+        assert shifted[sid]["geometry"]["coordinates"] == [lon, lat]
+        glon, glat = shifted[sid]["properties"]["nav"][:2]
+        assert GEOD.inv(*datums.gcj02_to_wgs84(glon, glat), lon, lat)[2] < 0.2  # 6 decimals
+        metres = GEOD.inv(glon, glat, lon, lat)[2]
         assert 100 < metres < 1000, (sid, metres)
         # navigation positions are the same whatever the map's datum
         assert shifted[sid]["properties"]["nav"] == feature["properties"]["nav"]
@@ -95,6 +96,7 @@ def test_a_view_too_wide_to_list_comes_as_counts_per_cell(database_url, conn):
     app.config["MAP_MAX_STATIONS"] = 100
     try:
         body = _get(app.test_client(), SHANXI)
+        on_amap = _get(app.test_client(), SHANXI, crs="gcj02")
     finally:
         close_pool(app)
     expected = _in_box(conn, SHANXI)
@@ -110,6 +112,11 @@ def test_a_view_too_wide_to_list_comes_as_counts_per_cell(database_url, conn):
         lon, lat = feature["geometry"]["coordinates"]
         assert x0 <= lon <= x1 and y0 <= lat <= y1
         assert "id" not in feature and set(feature["properties"]) == {"count"}
+    # on Amap's tiles a cell is drawn at its GCJ-02 position; its geometry stays WGS-84
+    for feature in on_amap["features"]:
+        lon, lat = feature["geometry"]["coordinates"]
+        glon, glat = feature["properties"]["pos"]
+        assert 100 < GEOD.inv(glon, glat, lon, lat)[2] < 1000
 
 
 def test_the_workers_copy_counts_a_wide_view_as_postgis_does(database_url, conn):

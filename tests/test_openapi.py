@@ -10,6 +10,11 @@ from web import api as api_module
 from web import planning_api, search_api, subsidy_api
 
 PREFIX = "/api/v1"
+VARIABLES = {
+    "<station_id>": "{id}",
+    "<collection_id>": "{collectionId}",
+    "<feature_id>": "{featureId}",
+}
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +31,9 @@ def test_every_route_is_documented(app, spec):
     routes = set()
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith(PREFIX):
-            path = rule.rule[len(PREFIX) :].replace("<station_id>", "{id}")
+            path = rule.rule[len(PREFIX) :] or "/"  # the OGC landing page
+            for flask_name, documented_name in VARIABLES.items():
+                path = path.replace(flask_name, documented_name)
             routes |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
     documented = {(p, m) for p, ops in spec["paths"].items() for m in ops}
     assert routes == documented

@@ -539,7 +539,7 @@ def test_labels_are_chinese_by_default_and_english_with_lang_en(api, probes):
 
 
 @pytest.mark.parametrize("crs", ["gcj02", "bd09"])
-def test_a_search_in_a_china_datum_answers_in_it(api, probes, crs):
+def test_a_search_in_a_china_datum_answers_in_it_beside_wgs84_geometry(api, probes, crs):
     sid, lon, lat = probes["always"]
     qlon, qlat = datums.from_wgs84(lon, lat, crs)
     response = api.get(
@@ -549,8 +549,12 @@ def test_a_search_in_a_china_datum_answers_in_it(api, probes, crs):
     assert response.status_code == 200
     (feature,) = response.get_json()["features"]
     assert feature["id"] == sid and feature["properties"]["distance_m"] < 0.01
-    back = feature["geometry"]["coordinates"]
-    assert GEOD.inv(back[0], back[1], qlon, qlat)[2] < 0.01
+    position = feature["properties"]["position"]
+    assert position["crs"] == crs
+    assert GEOD.inv(position["lon"], position["lat"], qlon, qlat)[2] < 0.01  # 1 cm
+    geometry = feature["geometry"]["coordinates"]  # RFC 7946: WGS-84 whatever is asked
+    assert GEOD.inv(geometry[0], geometry[1], lon, lat)[2] < 0.01
+    assert "crs" not in response.get_json()
 
 
 def test_datum_conversions_are_exact_to_well_under_a_centimetre():

@@ -42,13 +42,11 @@ def station_feature(
 ) -> dict[str, Any]:
     """A station as a GeoJSON Feature with labels in ``lang`` and its state at ``judge.at``.
 
-    Coordinates are given in ``crs``. The state is the one the search judged, else
-    judged here.
+    The geometry is WGS-84 whatever is asked (RFC 7946 §4); for ``crs`` gcj02 or bd09
+    the position in that datum is the ``position`` property, for Amap's or Baidu's maps.
+    The state is the one the search judged, else judged here.
     """
     availability = record.get("availability") or judge.station(record)
-    if crs != "wgs84":
-        lon, lat = datums.from_wgs84(record["lon"], record["lat"], crs)
-        record = {**record, "lon": round(float(lon), 7), "lat": round(float(lat), 7)}
     extra: dict[str, Any] = {
         "district": {"code": record["district_code"], "name": record["district_name"]},
         "amenities": list(_amenity_labels(tuple(record["amenities"]), lang)),
@@ -59,6 +57,9 @@ def station_feature(
     }
     if "distance_m" in record:
         extra["distance_m"] = round(record["distance_m"], 2)
+    if crs != "wgs84":
+        lon, lat = datums.from_wgs84(record["lon"], record["lat"], crs)
+        extra["position"] = {"crs": crs, "lon": round(float(lon), 7), "lat": round(float(lat), 7)}
     return feature(record, extra)
 
 
@@ -203,7 +204,6 @@ def nearest_stations() -> Response:
         {
             "type": "FeatureCollection",
             "at": at.isoformat(),
-            "crs": crs,
             "numberReturned": len(found),
             "features": [station_feature(r, lang, judge, crs) for r in found],
         }

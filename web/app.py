@@ -15,6 +15,7 @@ from stations import db, settings
 from web import auth, database, errors, observability, ratelimit, security, static_files
 from web.api import api
 from web.editing_api import editing
+from web.features_api import features
 from web.health import health
 from web.json_provider import OrjsonProvider
 from web.map_data import map_data
@@ -27,6 +28,7 @@ from web.subsidy_api import subsidy
 
 # Once per process: the limits belong to the blueprints, whichever app they serve.
 ratelimit.public(api)
+ratelimit.public(features)
 ratelimit.public(pages)
 ratelimit.public(map_data)
 ratelimit.public(search_api)
@@ -57,6 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     app.register_blueprint(api, url_prefix="/api/v1")
     app.register_blueprint(editing, url_prefix="/api/v1")
+    app.register_blueprint(features, url_prefix="/api/v1")
     app.register_blueprint(planning, url_prefix="/api/v1/coverage")
     app.register_blueprint(subsidy, url_prefix="/api/v1")
     app.register_blueprint(map_data, url_prefix="/api/v1")

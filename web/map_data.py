@@ -7,9 +7,10 @@ with what a popup and the nearest list need (the fields of :func:`station_data`,
 as GeoJSON features); a wider view comes as grid cells with their station counts, counted
 by PostGIS over the spatial index, which the page draws as cluster badges.
 
-``crs=gcj02`` gives positions on Amap's streets; the view's box is then read in GCJ-02
-too, widened by 0.01° (GCJ-02 is at most about 700 m from WGS-84) so that no station at
-its edge is missed.
+``crs=gcj02`` is for a page drawn on Amap's streets: the view's box is then read in
+GCJ-02, widened by 0.01° (GCJ-02 is at most about 700 m from WGS-84) so that no station
+at its edge is missed, and each cell carries ``pos``, its GCJ-02 position. Geometry is
+always WGS-84 (RFC 7946); a station's GCJ-02 position is the first half of its ``nav``.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def stations_in_view() -> Response:
         many = registry.count_stations(conn, flt, at_most=limit + 1) > limit
     if not many:
         rows = registry.list_stations(conn, flt, limit)
-        features = station_data(rows, lang, at, gcj02=gcj02)
+        features = station_data(rows, lang, at)
         body = {"type": "FeatureCollection", "at": _iso(at), "cells": False}
     else:
         if memory is not None:
@@ -104,12 +105,14 @@ def _iso(at: dt.datetime) -> str:
 
 
 def _cell(count: int, lon: float, lat: float, gcj02: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {"count": int(count)}
     if gcj02:
-        lon, lat = (float(v) for v in datums.wgs84_to_gcj02(lon, lat))
+        gcj_lon, gcj_lat = datums.wgs84_to_gcj02(lon, lat)
+        properties["pos"] = [round(float(gcj_lon), 6), round(float(gcj_lat), 6)]
     return {
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
-        "properties": {"count": int(count)},
+        "properties": properties,
     }
 
 
@@ -119,14 +122,12 @@ def _compact_response(body: dict[str, Any]) -> Response:
     return compressed(data, "application/geo+json", max_age_s=60)
 
 
-def station_data(
-    rows: list[dict[str, Any]], lang: str, at: dt.datetime, *, gcj02: bool
-) -> list[dict[str, Any]]:
+def station_data(rows: list[dict[str, Any]], lang: str, at: dt.datetime) -> list[dict[str, Any]]:
     """What the page needs per station, compact, as GeoJSON features.
 
-    The geometry is where the marker is drawn: WGS-84, or GCJ-02 on Amap tiles, whose
-    streets are drawn in GCJ-02. ``nav`` is ``[gcj_lon, gcj_lat, bd_lon, bd_lat]`` for
-    the Amap and Baidu links. ``am`` holds indexes into the amenity vocabulary, not
+    The geometry is WGS-84. ``nav`` is ``[gcj_lon, gcj_lat, bd_lon, bd_lat]``: where
+    the marker is drawn on Amap's tiles (whose streets are in GCJ-02), and the Amap and
+    Baidu links. ``am`` holds indexes into the amenity vocabulary, not
     codes: codes were a third of the page. What depends on the hours alone (the state,
     its words, the hours in words, the next hours' states) is worked out once per
     distinct schedule: a city holds a few hundred stations and a few dozen schedules.
@@ -137,9 +138,8 @@ def station_data(
     lat = np.array([r["lat"] for r in rows], dtype=np.float64)
     gcj_lon, gcj_lat = datums.wgs84_to_gcj02(lon, lat)
     bd_lon, bd_lat = datums.wgs84_to_bd09(lon, lat)
-    show_lon, show_lat = (gcj_lon, gcj_lat) if gcj02 else (lon, lat)
     nav = np.round(np.column_stack([gcj_lon, gcj_lat, bd_lon, bd_lat]), 6).tolist()
-    shown = np.round(np.column_stack([show_lon, show_lat]), 6).tolist()
+    shown = np.round(np.column_stack([lon, lat]), 6).tolist()
     index = {code: i for i, code in enumerate(vocabulary.terms("amenities"))}
     judge = Judge(at)
     per_schedule: dict[tuple[str, hours.Where], dict[str, Any]] = {}

@@ -24,7 +24,7 @@ from web.vendor_assets import LINKS
 
 offline = Blueprint("offline", __name__)
 
-DATA_FORMAT = 2  # what a kept view holds (``ch`` with the change past the window)
+DATA_FORMAT = 3  # what a kept view holds (3: geometry always WGS-84, ``nav`` to draw on Amap)
 KEPT_VIEWS = 40  # view answers kept on the phone (a city's worth of panning)
 NETWORK_TIMEOUT_MS = 10_000  # then the phone's copy answers
 _TEXT_KEYS = ("offline_title", "offline_no_data")

@@ -11,6 +11,7 @@ from typing import Any
 
 from geo.datums import CRS_NAMES
 from stations import vocabulary
+from web import openapi_features as features
 
 
 def _param(name: str, schema: dict[str, Any], description: str, **extra: Any) -> dict:
@@ -167,6 +168,17 @@ SCHEMAS: dict[str, Any] = {
             "version": {"type": "integer"},
             "updated_at": {"type": "string", "format": "date-time"},
             "distance_m": {"type": "number", "description": "Geodesic metres (nearest only)."},
+            "position": {
+                "type": "object",
+                "required": ["crs", "lon", "lat"],
+                "properties": {
+                    "crs": {"enum": ["gcj02", "bd09"]},
+                    "lon": {"type": "number"},
+                    "lat": {"type": "number"},
+                },
+                "description": "The position in the datum asked for (nearest with crs gcj02 "
+                "or bd09), for Amap's or Baidu's maps; the geometry stays WGS-84.",
+            },
         },
     },
     "Point": {
@@ -179,7 +191,7 @@ SCHEMAS: dict[str, Any] = {
                 "items": {"type": "number"},
                 "minItems": 2,
                 "maxItems": 2,
-                "description": "lon, lat (WGS-84, or the crs asked for).",
+                "description": "lon, lat (WGS-84, always: RFC 7946).",
             },
         },
     },
@@ -219,11 +231,10 @@ SCHEMAS: dict[str, Any] = {
     },
     "NearestStations": {
         "type": "object",
-        "required": ["type", "at", "crs", "numberReturned", "features"],
+        "required": ["type", "at", "numberReturned", "features"],
         "properties": {
             "type": {"const": "FeatureCollection"},
             "at": _AT,
-            "crs": {"enum": list(CRS_NAMES)},
             "numberReturned": {"type": "integer"},
             "features": {"type": "array", "items": {"$ref": "#/components/schemas/Station"}},
         },
@@ -253,7 +264,9 @@ SCHEMAS: dict[str, Any] = {
                             "type": "object",
                             "description": "A station: name, address, hours, text, open, "
                             "state, change (words), am (amenity indexes), nav ([gcj_lon, "
-                            "gcj_lat, bd_lon, bd_lat]). A cell: count.",
+                            "gcj_lat, bd_lon, bd_lat]; the first two are where to draw it "
+                            "on GCJ-02 tiles). A cell: count, and pos ([gcj_lon, gcj_lat]) "
+                            "with crs=gcj02.",
                         },
                     },
                 },
@@ -862,8 +875,8 @@ def _paths() -> dict[str, Any]:
                     _param(
                         "crs",
                         {"type": "string", "enum": list(CRS_NAMES), "default": "wgs84"},
-                        "Datum of lat/lon and of the answer: gcj02 for Amap/WeChat, bd09 for "
-                        "Baidu.",
+                        "Datum of lat/lon: gcj02 for Amap/WeChat, bd09 for Baidu. The answer's "
+                        "geometry stays WGS-84; each station's `position` property is in it.",
                     ),
                     _param("at", _AT, "Instant (default now; no offset: Asia/Shanghai)."),
                     _param(
@@ -924,7 +937,7 @@ def _paths() -> dict[str, Any]:
                     _param(
                         "crs",
                         {"type": "string", "enum": ["wgs84", "gcj02"], "default": "wgs84"},
-                        "Datum of the view and of the positions: gcj02 on Amap tiles.",
+                        "Datum of the view's box: gcj02 on Amap tiles (geometry stays WGS-84).",
                     ),
                     _param("at", _AT, "Instant of the states (default now)."),
                     _lang(),
@@ -1210,10 +1223,10 @@ def build_spec() -> dict[str, Any]:
         },
         "servers": [{"url": "/api/v1"}],
         "paths": _with_rate_limits(
-            _merged(_paths(), _editor_paths(), _planner_paths(), _union_paths())
+            _merged(_paths(), _editor_paths(), _planner_paths(), _union_paths(), features.paths())
         ),
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **features.SCHEMAS},
             "securitySchemes": {
                 "token": {
                     "type": "http",

@@ -249,8 +249,10 @@
     var p = feature.properties;
     for (var key in p) if (Object.prototype.hasOwnProperty.call(p, key)) st[key] = p[key];
     st.id = feature.id;
-    st.lon = feature.geometry.coordinates[0];
-    st.lat = feature.geometry.coordinates[1];
+    // geometry is WGS-84; on Amap's tiles the marker goes where "nav" says (GCJ-02)
+    var c = state.config.gcj02 ? p.nav : feature.geometry.coordinates;
+    st.lon = c[0];
+    st.lat = c[1];
     return st;
   }
 
@@ -304,7 +306,7 @@
     applyFilter();
     state.cells.clearLayers();
     features.forEach(function (feature) {
-      var c = feature.geometry.coordinates;
+      var c = (state.config.gcj02 && feature.properties.pos) || feature.geometry.coordinates;
       var n = feature.properties.count;
       var size = n < 10 ? 38 : n < 100 ? 44 : 52;
       var badge = L.marker([c[1], c[0]], {

@@ -236,13 +236,11 @@
         ).then(function (views) {
           var byId = {};
           views.forEach(function (v) {
-            var gcj02 = v.url.searchParams.get("crs") === "gcj02";
             var base = Date.parse(v.body.at);
             v.body.features.forEach(function (f) {
               var old = byId[f.id];
               if (old && old.stored >= v.at) return;
-              var c = f.geometry.coordinates;
-              var wgs = gcj02 ? RestStationsGeo.gcj02ToWgs84(c[0], c[1]) : c;
+              var wgs = f.geometry.coordinates; // always WGS-84
               byId[f.id] = {
                 id: f.id,
                 lon: wgs[0],
@@ -404,7 +402,7 @@
         features.push({
           type: "Feature",
           id: st.id,
-          geometry: { type: "Point", coordinates: [round6(shown[0]), round6(shown[1])] },
+          geometry: { type: "Point", coordinates: [round6(st.lon), round6(st.lat)] },
           properties: p,
         });
       });

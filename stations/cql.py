@@ -1,0 +1,190 @@
+"""CQL2-text filters (OGC API – Features Part 3) on station properties, as parametrised SQL.
+
+pygeofilter parses the text; this module walks its tree and writes SQL for the node kinds
+it knows, over the queryable properties only, with every literal passed as a parameter
+(never spliced into the text). A literal of the wrong type for its property is refused
+here with a message, so no filter reaches PostgreSQL that it would reject.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import shapely
+from pygeofilter import ast, values
+from pygeofilter.parsers.cql2_text import parse
+
+from stations.errors import InvalidParameter
+
+MAX_LENGTH = 4000
+
+_HINT = (
+    "write CQL2 text, e.g. status = 'active' AND floor_area_m2 >= 12 "
+    "AND S_INTERSECTS(geometry, BBOX(112.4, 37.7, 112.7, 38.0))"
+)
+_HINT_ZH = (
+    "请用 CQL2 文本，例如 status = 'active' AND floor_area_m2 >= 12 "
+    "AND S_INTERSECTS(geometry, BBOX(112.4, 37.7, 112.7, 38.0))"
+)
+
+_COMPARE = {
+    ast.Equal: "=",
+    ast.NotEqual: "<>",
+    ast.LessThan: "<",
+    ast.LessEqual: "<=",
+    ast.GreaterThan: ">",
+    ast.GreaterEqual: ">=",
+}
+_SPATIAL = {
+    ast.GeometryIntersects: "ST_Intersects",
+    ast.GeometryWithin: "ST_Within",
+    ast.GeometryContains: "ST_Contains",
+    ast.GeometryDisjoint: "ST_Disjoint",
+    ast.GeometryEquals: "ST_Equals",
+}
+# what a literal of each property kind must be (bool is an int in Python: listed first)
+_ACCEPTS: dict[str, tuple[type, ...]] = {
+    "text": (str,),
+    "number": (int, float),
+    "date": (dt.date,),
+    "boolean": (bool,),
+}
+
+_KIND_ZH = {
+    "text": "文本",
+    "number": "数字",
+    "date": "日期（DATE('2021-01-01')）",
+    "boolean": "布尔值",
+}
+
+
+def _refuse(message: str, zh: str) -> InvalidParameter:
+    return InvalidParameter("filter", f"filter: {message}", zh=f"filter：{zh}")
+
+
+def to_sql(text: str, queryables: Mapping[str, tuple[str, str]]) -> tuple[str, dict[str, Any]]:
+    """SQL condition and parameters for a CQL2-text ``text``.
+
+    ``queryables`` maps each property name to (SQL expression, kind), kind one of text,
+    number, date, boolean, geometry.
+    """
+    if len(text) > MAX_LENGTH:
+        raise _refuse(f"at most {MAX_LENGTH} characters", f"最多 {MAX_LENGTH} 个字符")
+    try:
+        tree = parse(text)
+    except Exception as exc:  # lark's errors, whatever the parser version raises
+        where = getattr(exc, "column", None)
+        at = f" (near column {where})" if where else ""
+        at_zh = f"（约第 {where} 列）" if where else ""
+        raise _refuse(
+            f"not CQL2 text{at}; {_HINT}", f"不是有效的 CQL2 文本{at_zh}；{_HINT_ZH}"
+        ) from None
+    params: dict[str, Any] = {}
+    return _Writer(queryables, params).node(tree), params
+
+
+class _Writer:
+    def __init__(self, queryables: Mapping[str, tuple[str, str]], params: dict[str, Any]):
+        self.queryables = queryables
+        self.params = params
+
+    def value(self, literal: Any) -> str:
+        name = f"cql{len(self.params)}"
+        self.params[name] = literal
+        return f"%({name})s"
+
+    def attribute(self, node: Any) -> tuple[str, str]:
+        if not isinstance(node, ast.Attribute):
+            raise _refuse(
+                "compare a property with a value (property first)", "请用“属性 运算符 值”的形式"
+            )
+        if node.name not in self.queryables:
+            known = ", ".join(sorted(self.queryables))
+            raise _refuse(
+                f"unknown property {node.name!r}; queryable: {known}",
+                f"未知属性 {node.name!r}；可查询：{known}",
+            )
+        return self.queryables[node.name]
+
+    def literal(self, kind: str, name: str, value: Any) -> str:
+        accepts = _ACCEPTS.get(kind, ())
+        ok = isinstance(value, accepts) and not (kind == "number" and isinstance(value, bool))
+        if kind == "date" and isinstance(value, dt.datetime):
+            ok = False
+        if kind == "number" and ok and not math.isfinite(value):
+            ok = False
+        if not ok:
+            raise _refuse(
+                f"{name} is a {kind}; {value!r} is not",
+                f"{name} 是{_KIND_ZH[kind]}，{value!r} 不是",
+            )
+        return self.value(value)
+
+    def node(self, node: Any) -> str:  # noqa: PLR0911 (one branch per node kind)
+        if isinstance(node, ast.And | ast.Or):
+            joiner = " AND " if isinstance(node, ast.And) else " OR "
+            return f"({self.node(node.lhs)}{joiner}{self.node(node.rhs)})"
+        if isinstance(node, ast.Not):
+            return f"(NOT {self.node(node.sub_node)})"
+        if type(node) in _COMPARE:
+            sql, kind = self.attribute(node.lhs)
+            return f"({sql} {_COMPARE[type(node)]} {self.literal(kind, node.lhs.name, node.rhs)})"
+        if isinstance(node, ast.Between):
+            sql, kind = self.attribute(node.lhs)
+            low = self.literal(kind, node.lhs.name, node.low)
+            high = self.literal(kind, node.lhs.name, node.high)
+            return f"({sql} {'NOT ' if node.not_ else ''}BETWEEN {low} AND {high})"
+        if isinstance(node, ast.In):
+            sql, kind = self.attribute(node.lhs)
+            items = ", ".join(self.literal(kind, node.lhs.name, v) for v in node.sub_nodes)
+            return f"({sql} {'NOT ' if node.not_ else ''}IN ({items}))"
+        if isinstance(node, ast.Like):
+            sql, kind = self.attribute(node.lhs)
+            if kind != "text":
+                raise _refuse(
+                    f"LIKE needs a text property, not {node.lhs.name}", "LIKE 只用于文本属性"
+                )
+            pattern = self.literal(kind, node.lhs.name, node.pattern)
+            op = "ILIKE" if node.nocase else "LIKE"
+            return f"({sql} {'NOT ' if node.not_ else ''}{op} {pattern})"
+        if isinstance(node, ast.IsNull):
+            sql, _ = self.attribute(node.lhs)
+            return f"({sql} IS {'NOT ' if node.not_ else ''}NULL)"
+        if type(node) in _SPATIAL:
+            sql, kind = self.attribute(node.lhs)
+            if kind != "geometry":
+                raise _refuse(f"{node.lhs.name} is not a geometry", f"{node.lhs.name} 不是几何属性")
+            return f"{_SPATIAL[type(node)]}({sql}, {self.geometry(node.rhs)})"
+        raise _refuse(
+            f"{type(node).__name__} is not supported; use comparisons, BETWEEN, IN, LIKE, "
+            "IS NULL, AND/OR/NOT and S_INTERSECTS/S_WITHIN/S_CONTAINS/S_DISJOINT/S_EQUALS",
+            "不支持此运算；可用比较、BETWEEN、IN、LIKE、IS NULL、AND/OR/NOT 与空间谓词",
+        )
+
+    def geometry(self, node: Any) -> str:
+        """A geometry literal (WKT or BBOX(...)) in CRS84, checked before PostGIS sees it."""
+        if isinstance(node, ast.Function) and node.name.lower() == "bbox":
+            box = node.arguments
+            if len(box) != 4 or not all(isinstance(v, int | float) for v in box):
+                raise _refuse("BBOX takes 4 numbers", "BBOX 需要 4 个数")
+            geom = shapely.box(*box)
+        elif isinstance(node, values.Geometry):
+            try:
+                geom = shapely.from_geojson(json.dumps(node.geometry))
+            except shapely.errors.GEOSException:
+                raise _refuse("the geometry is not valid WKT", "几何不是有效的 WKT") from None
+        elif isinstance(node, values.Envelope):
+            geom = shapely.box(node.x1, node.y1, node.x2, node.y2)
+        else:
+            raise _refuse("the second argument must be a geometry", "第二个参数必须是几何")
+        x0, y0, x1, y1 = geom.bounds
+        if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90) or not geom.is_valid:
+            raise _refuse(
+                "the geometry must be valid, in lon/lat degrees (CRS84)",
+                "几何必须有效，坐标为经纬度（CRS84）",
+            )
+        return f"ST_GeomFromText({self.value(geom.wkt)}, 4326)"
