@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from pygeofilter.parsers.cql2_text import parse
 from stations.errors import InvalidParameter
 
 MAX_LENGTH = 4000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # as stations.records
 
 _HINT = (
     "write CQL2 text, e.g. status = 'active' AND floor_area_m2 >= 12 "
@@ -74,6 +76,8 @@ def to_sql(text: str, queryables: Mapping[str, tuple[str, str]]) -> tuple[str, d
     """
     if len(text) > MAX_LENGTH:
         raise _refuse(f"at most {MAX_LENGTH} characters", f"最多 {MAX_LENGTH} 个字符")
+    if _CONTROL.search(text):
+        raise _refuse("control characters are not allowed", "不能含控制字符")
     try:
         tree = parse(text)
     except Exception as exc:  # lark's errors, whatever the parser version raises

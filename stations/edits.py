@@ -30,10 +30,10 @@ from stations.errors import (
 from stations.hours import Note
 from stations.records import CHINA_LAT, CHINA_LON, FIELD_NAMES, FIELDS, FieldProblem, cell_text
 
-# JSON type each editable field takes (text unless listed); null clears an optional field
-_NUMBER = ("lon", "lat", "floor_area_m2")
-_BOOL = ("has_sign", "has_rules", "has_staff")
-_TEXT = tuple(n for n in FIELD_NAMES if n not in (*_NUMBER, *_BOOL, "amenities"))
+# JSON type each editable field takes (from its column); null clears an optional field
+_NUMBER = tuple(f.name for f in FIELDS if f.json_type == "number")
+_BOOL = tuple(f.name for f in FIELDS if f.json_type == "boolean")
+_TEXT = tuple(f.name for f in FIELDS if f.json_type == "string")
 _REQUIRED = tuple(f.name for f in FIELDS if f.required)
 CODE_FIELD = next(f for f in FIELDS if f.name == "code")
 _READ_ONLY = ("id", "version", "created_at", "updated_at", "district", "opening_hours_text")

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from sqlalchemy.dialects import postgresql
 from tqdm import tqdm
 
 from geo.crs import geodesic_distance_m
-from stations import readers
+from stations import readers, schema
 from stations.bulk import gc_paused
 from stations.errors import ImportRejected
 from stations.records import COLUMNS, parse_row
@@ -68,17 +69,30 @@ class ImportResult:
 _STAGE_COLUMNS = ("row_no", "given", *COLUMNS, "lon", "lat")
 # bit i of import_rows.given: the row gave COLUMNS[i] (an absent column keeps stored values)
 _BIT = {c: 1 << i for i, c in enumerate(COLUMNS)}
-_STAGE_SQL = """
+
+
+def _stage_sql() -> str:
+    """The staging table, from the declared columns, the position and its point.
+
+    Every column may be absent but the code, which matches rows.
+    """
+    dialect = postgresql.dialect()
+    columns = ",\n    ".join(
+        f"{c.name} {c.type.compile(dialect=dialect)}{' NOT NULL' if c.name == 'code' else ''}"
+        for c in (schema.stations.c[name] for name in COLUMNS)
+    )
+    return f"""
 CREATE TEMP TABLE import_rows (
-    row_no integer NOT NULL, given integer NOT NULL, code text NOT NULL, name text, address text,
-    district_code text, district_name text, opening_hours text, amenities text[],
-    floor_area_m2 numeric(9, 1), host_type text, built_by text, level text, opened_on date,
-    status text, contact text, has_sign boolean, has_rules boolean, has_staff boolean,
+    row_no integer NOT NULL, given bigint NOT NULL,
+    {columns},
     lon double precision NOT NULL, lat double precision NOT NULL,
     geom geometry(Point, 4326) GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326))
         STORED
 ) ON COMMIT DROP
 """
+
+
+_STAGE_SQL = _stage_sql()
 
 
 def import_file(

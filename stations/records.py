@@ -1,7 +1,8 @@
 """The station record as files and people see it: fields, headers, parsing, validation.
 
-One table of fields drives import (CSV, XLSX, GeoJSON; English or Chinese headers),
-export and the API's feature properties, so the three cannot drift apart. Parsing turns
+The fields come from the declared table (:mod:`stations.schema`: each column with a
+Chinese header, the point as lon/lat) and drive import (CSV, XLSX, GeoJSON; English or
+Chinese headers), export and the API's feature properties, so none can drift apart. Parsing turns
 a cell into a typed value or raises :class:`FieldProblem` with a reason a person can act
 on; vocabulary cells accept the code or either label (``community``, ``社区服务站``).
 """
@@ -17,7 +18,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from stations import hours, vocabulary
+from sqlalchemy import types as sqltypes
+
+from stations import hours, schema, vocabulary
 from stations.errors import StationsError
 
 # China's extent with a margin: catches swapped or zero coordinates before any SQL runs.
@@ -41,6 +44,7 @@ class Field:
     zh: str
     parse: Callable[[str], Any]
     required: bool = False
+    json_type: str = "string"  # in the editing API's JSON: string, number, boolean, array
 
 
 def _text(value: str) -> str | None:
@@ -156,27 +160,72 @@ def _district_code(value: str) -> str | None:
     return text
 
 
-FIELDS: tuple[Field, ...] = (
-    Field("code", "编码", _code, required=True),
-    Field("name", "名称", _text, required=True),
-    Field("address", "地址", _text),
-    Field("district_code", "行政区划代码", _district_code),
-    Field("district_name", "行政区划", _text),
-    Field("lon", "经度", _number(*CHINA_LON, "longitude"), required=True),
-    Field("lat", "纬度", _number(*CHINA_LAT, "latitude"), required=True),
-    Field("opening_hours", "开放时间", _opening_hours),
-    Field("amenities", "服务设施", _amenities),
-    Field("floor_area_m2", "面积(平方米)", _area),
-    Field("host_type", "依托类型", _term("host_types"), required=True),
-    Field("built_by", "建设主体", _term("built_by"), required=True),
-    Field("level", "级别", _term("levels"), required=True),
-    Field("opened_on", "启用日期", _date),
-    Field("status", "状态", _term("statuses")),
-    Field("contact", "联系方式", _text),
-    Field("has_sign", "统一标识", _bool),
-    Field("has_rules", "管理制度", _bool),
-    Field("has_staff", "专人管理", _bool),
+# Fields with rules of their own; any other is parsed by its vocabulary or column type.
+_SPECIAL: dict[str, Callable[[str], Any]] = {
+    "code": _code,
+    "district_code": _district_code,
+    "lon": _number(*CHINA_LON, "longitude"),
+    "lat": _number(*CHINA_LAT, "latitude"),
+    "opening_hours": _opening_hours,
+    "amenities": _amenities,
+    "floor_area_m2": _area,
+}
+_BY_TYPE: tuple[tuple[type, Callable[[str], Any] | None, str], ...] = (
+    (sqltypes.Boolean, _bool, "boolean"),
+    (sqltypes.Date, _date, "string"),
+    (sqltypes.Numeric, None, "number"),  # a decimal at the column's scale
+    (sqltypes.ARRAY, None, "array"),  # lists have rules of their own (_SPECIAL)
+    (sqltypes.Text, _text, "string"),
 )
+
+
+def _decimal(name: str, scale: int) -> Callable[[str], Decimal | None]:
+    def parse(value: str) -> Decimal | None:
+        if not value.strip():
+            return None
+        try:
+            number = Decimal(value.strip()).quantize(Decimal(1).scaleb(-scale))
+        except InvalidOperation:
+            raise FieldProblem(f"{name} must be a number") from None
+        if not number.is_finite():
+            raise FieldProblem(f"{name} must be a number")
+        return number
+
+    return parse
+
+
+def _field(column: Any) -> Field:
+    """The interchange field of a column of :data:`stations.schema.stations`."""
+    for kind, parse, json_type in _BY_TYPE:
+        if isinstance(column.type, kind):
+            if "vocabulary" in column.info and json_type == "string":
+                parse = _term(column.info["vocabulary"])
+            elif parse is None and json_type == "number":
+                parse = _decimal(column.name, column.type.scale or 0)
+            parse = _SPECIAL.get(column.name, parse)
+            if parse is None:
+                break
+            zh, required = column.info["zh"], column.info.get("required", False)
+            return Field(column.name, zh, parse, required, json_type)
+    raise TypeError(f"no interchange parser for {column.name} ({column.type}); add one")
+
+
+def _fields() -> tuple[Field, ...]:
+    """The columns that carry a Chinese header, in table order; the point as lon, lat."""
+    out: list[Field] = []
+    for column in schema.stations.columns:
+        if "lon" in column.info:
+            required = column.info.get("required", False)
+            out += [
+                Field(axis, column.info[axis], _SPECIAL[axis], required, "number")
+                for axis in ("lon", "lat")
+            ]
+        elif "zh" in column.info:
+            out.append(_field(column))
+    return tuple(out)
+
+
+FIELDS: tuple[Field, ...] = _fields()
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 # No field needs more; control characters (NUL above all) only break things downstream.
 MAX_CELL = 2000

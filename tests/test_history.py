@@ -72,3 +72,18 @@ def test_history_is_append_only(conn, sql):
 def test_truncate_is_refused(conn):
     with pytest.raises(psycopg.errors.RaiseException, match="bypass the history"):
         conn.execute("TRUNCATE stations CASCADE")
+
+
+def test_a_new_column_is_recorded_with_no_trigger_rewrite(conn):
+    """History snapshots are the row (migration 0008): a column added later is in them."""
+    sid, _ = _station(conn)
+    conn.execute("ALTER TABLE stations ADD COLUMN shade_m2 numeric(6, 1)")
+    conn.execute("UPDATE stations SET shade_m2 = 12.5 WHERE id = %s", [sid])
+    before, after = conn.execute(
+        "SELECT before, after FROM station_history WHERE station_id = %s ORDER BY id DESC LIMIT 1",
+        [sid],
+    ).fetchone()
+    assert before["shade_m2"] is None and after["shade_m2"] == 12.5
+    # the record as people see it: the position as lon/lat, no internals
+    assert {"lon", "lat", "code", "amenities"} <= after.keys()
+    assert not {"geom", "version", "created_at", "updated_at"} & after.keys()

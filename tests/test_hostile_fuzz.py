@@ -144,7 +144,8 @@ def _request(draw: st.DrawFn, spec: dict[str, Any], who: list) -> dict[str, Any]
     params = [p for p in operation.get("parameters", []) if "name" in p]
     query = dict(BASE_QUERY.get(path, {}))
     headers: dict[str, str] = {}
-    path_values = {"id": "1"}
+    # a valid value for each path parameter, unless a hostile one is drawn for it
+    path_values = {"id": "1", "collectionId": "stations", "featureId": "1"}
     for param in (
         draw(st.lists(st.sampled_from(params), max_size=3, unique_by=str)) if params else []
     ):

@@ -194,6 +194,7 @@ def test_a_spatial_filter_matches_shapely(served, stored):
         ({"filter": "floor_area_m2 = 'big'"}, "filter", "数字"),
         ({"filter": "colour = 'red'"}, "filter", "未知属性"),
         ({"filter": "name ="}, "filter", "CQL2"),
+        ({"filter": "name = 'a\x00b'"}, "filter", "控制字符"),
         ({"filter": "S_INTERSECTS(geometry, POINT(500 500))"}, "filter", "经纬度"),
         ({"filter-lang": "cql-json"}, "filter-lang", "cql2-text"),
         ({"status": "open"}, "status", "active"),

@@ -11,6 +11,8 @@ from typing import Any
 
 from geo.datums import CRS_NAMES
 from stations import vocabulary
+from stations.records import CHINA_LAT, CHINA_LON, FIELDS
+from stations.schema import stations as stations_table
 from web import openapi_features as features
 
 
@@ -69,6 +71,56 @@ def _geojson(ref: str, description: str) -> dict[str, Any]:
     }
 
 
+_JSON_TYPES = {
+    "string": {"type": "string"},
+    "number": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "array": {"type": "array", "items": {"type": "string"}},
+}
+# what a field's JSON type does not say (the rest comes from stations.schema)
+_FIELD_NOTES: dict[str, dict[str, Any]] = {
+    "code": {"description": "1-40 letters, digits, '-', '_' or '.'."},
+    "district_code": {
+        "description": "6-digit county code; left out, the county holding the point."
+    },
+    "lon": {"minimum": CHINA_LON[0], "maximum": CHINA_LON[1]},
+    "lat": {"minimum": CHINA_LAT[0], "maximum": CHINA_LAT[1]},
+    "opening_hours": {"description": "OpenStreetMap opening_hours; null: not published."},
+    "floor_area_m2": {"exclusiveMinimum": 0, "maximum": 100000},
+    "opened_on": {"format": "date"},
+    "status": {"enum": list(vocabulary.terms("statuses"))},
+}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    out = {**schema, "type": [schema["type"], "null"]}
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    return out
+
+
+def _stored_fields() -> dict[str, Any]:
+    """A station's stored fields as an answer gives them: null where the column allows."""
+    out = {}
+    for field in FIELDS:
+        if field.name in ("lon", "lat"):
+            continue
+        plain = {**_JSON_TYPES[field.json_type], **_FIELD_NOTES.get(field.name, {})}
+        for bound in ("exclusiveMinimum", "maximum"):  # answers show what was stored
+            plain.pop(bound, None)
+        out[field.name] = _nullable(plain) if stations_table.c[field.name].nullable else plain
+    return out
+
+
+def _edited_fields() -> dict[str, Any]:
+    """The fields an edit sends: null clears any that a new station need not give."""
+    out = {}
+    for field in FIELDS:
+        plain = {**_JSON_TYPES[field.json_type], **_FIELD_NOTES.get(field.name, {})}
+        out[field.name] = plain if field.required else _nullable(plain)
+    return out
+
+
 _AT = {"type": "string", "format": "date-time"}
 _DISTRICT = {
     "type": "object",
@@ -117,27 +169,9 @@ SCHEMAS: dict[str, Any] = {
         ],
         "properties": {
             "id": {"type": "integer"},
-            "code": {"type": "string"},
-            "name": {"type": "string"},
-            "address": _STRING_OR_NULL,
+            **_stored_fields(),
             "district": _DISTRICT,
-            "district_code": {"type": "string"},
-            "district_name": {"type": "string"},
-            "opening_hours": {
-                **_STRING_OR_NULL,
-                "description": "OpenStreetMap opening_hours; null: not published.",
-            },
             "amenities": {"type": "array", "items": {"$ref": "#/components/schemas/Amenity"}},
-            "floor_area_m2": _NUMBER_OR_NULL,
-            "host_type": {"type": "string"},
-            "built_by": {"type": "string"},
-            "level": {"type": "string"},
-            "opened_on": {**_STRING_OR_NULL, "format": "date"},
-            "status": {"type": "string", "enum": ["active", "suspended", "closed"]},
-            "contact": _STRING_OR_NULL,
-            "has_sign": _BOOL_OR_NULL,
-            "has_rules": _BOOL_OR_NULL,
-            "has_staff": _BOOL_OR_NULL,
             "opening_hours_text": {
                 "type": "string",
                 "description": "The hours in words, in the language asked for.",
@@ -1013,30 +1047,7 @@ def _paths() -> dict[str, Any]:
     }
 
 
-_STATION_FIELDS = {
-    "code": {"type": "string", "description": "1-40 letters, digits, '-', '_' or '.'."},
-    "name": {"type": "string"},
-    "address": _STRING_OR_NULL,
-    "district_code": {
-        **_STRING_OR_NULL,
-        "description": "6-digit county code; left out, the county holding the point.",
-    },
-    "district_name": _STRING_OR_NULL,
-    "lon": {"type": "number", "minimum": 73, "maximum": 136},
-    "lat": {"type": "number", "minimum": 3, "maximum": 54},
-    "opening_hours": {**_STRING_OR_NULL, "description": "OpenStreetMap opening_hours."},
-    "amenities": {"type": ["array", "null"], "items": {"type": "string"}},
-    "floor_area_m2": {**_NUMBER_OR_NULL, "exclusiveMinimum": 0, "maximum": 100000},
-    "host_type": {"type": "string"},
-    "built_by": {"type": "string"},
-    "level": {"type": "string"},
-    "opened_on": {**_STRING_OR_NULL, "format": "date"},
-    "status": {**_STRING_OR_NULL, "enum": ["active", "suspended", "closed", None]},
-    "contact": _STRING_OR_NULL,
-    "has_sign": _BOOL_OR_NULL,
-    "has_rules": _BOOL_OR_NULL,
-    "has_staff": _BOOL_OR_NULL,
-}
+_STATION_FIELDS = _edited_fields()
 EDITOR_SCHEMAS: dict[str, Any] = {
     "StationFields": {
         "type": "object",

@@ -96,8 +96,7 @@ def paths() -> dict[str, Any]:
         _LANG,
         _F,
     ]
-    for p in items_params:
-        p["style"], p["explode"] = "form", False
+    items_params = [{**p, "style": "form", "explode": False} for p in items_params]
     return {
         "/": _get(
             "Landing page", "getLandingPage", [_LANG, _F], _ok(_JSON, "LandingPage", "Links."), 400

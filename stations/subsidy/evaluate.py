@@ -30,23 +30,21 @@ from geo.coverage import plane_for
 from stations import vocabulary
 from stations.bulk import gc_paused
 from stations.errors import InvalidParameter
+from stations.records import FIELDS
 from stations.subsidy.programmes import Criterion, InvalidProgramme, Loaded, Period
 
 GEOD = Geod(ellps="WGS84")
 FACT_TEXT = {"has_sign": "unified sign", "has_rules": "management rules", "has_staff": "staff"}
 _PREFIX = {"province": 2, "city": 4, "county": 6}
+_FLOATS = {f.name for f in FIELDS if f.json_type == "number"}
 
-_SELECT = """
-SELECT id, code, name, district_code, district_name, ST_X(geom), ST_Y(geom), opening_hours,
-       amenities, floor_area_m2::float8, built_by, host_type, status, opened_on,
-       has_sign, has_rules, has_staff
+# every field of the record (stations.schema via stations.records), numbers as floats
+_NAMES = ("id", *(f.name for f in FIELDS))
+_EXPRESSIONS = {"lon": "ST_X(geom)", "lat": "ST_Y(geom)"}
+_SELECT = f"""
+SELECT {", ".join(_EXPRESSIONS.get(f, f"{f}::float8" if f in _FLOATS else f) for f in _NAMES)}
 FROM stations WHERE district_code LIKE %s ORDER BY code
 """
-_NAMES = (
-    "id", "code", "name", "district_code", "district_name", "lon", "lat", "opening_hours",
-    "amenities", "floor_area_m2", "built_by", "host_type", "status", "opened_on",
-    "has_sign", "has_rules", "has_staff",
-)  # fmt: skip
 
 
 @dataclass(slots=True)

@@ -218,13 +218,17 @@ def _restamp(data: bytes, stamp: dt.datetime) -> bytes:
 
     openpyxl stamps both with the clock at save time, which would make two runs differ.
     """
-    modified = f'<dcterms:modified xsi:type="dcterms:W3CDTF">{stamp:%Y-%m-%dT%H:%M:%SZ}<'
+    # only the date is replaced: the start tag may declare the xsi namespace itself (it
+    # does when openpyxl writes through lxml), and must keep that declaration
+    modified = f"{stamp:%Y-%m-%dT%H:%M:%SZ}<".encode()
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
         for info in src.infolist():
             content = src.read(info.filename)
             if info.filename == "docProps/core.xml":
-                content = re.sub(rb"<dcterms:modified [^>]*>[^<]*<", modified.encode(), content)
+                content = re.sub(
+                    rb"(<dcterms:modified\b[^>]*>)[^<]*<", lambda m: m[1] + modified, content
+                )
             entry = zipfile.ZipInfo(info.filename, date_time=stamp.timetuple()[:6])
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = info.external_attr
