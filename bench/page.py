@@ -78,7 +78,9 @@ class Server:
             "STATIONS_RATE_LIMIT_PUBLIC": "off",
             "STATIONS_RATE_LIMIT_PLANNER": "off",
         }
-        start = "import sys; from stations.cli import main; sys.argv[0] = 'stations'; main()"
+        # the old page's tree predates the command line's move out of stations/
+        entry = "cli" if (tree / "cli" / "__init__.py").exists() else "stations.cli"
+        start = f"import sys; from {entry} import main; sys.argv[0] = 'stations'; main()"
         self.proc = subprocess.Popen(
             [sys.executable, "-c", start, "serve", "--port", str(self.port), "--workers", "1"],
             cwd=tree,

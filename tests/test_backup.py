@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from cli import main
 from stations import backup, db, registry
-from stations.cli import main
 from stations.demo import demo_database
 from stations.errors import InvalidInput
 

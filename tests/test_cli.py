@@ -8,7 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from stations.cli import main
+from cli import main
 from stations.db import head_revision
 from stations.records import FIELD_NAMES
 

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
+from cli import main
 from stations import coverage, db, siting, tokens
-from stations.cli import main
 
 PLANNER_ROUTES = [
     ("gaps", {"district": "140106"}),

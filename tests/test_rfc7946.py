@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from cli import main
 from geo import datums
 from geo.crs import GEOD
-from stations.cli import main
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "demo"
 SMALL = {"district": "140106"}  # 迎泽区: a few gaps, holes and all

@@ -10,7 +10,7 @@ import pytest
 from answers import ok
 from openpyxl import load_workbook
 
-from stations.cli import main
+from cli import main
 
 REPORT = "/api/v1/subsidy/report?programme=shanxi-construction&period=2021"
 
