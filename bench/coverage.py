@@ -39,7 +39,7 @@ from stations import coverage, db, siting, tokens  # noqa: E402
 from stations.cluster import Cluster  # noqa: E402
 from stations.demo import demo_database  # noqa: E402
 from web.app import create_app  # noqa: E402
-from web.database import close_pool  # noqa: E402
+from web.pools import close_pool  # noqa: E402
 
 BENCH_DB = "stations_bench_coverage"
 TAIYUAN_URBAN = ("140105", "140106", "140107", "140108", "140109", "140110")

@@ -21,7 +21,7 @@ from stations import db
 from stations.cluster import Cluster
 from stations.demo import demo_database
 from web.app import create_app
-from web.database import close_pool
+from web.pools import close_pool
 
 # two runs at once (a helper run beside the suite) each need their own throwaway database
 TEST_DB = os.environ.get("STATIONS_TEST_DB", "stations_test")

@@ -186,7 +186,7 @@ def test_a_stored_value_no_parser_accepts_reads_as_unknown_everywhere(database_u
     from conftest import app_for
 
     from stations.demo import demo_database
-    from web.database import close_pool
+    from web.pools import close_pool
 
     url = demo_database("stations_bad_hours_test", database_url)
     with db.connect(url, autocommit=True) as conn:

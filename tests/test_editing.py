@@ -23,7 +23,7 @@ from openpyxl import Workbook
 from stations import db, tokens
 from stations.demo import demo_database
 from stations.records import FIELD_NAMES
-from web.database import close_pool
+from web.pools import close_pool
 
 XIAODIAN, YINGZE = "140105", "140106"
 EDITOR = "李华 (小店区总工会)"

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from stations import db
 from web.app import create_app
-from web.database import close_pool
+from web.pools import close_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,7 +26,7 @@ from live_server import HttpClient, serving
 from geo import datums
 from geo.crs import GEOD
 from stations import vocabulary
-from web.database import close_pool
+from web.pools import close_pool
 
 URL = "/api/v1/map/stations"
 AT = "2025-11-24T22:10:00+08:00"  # a Monday night

@@ -23,7 +23,7 @@ from pyproj import Geod
 
 from geo import datums
 from stations import hours, nearest
-from web.database import get_conn
+from web.pools import get_conn
 
 GEOD = Geod(ellps="WGS84")
 SH = hours.SHANGHAI

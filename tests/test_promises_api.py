@@ -30,7 +30,7 @@ from never_sent import NeverSent
 from stations import db, tokens
 from stations.demo import demo_database
 from web.app import create_app
-from web.database import close_pool
+from web.pools import close_pool
 
 PROBLEM = "application/problem+json"
 LISTING = "/api/v1/stations"

@@ -32,7 +32,7 @@ from pyproj import Geod
 from geo import datums
 from stations import db, tokens
 from stations.demo import demo_database
-from web.database import close_pool
+from web.pools import close_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 SH = dt.timezone(dt.timedelta(hours=8))

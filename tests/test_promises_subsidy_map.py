@@ -29,7 +29,8 @@ from hours_oracle import answers, open_for
 from live_server import HttpClient, serving
 from openpyxl import load_workbook
 
-from web.database import DOWN_KEY, close_pool
+from web.database import DOWN_KEY
+from web.pools import close_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBSIDY = ROOT / "data" / "subsidy"

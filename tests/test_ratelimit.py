@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 
 from web.app import create_app
-from web.database import close_pool
+from web.pools import close_pool
 from web.ratelimit import limiter
 
 

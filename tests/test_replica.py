@@ -12,7 +12,8 @@ from conftest import app_for
 
 from stations import db, tokens
 from stations.sandbox import spare_primary
-from web.database import DOWN_KEY, REPLICA_RETRY_S, close_pool
+from web.database import DOWN_KEY, REPLICA_RETRY_S
+from web.pools import close_pool
 
 EDITOR = "复制测试编辑"
 

@@ -15,7 +15,7 @@ from never_sent import NeverSent
 
 from web import security
 from web.app import create_app
-from web.database import close_pool
+from web.pools import close_pool
 
 
 def test_pages_get_a_policy_and_every_response_the_basic_headers(client):
@@ -189,7 +189,7 @@ def test_stalled_bodies_cannot_pile_up_threads(database_url):
 
 
 def test_a_statement_past_its_time_is_cancelled_and_answered_503(database_url):
-    from web.database import get_conn
+    from web.pools import get_conn
 
     app = create_app({"DATABASE_URL": database_url, "TESTING": True})
 

@@ -24,7 +24,8 @@ from conftest import app_for
 from stations import db, hours, registry, snapshot, tokens
 from stations.demo import demo_database
 from stations.nearest import nearest
-from web.database import POOLS_KEY, SNAPSHOTS_KEY, close_pool
+from web.database import SNAPSHOTS_KEY
+from web.pools import POOLS_KEY, close_pool
 
 SH = hours.SHANGHAI
 

@@ -12,7 +12,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from stations import db, settings
-from web import auth, database, errors, observability, ratelimit, security, static_files
+from web import auth, database, errors, observability, pools, ratelimit, security, static_files
 from web.api import api
 from web.editing_api import editing
 from web.features_api import features
@@ -69,6 +69,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health)
     app.register_blueprint(planner)
 
+    pools.init_app(app)
     database.init_app(app)
     static_files.init_app(app)
     proxies = int(app.config.get("TRUSTED_PROXIES", settings.get_int("STATIONS_TRUSTED_PROXIES")))

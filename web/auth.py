@@ -23,7 +23,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from stations import settings, tokens
 from stations.errors import Forbidden, NotSignedIn
 from web import links
-from web.database import get_conn
+from web.pools import get_conn
 
 F = TypeVar("F", bound=Callable[..., Any])
 SESSION_KEY = "token_id"

@@ -1,62 +1,39 @@
-"""The request's database connections, from pools per app and worker process.
+"""Which database a request reads: a replica or the primary; and the workers' memory.
 
-Writes, sign-ins and the planners' and union's work use the primary (``DATABASE_URL``).
-Anonymous public reads (the nearest search, listings, the map) may use read replicas
-(``DATABASE_READ_URL``, comma-separated), taken in turn; a replica's connection is
-checked as it is taken, and when a replica cannot give a sound one within a quarter of
-a second the read falls back to the primary, and reads skip that replica for 5 s.
-A signed-in caller always reads the primary, so an editor sees their own write at once
-(and its ETag).
+Writes, sign-ins and the planners' and union's work use the primary (``DATABASE_URL``,
+:func:`web.pools.get_conn`). Anonymous public reads (the nearest search, listings, the
+map) may use read replicas (``DATABASE_READ_URL``, comma-separated), taken in turn; a
+replica's connection is checked as it is taken, and when a replica cannot give a sound
+one within a quarter of a second the read falls back to the primary, and reads skip that
+replica for 5 s. A signed-in caller always reads the primary, so an editor sees their own
+write at once (and its ETag).
 
 Anonymous nearest searches answer from the worker's in-memory copy of the active stations
 (:mod:`stations.snapshot`), one per database read from, confirmed current at most
 ``STATIONS_NEAREST_MAX_AGE_S`` seconds before (one short query when that time is up).
-
-When the database goes away, a request gets 503 within half a second instead of hanging,
-and the pools reconnect by themselves when it is back: a pool gives up a reconnection
-attempt after a few seconds and the next request starts a fresh one, so the exponential
-backoff never grows past a couple of seconds, however long the outage lasted.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import threading
 import time
 from pathlib import Path
 
 import psycopg
 from flask import Flask, current_app, g
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
-from stations import db, settings, snapshot
-from stations.errors import DatabaseUnavailable
+from stations import settings, snapshot
+from web import pools
+from web.auth import principal
 
-POOLS_KEY = "stations.pools"
 TURN_KEY = "stations.replica_turn"
 DOWN_KEY = "stations.replicas_down"  # replica URL -> monotonic time to try it again
 SNAPSHOTS_KEY = "stations.snapshots"  # database URL -> snapshot.Current
-_CREATING = threading.Lock()
-# A worker runs no more threads than its pool holds connections, so a free one is there
-# at once unless the database is gone (or the pool is still opening its first one).
-PRIMARY_WAIT_S = 0.5
 REPLICA_WAIT_S = 0.25
 # After a replica failed to give a connection, reads skip it for this long.
 REPLICA_RETRY_S = 5.0
-# Longest a pool keeps retrying one reconnection before leaving it to the next request.
-RECONNECT_S = 4.0
-
-
-def get_conn() -> psycopg.Connection:
-    """The request's primary connection (autocommit), taken from the pool on first use."""
-    if "conn" not in g:
-        pool = _pool(current_app.config["DATABASE_URL"])
-        try:
-            g.conn, g.conn_pool = pool.getconn(timeout=PRIMARY_WAIT_S), pool
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise DatabaseUnavailable("the database is not reachable; try again shortly") from exc
-    return g.conn
 
 
 def get_read_conn() -> psycopg.Connection:
@@ -97,8 +74,6 @@ def _read_url() -> str:
     """
     if "read_url" in g:
         return g.read_url
-    from web.auth import principal  # web.auth imports this module
-
     # a valid token or session only: a made-up "Authorization: Bearer x" is a 401, not a
     # way past the workers' memory and the replicas to the primary's PostGIS
     g.signed_in = principal() is not None
@@ -118,62 +93,25 @@ def _conn_for(url: str) -> psycopg.Connection:
     A replica that cannot give a sound connection in time is skipped for a while.
     """
     if url == current_app.config["DATABASE_URL"]:
-        return get_conn()
-    if "read_conn" not in g:
-        pool = _pool(url)
-        try:
-            g.read_conn, g.read_pool = pool.getconn(timeout=REPLICA_WAIT_S), pool
-        except (PoolTimeout, psycopg.OperationalError):
-            current_app.extensions[DOWN_KEY][url] = time.monotonic() + REPLICA_RETRY_S
-            g.read_url = current_app.config["DATABASE_URL"]  # the rest of this request too
-            return get_conn()  # a replica down or behind on connections: the primary serves
-    return g.read_conn
-
-
-def _pool(url: str) -> ConnectionPool:
-    pools = current_app.extensions[POOLS_KEY]
-    pool = pools.get(url)
-    if pool is not None:
-        return pool
-    with _CREATING:  # threads of one worker must share one pool per database
-        pool = pools.get(url)
-        if pool is not None:
-            return pool
-        primary = url == current_app.config["DATABASE_URL"]
-        pool = pools[url] = ConnectionPool(
-            db.libpq_url(url),
-            min_size=1,
-            max_size=current_app.config["POOL_SIZE"],
-            kwargs={"autocommit": True, "connect_timeout": 5, "options": db.SERVING_OPTIONS},
-            open=True,
-            # the primary's connections are not checked on every getconn (a round trip per
-            # request): one that broke fails its request with 503 and the pool discards it.
-            # A replica's are, so a replica that went away costs a fallback, not a 503.
-            check=None if primary else ConnectionPool.check_connection,
-            reconnect_timeout=RECONNECT_S,
-            name="primary" if primary else "replica",
-        )
-        return pool
+        return pools.get_conn()
+    try:
+        return pools.held("replica", url, REPLICA_WAIT_S)
+    except (PoolTimeout, psycopg.OperationalError):
+        current_app.extensions[DOWN_KEY][url] = time.monotonic() + REPLICA_RETRY_S
+        g.read_url = current_app.config["DATABASE_URL"]  # the rest of this request too
+        return pools.get_conn()  # a replica down or behind on connections: the primary serves
 
 
 def init_app(app: Flask) -> None:
-    """Read the replica list; return the request's connections at teardown."""
+    """Read the replica list and the memory's age limit (a bad one fails here)."""
     if "DATABASE_READ_URLS" not in app.config:
         raw = settings.get("DATABASE_READ_URL") or ""
         app.config["DATABASE_READ_URLS"] = [u.strip() for u in raw.split(",") if u.strip()]
-    app.extensions[POOLS_KEY] = {}
     app.extensions[DOWN_KEY] = {}
     app.extensions[TURN_KEY] = itertools.count()  # next() on it is atomic: threads take turns
     app.extensions[SNAPSHOTS_KEY] = {}
     if "NEAREST_MAX_AGE_S" not in app.config:
         app.config["NEAREST_MAX_AGE_S"] = _max_age(settings.get("STATIONS_NEAREST_MAX_AGE_S"))
-
-    @app.teardown_appcontext
-    def _release(_exc: BaseException | None) -> None:
-        for conn_key, pool_key in (("conn", "conn_pool"), ("read_conn", "read_pool")):
-            conn = g.pop(conn_key, None)
-            if conn is not None:
-                g.pop(pool_key).putconn(conn)
 
 
 def _max_age(raw: str | None) -> float | None:
@@ -187,10 +125,3 @@ def _max_age(raw: str | None) -> float | None:
     if not 0 <= seconds < math.inf:
         raise ValueError(f"STATIONS_NEAREST_MAX_AGE_S={raw!r}: give seconds (0 or more) or off")
     return seconds
-
-
-def close_pool(app: Flask) -> None:
-    """Close the app's pools (tests call this; workers just exit)."""
-    for pool in app.extensions.get(POOLS_KEY, {}).values():
-        pool.close()
-    app.extensions[POOLS_KEY] = {}

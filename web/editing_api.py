@@ -22,7 +22,8 @@ from stations.errors import InvalidParameter, PreconditionRequired
 from web import auth, links, params
 from web.api import registry_etag, station_etag, station_response
 from web.bilingual import bilingual
-from web.database import expire_snapshots, get_conn
+from web.database import expire_snapshots
+from web.pools import get_conn
 
 editing = Blueprint("editing", __name__)
 _JSON = ("application/json", "application/geo+json")

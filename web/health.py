@@ -17,7 +17,7 @@ from flask import Blueprint, Response, jsonify
 from stations import db, hours
 from stations.errors import DatabaseUnavailable
 from stations.hours import calendar as holiday_calendar
-from web.database import get_conn
+from web.pools import get_conn
 
 health = Blueprint("health", __name__)
 

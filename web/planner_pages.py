@@ -21,9 +21,9 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from stations import access, coverage, hours
 from stations.coverage import MAX_RADIUS_M
 from web import auth, params, vendor_assets
-from web.database import get_conn
 from web.map_tiles import tiles_from_settings
 from web.pages import json_for_script
+from web.pools import get_conn
 
 planner = Blueprint("planner", __name__)
 DEFAULT_DISTRICT = "140100"  # Taiyuan

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, jsonify
 from stations import access, coverage, siting
 from stations.coverage import MAX_RADIUS_M, Area
 from web import auth, params
-from web.database import get_conn
+from web.pools import get_conn
 
 planning = Blueprint("planning", __name__)
 AREA = ("district", "bbox", "geometry")

@@ -16,7 +16,7 @@ from stations.bulk import gc_paused
 from stations.errors import InvalidParameter, NotFound
 from stations.subsidy import evaluate, programmes, report
 from web import auth, params
-from web.database import get_conn
+from web.pools import get_conn
 
 subsidy = Blueprint("subsidy", __name__)
 REPORT_PARAMS = ("programme", "period", "format")
