@@ -24,7 +24,8 @@ from conftest import app_for
 from stations import db, hours, registry, snapshot, tokens
 from stations.demo import demo_database
 from stations.nearest import nearest
-from web.database import SNAPSHOTS_KEY
+from stations.nearest_service import Caller, NearestService
+from web.database import NEAREST_KEY
 from web.pools import POOLS_KEY, close_pool
 
 SH = hours.SHANGHAI
@@ -147,7 +148,7 @@ def test_searches_are_never_older_than_max_age(memory_db, editor):
             assert _memory(app) is served
             assert pool.get_stats().get("requests_num", 0) == requests_before
 
-            for current in app.extensions[SNAPSHOTS_KEY].values():
+            for current in app.extensions[NEAREST_KEY].copies.values():
                 current.max_age_s = max_age
             conn.execute("UPDATE stations SET name = '新名字' WHERE id = %s", [station_id])
             committed = time.monotonic()
@@ -180,7 +181,7 @@ def test_memory_can_be_turned_off(memory_db):
         response = app.test_client().get("/api/v1/stations/nearest?lon=112.55&lat=37.87")
         assert response.status_code == 200 and response.get_json()["features"]
         time.sleep(0.2)
-        assert app.extensions[SNAPSHOTS_KEY] == {}
+        assert app.extensions[NEAREST_KEY].copies == {}
     finally:
         close_pool(app)
 
@@ -279,6 +280,27 @@ def test_an_expire_wins_over_a_confirmation_begun_before_it(database_url):
         assert reads == [1]  # checked again, not trusted for the hour
 
 
+def test_the_service_picks_the_engine_by_who_asks(database_url, tmp_path):
+    """Anonymous: memory once a copy is built; signed in or memory off: PostGIS, same answer."""
+    at = dt.datetime(2025, 11, 19, 12, tzinfo=SH)
+    with db.connect(database_url, autocommit=True, options=db.SERVING_OPTIONS) as conn:
+        service = NearestService(3600.0, tmp_path)
+        anonymous = Caller(signed_in=False, url=database_url, conn=lambda: conn)
+        signed_in = Caller(signed_in=True, url=database_url, conn=lambda: conn)
+
+        def ask(who: Caller, using: NearestService = service) -> tuple[str, list[int]]:
+            answer = using.nearest(who, 112.55, 37.87, at=at, open_only=False, limit=10)
+            return answer.engine, [r["id"] for r in answer.stations]
+
+        engine, expected = ask(anonymous)
+        assert engine == "postgis" and expected  # no copy yet: its build has begun
+        _wait_for(lambda: service.copies[database_url].snapshot is not None, seconds=60)
+        assert ask(anonymous) == ("memory", expected)
+        assert ask(signed_in) == ("postgis", expected)
+        off = NearestService(None, tmp_path)
+        assert ask(anonymous, off) == ("postgis", expected) and off.copies == {}
+
+
 def test_an_edit_here_is_seen_by_the_next_search_here(memory_db, editor):
     app = app_for(memory_db)
     app.config["NEAREST_MAX_AGE_S"] = 3600.0  # only the edit itself can expire the memory
@@ -305,7 +327,8 @@ def test_an_edit_here_is_seen_by_the_next_search_here(memory_db, editor):
 
 
 def _memory(app) -> snapshot.Snapshot | None:
-    currents = list(app.extensions[SNAPSHOTS_KEY].values())
+    service = app.extensions.get(NEAREST_KEY)
+    currents = list(service.copies.values()) if service else []
     return currents[0].snapshot if currents else None
 
 

@@ -20,10 +20,9 @@ from stations import hours, registry, vocabulary
 from stations.availability import Availability, Judge, hours_text
 from stations.errors import InvalidParameter
 from stations.hours import Note
-from stations.nearest import nearest
 from stations.records import feature
 from web import links, params
-from web.database import get_read_conn, read_snapshot
+from web.database import caller, get_read_conn, nearest_service
 from web.openapi import build_spec
 
 api = Blueprint("api", __name__)
@@ -193,11 +192,9 @@ def nearest_stations() -> Response:
         "within_m": params.number(args, "within_m", 1, 50000, default=5000),
     }
     started = time.perf_counter()
-    memory = read_snapshot()  # the worker's copy, when current; else PostgreSQL answers
-    if memory is not None:
-        found = memory.nearest(float(wgs_lon), float(wgs_lat), **search)
-    else:
-        found = nearest(get_read_conn(), float(wgs_lon), float(wgs_lat), **search)
+    # the domain picks the engine (the worker's memory or PostGIS) for who is asking
+    answer = nearest_service().nearest(caller(), float(wgs_lon), float(wgs_lat), **search)
+    found = answer.stations
     elapsed_ms = (time.perf_counter() - started) * 1000
     judge = Judge(at)
     response = geojson_response(
@@ -209,8 +206,7 @@ def nearest_stations() -> Response:
         }
     )
     # which engine answered, for operators and the benchmark (W3C Server Timing)
-    engine = "memory" if memory is not None else "postgis"
-    response.headers["Server-Timing"] = f'nearest;desc="{engine}";dur={elapsed_ms:.2f}'
+    response.headers["Server-Timing"] = f'nearest;desc="{answer.engine}";dur={elapsed_ms:.2f}'
     return response
 
 

@@ -1,4 +1,4 @@
-"""Which database a request reads: a replica or the primary; and the workers' memory.
+"""Which database a request reads, and who is asking, for the domain's nearest search.
 
 Writes, sign-ins and the planners' and union's work use the primary (``DATABASE_URL``,
 :func:`web.pools.get_conn`). Anonymous public reads (the nearest search, listings, the
@@ -8,15 +8,14 @@ one within a quarter of a second the read falls back to the primary, and reads s
 replica for 5 s. A signed-in caller always reads the primary, so an editor sees their own
 write at once (and its ETag).
 
-Anonymous nearest searches answer from the worker's in-memory copy of the active stations
-(:mod:`stations.snapshot`), one per database read from, confirmed current at most
-``STATIONS_NEAREST_MAX_AGE_S`` seconds before (one short query when that time is up).
+Whether a nearest search answers from the worker's in-memory copy of the active stations
+or from PostGIS is the domain's decision (:mod:`stations.nearest_service`); this module
+only tells it who is asking and where their reads go.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from pathlib import Path
 
@@ -24,13 +23,14 @@ import psycopg
 from flask import Flask, current_app, g
 from psycopg_pool import PoolTimeout
 
-from stations import settings, snapshot
+from stations import settings
+from stations.nearest_service import Caller, NearestService, parse_max_age
 from web import pools
 from web.auth import principal
 
 TURN_KEY = "stations.replica_turn"
 DOWN_KEY = "stations.replicas_down"  # replica URL -> monotonic time to try it again
-SNAPSHOTS_KEY = "stations.snapshots"  # database URL -> snapshot.Current
+NEAREST_KEY = "stations.nearest"  # the app's NearestService
 REPLICA_WAIT_S = 0.25
 # After a replica failed to give a connection, reads skip it for this long.
 REPLICA_RETRY_S = 5.0
@@ -41,29 +41,23 @@ def get_read_conn() -> psycopg.Connection:
     return _conn_for(_read_url())
 
 
-def read_snapshot() -> snapshot.Snapshot | None:
-    """The worker's in-memory stations for an anonymous nearest search, or None.
-
-    None when the memory is off (``STATIONS_NEAREST_MAX_AGE_S=off``), for a signed-in
-    caller (who reads the primary, own writes included), and while the snapshot of the
-    database this read goes to is being (re)built: then the search asks PostgreSQL.
-    """
-    max_age = current_app.config["NEAREST_MAX_AGE_S"]
+def caller() -> Caller:
+    """Who is asking (signed in or not) and where their reads go, for the domain to judge."""
     url = _read_url()
-    if max_age is None or g.signed_in:
-        return None
-    currents = current_app.extensions[SNAPSHOTS_KEY]
-    current = currents.get(url)
-    if current is None:
+    return Caller(signed_in=g.signed_in, url=url, conn=lambda: _conn_for(url))
+
+
+def nearest_service() -> NearestService:
+    """The app's nearest search: its memory copies follow ``NEAREST_MAX_AGE_S``.
+
+    Made on first use, so a test may change the app's config after making the app.
+    """
+    service = current_app.extensions.get(NEAREST_KEY)
+    if service is None:
         folder = Path(settings.path("STATIONS_VAR_DIR")) / "snapshots"
-        current = currents.setdefault(url, snapshot.Current(url, max_age, folder))
-    return current.get(lambda: _conn_for(url))
-
-
-def expire_snapshots() -> None:
-    """Make this worker's next anonymous search check the generation (it changed it)."""
-    for current in current_app.extensions[SNAPSHOTS_KEY].values():
-        current.expire()
+        made = NearestService(current_app.config["NEAREST_MAX_AGE_S"], folder)
+        service = current_app.extensions.setdefault(NEAREST_KEY, made)  # threads: one wins
+    return service
 
 
 def _read_url() -> str:
@@ -109,19 +103,5 @@ def init_app(app: Flask) -> None:
         app.config["DATABASE_READ_URLS"] = [u.strip() for u in raw.split(",") if u.strip()]
     app.extensions[DOWN_KEY] = {}
     app.extensions[TURN_KEY] = itertools.count()  # next() on it is atomic: threads take turns
-    app.extensions[SNAPSHOTS_KEY] = {}
     if "NEAREST_MAX_AGE_S" not in app.config:
-        app.config["NEAREST_MAX_AGE_S"] = _max_age(settings.get("STATIONS_NEAREST_MAX_AGE_S"))
-
-
-def _max_age(raw: str | None) -> float | None:
-    text = (raw or "off").strip().lower()
-    if text == "off":
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < math.inf:
-        raise ValueError(f"STATIONS_NEAREST_MAX_AGE_S={raw!r}: give seconds (0 or more) or off")
-    return seconds
+        app.config["NEAREST_MAX_AGE_S"] = parse_max_age(settings.get("STATIONS_NEAREST_MAX_AGE_S"))

@@ -22,7 +22,7 @@ from stations.errors import InvalidParameter, PreconditionRequired
 from web import auth, links, params
 from web.api import registry_etag, station_etag, station_response
 from web.bilingual import bilingual
-from web.database import expire_snapshots
+from web.database import nearest_service
 from web.pools import get_conn
 
 editing = Blueprint("editing", __name__)
@@ -72,7 +72,7 @@ def _target(station_id: str) -> tuple[str, int, edits.Expected]:
 def _expire_memory(response: Response) -> Response:
     """A change made here is seen by this worker's next anonymous search at once."""
     if response.status_code < 300:  # (every route here writes)
-        expire_snapshots()
+        nearest_service().expire()
     return response
 
 

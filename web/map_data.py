@@ -28,7 +28,7 @@ from stations.availability import Availability, Judge, hours_text
 from stations.errors import InvalidParameter
 from web import params
 from web.compressed import compressed
-from web.database import get_read_conn, read_snapshot
+from web.database import caller, get_read_conn, nearest_service
 from web.pages import TEXT
 
 map_data = Blueprint("map_data", __name__)
@@ -66,7 +66,7 @@ def stations_in_view() -> Response:
     limit = int(current_app.config.get("MAP_MAX_STATIONS", MAX_STATIONS))
     # the worker's copy of the active stations (as for nearest) counts a wide view in
     # memory: tens of thousands of points are a few milliseconds there
-    memory = read_snapshot()
+    memory = nearest_service().memory(caller())
     if memory is not None:
         many = len(memory.points_in(box)[0]) > limit
     else:
