@@ -29,8 +29,8 @@ def serve(host: str, port: int, workers: int | None) -> None:
     # seconds; here a renamed or broken module fails this command, not each worker
     from web import wsgi
 
-    workers = workers or settings.get_int("STATIONS_WORKERS")
-    settings.checked_public_url(settings.get("STATIONS_PUBLIC_URL"))  # fail here, not per worker
+    workers = workers or settings.value("STATIONS_WORKERS")
+    settings.value("STATIONS_PUBLIC_URL")  # a bad one fails here, not in each worker
     # granian: HTTP and keep-alive in Rust, the app in each worker's Python threads; it
     # costs half of gunicorn gthread's CPU per request (bench/load.py), which is what
     # lets two cores answer 1,000 nearest searches a second
@@ -47,7 +47,7 @@ def serve(host: str, port: int, workers: int | None) -> None:
         "--workers",
         str(workers),
         "--blocking-threads",
-        str(settings.get_int("STATIONS_THREADS")),
+        str(settings.value("STATIONS_THREADS")),
         "--no-ws",
         "--http1-header-read-timeout",  # ms: a client that never finishes its head goes
         "30000",

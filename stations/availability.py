@@ -26,7 +26,7 @@ STATES = ("open", "closing_soon", "closed", "unknown", "suspended")
 
 def closing_soon_min() -> int:
     """Minutes before closing from which an open station is ``closing_soon``."""
-    return settings.get_int("STATIONS_CLOSING_SOON_MIN")
+    return settings.value("STATIONS_CLOSING_SOON_MIN")
 
 
 @dataclass(frozen=True, slots=True)

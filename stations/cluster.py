@@ -103,7 +103,7 @@ class Cluster:
             root = Path("/var/lib/stations") / f"pg-{digest}"
         return cls(
             root,
-            settings.get_int("STATIONS_PG_PORT"),
+            settings.value("STATIONS_PG_PORT"),
             run_as,
             settings.get("STATIONS_PG_SHARED_BUFFERS"),
         )

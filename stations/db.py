@@ -29,7 +29,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # must not hold a worker, a connection and its locks for ever.
 SERVING_OPTIONS = (
     "-c plan_cache_mode=force_generic_plan -c jit=off "
-    f"-c statement_timeout={settings.get_int('STATIONS_STATEMENT_TIMEOUT_S') * 1000}"
+    f"-c statement_timeout={settings.value('STATIONS_STATEMENT_TIMEOUT_S') * 1000}"
 )
 
 

@@ -12,7 +12,6 @@ the same stations, distances and order; the answer says which one gave it.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,17 +96,3 @@ class NearestService:
         """Make the next search check the generation at once (this worker changed it)."""
         for current in list(self.copies.values()):
             current.expire()
-
-
-def parse_max_age(raw: str | None) -> float | None:
-    """``STATIONS_NEAREST_MAX_AGE_S`` as seconds (0 or more), or None for ``off``."""
-    text = (raw or "off").strip().lower()
-    if text == "off":
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < math.inf:
-        raise ValueError(f"STATIONS_NEAREST_MAX_AGE_S={raw!r}: give seconds (0 or more) or off")
-    return seconds

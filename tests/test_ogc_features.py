@@ -229,7 +229,7 @@ def test_core_limits_links_and_unknowns(served):
 
 
 def registry_limit_max() -> int:
-    return settings.get_int("STATIONS_PAGE_LIMIT_MAX")
+    return settings.value("STATIONS_PAGE_LIMIT_MAX")
 
 
 def _rels(body: dict) -> set[str]:

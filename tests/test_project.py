@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from stations import settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,3 +109,16 @@ def test_no_test_that_cannot_fail():
                 if _reads_answers_without_a_status(node, source):
                     found.append(f"{path.name}:{node.lineno} {node.name} never checks a status")
     assert not found, "\n".join(found)
+
+
+def test_every_setting_reads_its_default_and_names_itself_when_bad(monkeypatch):
+    """Each setting's parser takes its own default; a value it cannot read names the setting."""
+    for setting in settings.SETTINGS:
+        if setting.default is not None:
+            setting.parse(setting.default)
+    assert isinstance(settings.value("STATIONS_POOL_SIZE"), int)
+    monkeypatch.setenv("STATIONS_POOL_SIZE", "five")
+    with pytest.raises(ValueError, match="STATIONS_POOL_SIZE='five'"):
+        settings.value("STATIONS_POOL_SIZE")
+    monkeypatch.setenv("DATABASE_READ_URL", " postgresql://a/x, ,postgresql://b/x ")
+    assert settings.value("DATABASE_READ_URL") == ["postgresql://a/x", "postgresql://b/x"]

@@ -44,11 +44,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json = OrjsonProvider(app)
     app.config.update(
         DATABASE_URL=db.database_url(),
-        POOL_SIZE=settings.get_int("STATIONS_POOL_SIZE"),
-        PAGE_LIMIT_MAX=settings.get_int("STATIONS_PAGE_LIMIT_MAX"),
+        POOL_SIZE=settings.value("STATIONS_POOL_SIZE"),
+        PAGE_LIMIT_MAX=settings.value("STATIONS_PAGE_LIMIT_MAX"),
         # Flask's own default is None (no limit), so this is set, not defaulted
-        MAX_CONTENT_LENGTH=settings.get_int("STATIONS_MAX_BODY_MB") * 1024 * 1024,
-        PUBLIC_URL=settings.get("STATIONS_PUBLIC_URL"),
+        MAX_CONTENT_LENGTH=settings.value("STATIONS_MAX_BODY_MB") * 1024 * 1024,
+        PUBLIC_URL=settings.value("STATIONS_PUBLIC_URL"),
     )
     app.config.update(config or {})
     app.config["PUBLIC_URL"] = settings.checked_public_url(app.config["PUBLIC_URL"])
@@ -72,7 +72,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     pools.init_app(app)
     database.init_app(app)
     static_files.init_app(app)
-    proxies = int(app.config.get("TRUSTED_PROXIES", settings.get_int("STATIONS_TRUSTED_PROXIES")))
+    proxies = int(app.config.get("TRUSTED_PROXIES", settings.value("STATIONS_TRUSTED_PROXIES")))
     if proxies:
         # the client's address (rate limits), scheme and host (links, the sign-in form's
         # same-origin check) as the proxies in front say, trusting only that many hops

@@ -51,7 +51,7 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_NAME="stations_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.get("STATIONS_COOKIE_SECURE") == "true",
+        SESSION_COOKIE_SECURE=settings.value("STATIONS_COOKIE_SECURE"),
         PERMANENT_SESSION_LIFETIME=8 * 3600,  # a working day from signing in
         SESSION_REFRESH_EACH_REQUEST=False,  # ...not sliding while the page stays open
     )

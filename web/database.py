@@ -24,7 +24,7 @@ from flask import Flask, current_app, g
 from psycopg_pool import PoolTimeout
 
 from stations import settings
-from stations.nearest_service import Caller, NearestService, parse_max_age
+from stations.nearest_service import Caller, NearestService
 from web import pools
 from web.auth import principal
 
@@ -99,9 +99,8 @@ def _conn_for(url: str) -> psycopg.Connection:
 def init_app(app: Flask) -> None:
     """Read the replica list and the memory's age limit (a bad one fails here)."""
     if "DATABASE_READ_URLS" not in app.config:
-        raw = settings.get("DATABASE_READ_URL") or ""
-        app.config["DATABASE_READ_URLS"] = [u.strip() for u in raw.split(",") if u.strip()]
+        app.config["DATABASE_READ_URLS"] = settings.value("DATABASE_READ_URL") or []
     app.extensions[DOWN_KEY] = {}
     app.extensions[TURN_KEY] = itertools.count()  # next() on it is atomic: threads take turns
     if "NEAREST_MAX_AGE_S" not in app.config:
-        app.config["NEAREST_MAX_AGE_S"] = parse_max_age(settings.get("STATIONS_NEAREST_MAX_AGE_S"))
+        app.config["NEAREST_MAX_AGE_S"] = settings.value("STATIONS_NEAREST_MAX_AGE_S")

@@ -56,7 +56,7 @@ def _get(summary: str, op_id: str, params: list[dict], ok: dict, *errors: int) -
 
 def paths() -> dict[str, Any]:
     """Landing page, conformance, collections, items and one item."""
-    limit_max = settings.get_int("STATIONS_PAGE_LIMIT_MAX")
+    limit_max = settings.value("STATIONS_PAGE_LIMIT_MAX")
     items_params = [
         _query(
             "bbox",

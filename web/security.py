@@ -21,14 +21,14 @@ from web.map_tiles import tiles_from_settings
 
 def init_app(app: Flask) -> None:
     """Install the body gate, the size limit and the headers."""
-    app.config.setdefault("BODY_TIMEOUT_S", float(settings.path("STATIONS_BODY_TIMEOUT_S")))
+    app.config.setdefault("BODY_TIMEOUT_S", settings.value("STATIONS_BODY_TIMEOUT_S"))
     app.wsgi_app = body_gate.BodyGate(  # type: ignore[method-assign]
         app.wsgi_app,
         max_bytes=lambda: app.config.get("MAX_CONTENT_LENGTH"),
         idle_s=lambda: float(app.config["BODY_TIMEOUT_S"]),
         # half the worker's threads: bodies that stall hold theirs until the client goes
         readers=int(
-            app.config.get("BODY_READERS", max(1, settings.get_int("STATIONS_THREADS") // 2))
+            app.config.get("BODY_READERS", max(1, settings.value("STATIONS_THREADS") // 2))
         ),
     )
 
