@@ -92,8 +92,16 @@ def _build_in(var_dir: str) -> str:
 
 
 def test_workers_starting_together_share_one_whole_build(tmp_path):
-    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
-        roots = set(pool.map(_build_in, [str(tmp_path)] * 8))
+    # a checkout hours old, as on a server: a build copied from it must not look like a
+    # folder a crash left behind (an old copy's times once made workers delete each
+    # other's builds midway; a fresh clone, as in CI, never showed it)
+    times = SOURCE.stat()
+    os.utime(SOURCE, (times.st_atime, time.time() - 3 * 3600))
+    try:
+        with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
+            roots = set(pool.map(_build_in, [str(tmp_path)] * 8))
+    finally:
+        os.utime(SOURCE, ns=(times.st_atime_ns, times.st_mtime_ns))
     assert roots == {str(tmp_path / "static" / static_files.version())}
     assert [p.name for p in (tmp_path / "static").iterdir()] == [static_files.version()]
     root = Path(roots.pop())

@@ -78,16 +78,19 @@ def _write(target: Path) -> None:
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=_SCRATCH, dir=parent))
+    # the copy goes one level down: copytree gives its root the source's times, and a
+    # scratch folder dated like an old checkout would look abandoned to another worker
+    tree = scratch / "tree"
     try:
-        shutil.copytree(SOURCE, scratch, dirs_exist_ok=True)
-        if _tree_hash(scratch) != version():  # a release landed while this one started
+        shutil.copytree(SOURCE, tree)
+        if _tree_hash(tree) != version():  # a release landed while this one started
             raise RuntimeError("web/static changed while the server started; start it again")
         compressor = Compressor(use_brotli=False, quiet=True)
-        for path in scratch.rglob("*"):
+        for path in tree.rglob("*"):
             if path.is_file() and compressor.should_compress(path.name):
                 compressor.compress(str(path))
         try:
-            os.rename(scratch, target)
+            os.rename(tree, target)
         except OSError:
             if not target.is_dir():  # not "another worker got there first"
                 raise
