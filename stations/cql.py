@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import shapely
-from pygeofilter import ast, values
-from pygeofilter.parsers.cql2_text import parse
 
 from stations.errors import InvalidParameter
 
@@ -33,20 +31,22 @@ _HINT_ZH = (
     "AND S_INTERSECTS(geometry, BBOX(112.4, 37.7, 112.7, 38.0))"
 )
 
+# pygeofilter's node classes by name: the parser (with dateparser, lark and lxml, about
+# 30 MiB) is imported by the first filter, not by every web worker at start
 _COMPARE = {
-    ast.Equal: "=",
-    ast.NotEqual: "<>",
-    ast.LessThan: "<",
-    ast.LessEqual: "<=",
-    ast.GreaterThan: ">",
-    ast.GreaterEqual: ">=",
+    "Equal": "=",
+    "NotEqual": "<>",
+    "LessThan": "<",
+    "LessEqual": "<=",
+    "GreaterThan": ">",
+    "GreaterEqual": ">=",
 }
 _SPATIAL = {
-    ast.GeometryIntersects: "ST_Intersects",
-    ast.GeometryWithin: "ST_Within",
-    ast.GeometryContains: "ST_Contains",
-    ast.GeometryDisjoint: "ST_Disjoint",
-    ast.GeometryEquals: "ST_Equals",
+    "GeometryIntersects": "ST_Intersects",
+    "GeometryWithin": "ST_Within",
+    "GeometryContains": "ST_Contains",
+    "GeometryDisjoint": "ST_Disjoint",
+    "GeometryEquals": "ST_Equals",
 }
 # what a literal of each property kind must be (bool is an int in Python: listed first)
 _ACCEPTS: dict[str, tuple[type, ...]] = {
@@ -64,6 +64,11 @@ _KIND_ZH = {
 }
 
 
+def _kind(node: Any) -> str:
+    """A parsed node's class name (pygeofilter.ast / pygeofilter.values)."""
+    return type(node).__name__
+
+
 def _refuse(message: str, zh: str) -> InvalidParameter:
     return InvalidParameter("filter", f"filter: {message}", zh=f"filter：{zh}")
 
@@ -78,6 +83,8 @@ def to_sql(text: str, queryables: Mapping[str, tuple[str, str]]) -> tuple[str, d
         raise _refuse(f"at most {MAX_LENGTH} characters", f"最多 {MAX_LENGTH} 个字符")
     if _CONTROL.search(text):
         raise _refuse("control characters are not allowed", "不能含控制字符")
+    from pygeofilter.parsers.cql2_text import parse
+
     try:
         tree = parse(text)
     except Exception as exc:  # lark's errors, whatever the parser version raises
@@ -102,7 +109,7 @@ class _Writer:
         return f"%({name})s"
 
     def attribute(self, node: Any) -> tuple[str, str]:
-        if not isinstance(node, ast.Attribute):
+        if _kind(node) != "Attribute":
             raise _refuse(
                 "compare a property with a value (property first)", "请用“属性 运算符 值”的形式"
             )
@@ -129,59 +136,61 @@ class _Writer:
         return self.value(value)
 
     def node(self, node: Any) -> str:  # noqa: PLR0911 (one branch per node kind)
-        if isinstance(node, ast.And | ast.Or):
-            joiner = " AND " if isinstance(node, ast.And) else " OR "
+        kind = _kind(node)
+        if kind in ("And", "Or"):
+            joiner = f" {kind.upper()} "
             return f"({self.node(node.lhs)}{joiner}{self.node(node.rhs)})"
-        if isinstance(node, ast.Not):
+        if kind == "Not":
             return f"(NOT {self.node(node.sub_node)})"
-        if type(node) in _COMPARE:
-            sql, kind = self.attribute(node.lhs)
-            return f"({sql} {_COMPARE[type(node)]} {self.literal(kind, node.lhs.name, node.rhs)})"
-        if isinstance(node, ast.Between):
-            sql, kind = self.attribute(node.lhs)
-            low = self.literal(kind, node.lhs.name, node.low)
-            high = self.literal(kind, node.lhs.name, node.high)
+        if kind in _COMPARE:
+            sql, of = self.attribute(node.lhs)
+            return f"({sql} {_COMPARE[kind]} {self.literal(of, node.lhs.name, node.rhs)})"
+        if kind == "Between":
+            sql, of = self.attribute(node.lhs)
+            low = self.literal(of, node.lhs.name, node.low)
+            high = self.literal(of, node.lhs.name, node.high)
             return f"({sql} {'NOT ' if node.not_ else ''}BETWEEN {low} AND {high})"
-        if isinstance(node, ast.In):
-            sql, kind = self.attribute(node.lhs)
-            items = ", ".join(self.literal(kind, node.lhs.name, v) for v in node.sub_nodes)
+        if kind == "In":
+            sql, of = self.attribute(node.lhs)
+            items = ", ".join(self.literal(of, node.lhs.name, v) for v in node.sub_nodes)
             return f"({sql} {'NOT ' if node.not_ else ''}IN ({items}))"
-        if isinstance(node, ast.Like):
-            sql, kind = self.attribute(node.lhs)
-            if kind != "text":
+        if kind == "Like":
+            sql, of = self.attribute(node.lhs)
+            if of != "text":
                 raise _refuse(
                     f"LIKE needs a text property, not {node.lhs.name}", "LIKE 只用于文本属性"
                 )
-            pattern = self.literal(kind, node.lhs.name, node.pattern)
+            pattern = self.literal(of, node.lhs.name, node.pattern)
             op = "ILIKE" if node.nocase else "LIKE"
             return f"({sql} {'NOT ' if node.not_ else ''}{op} {pattern})"
-        if isinstance(node, ast.IsNull):
+        if kind == "IsNull":
             sql, _ = self.attribute(node.lhs)
             return f"({sql} IS {'NOT ' if node.not_ else ''}NULL)"
-        if type(node) in _SPATIAL:
-            sql, kind = self.attribute(node.lhs)
-            if kind != "geometry":
+        if kind in _SPATIAL:
+            sql, of = self.attribute(node.lhs)
+            if of != "geometry":
                 raise _refuse(f"{node.lhs.name} is not a geometry", f"{node.lhs.name} 不是几何属性")
-            return f"{_SPATIAL[type(node)]}({sql}, {self.geometry(node.rhs)})"
+            return f"{_SPATIAL[kind]}({sql}, {self.geometry(node.rhs)})"
         raise _refuse(
-            f"{type(node).__name__} is not supported; use comparisons, BETWEEN, IN, LIKE, "
+            f"{kind} is not supported; use comparisons, BETWEEN, IN, LIKE, "
             "IS NULL, AND/OR/NOT and S_INTERSECTS/S_WITHIN/S_CONTAINS/S_DISJOINT/S_EQUALS",
             "不支持此运算；可用比较、BETWEEN、IN、LIKE、IS NULL、AND/OR/NOT 与空间谓词",
         )
 
     def geometry(self, node: Any) -> str:
         """A geometry literal (WKT or BBOX(...)) in CRS84, checked before PostGIS sees it."""
-        if isinstance(node, ast.Function) and node.name.lower() == "bbox":
+        kind = _kind(node)
+        if kind == "Function" and node.name.lower() == "bbox":
             box = node.arguments
             if len(box) != 4 or not all(isinstance(v, int | float) for v in box):
                 raise _refuse("BBOX takes 4 numbers", "BBOX 需要 4 个数")
             geom = shapely.box(*box)
-        elif isinstance(node, values.Geometry):
+        elif kind == "Geometry":
             try:
                 geom = shapely.from_geojson(json.dumps(node.geometry))
             except shapely.errors.GEOSException:
                 raise _refuse("the geometry is not valid WKT", "几何不是有效的 WKT") from None
-        elif isinstance(node, values.Envelope):
+        elif kind == "Envelope":
             geom = shapely.box(node.x1, node.y1, node.x2, node.y2)
         else:
             raise _refuse("the second argument must be a geometry", "第二个参数必须是几何")
