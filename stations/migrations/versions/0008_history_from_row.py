@@ -9,7 +9,8 @@ of 22 names), so every new column meant rewriting four functions. The snapshot i
 the row itself (``to_jsonb``) without its internals (the geometry, version and
 timestamps, which history records in its own columns) plus ``lon``/``lat``: the record
 as people see it, whatever columns the table has. Key order is jsonb's (by length,
-then bytes); readers look keys up by name.
+then bytes); readers look keys up by name. ``hstore`` (contrib, like ``intarray`` and
+``pg_trgm`` before it) blanks the geometry before the conversion.
 """
 
 from alembic import op
@@ -22,9 +23,13 @@ depends_on = None
 INTERNALS = ("geom", "version", "created_at", "updated_at")
 
 UPGRADE = rf"""
+CREATE EXTENSION IF NOT EXISTS hstore;
+
+-- the geometry is set to NULL before the row becomes JSON: PostGIS's cast of a geometry
+-- to JSON costs ~70 µs a row (7 s of a 100,000-station import), and it is dropped anyway
 CREATE OR REPLACE FUNCTION station_snapshot(s stations) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT ((to_jsonb(s) - {"ARRAY['" + "', '".join(INTERNALS) + "']"})
+    SELECT ((to_jsonb(s #= hstore('geom', NULL)) - {"ARRAY['" + "', '".join(INTERNALS) + "']"})
             || jsonb_build_object('lon', ST_X(s.geom), 'lat', ST_Y(s.geom)))::json
 $$;
 
@@ -82,3 +87,4 @@ def downgrade() -> None:
     ]
     sql = "\n".join(f.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION") for f in functions)
     op.execute(first._expand(sql))
+    op.execute("DROP EXTENSION IF EXISTS hstore")
