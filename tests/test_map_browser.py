@@ -271,3 +271,26 @@ def test_states_refresh_every_minute_unless_the_link_fixes_the_time(page, base_u
     page.clock.run_for("02:01")
     assert views() == before
     assert_clean(page.watch)
+
+
+def test_on_gcj02_tiles_markers_stand_at_their_amap_positions(page, base_url, conn):
+    """A view's geometry is WGS-84 (RFC 7946); on GCJ-02 tiles (Amap) the page draws each
+    station at the GCJ-02 position the view gives in ``nav``: geo.datums' conversion of
+    the stored point, to the view's 6 decimals."""
+    stored = {s["id"]: s for s in active_stations(conn)}
+    open_map(page, base_url, f"at={AT}&lat={POSITION[0]}&lon={POSITION[1]}")
+    page.evaluate(
+        "() => { RestStations.state.config.gcj02 = true; return RestStations.loadView(); }"
+    )
+    page.wait_for_function("!RestStations.state.loading")
+    drawn = page.evaluate(
+        """() => Object.values(RestStations.state.byId)
+                 .map(m => [m.station.id, m.getLatLng().lng, m.getLatLng().lat])"""
+    )
+    assert len(drawn) >= 3
+    for sid, lng, lat in drawn:
+        glon, glat = datums.wgs84_to_gcj02(stored[sid]["lon"], stored[sid]["lat"])
+        assert abs(lng - glon) < 2e-6 and abs(lat - glat) < 2e-6, sid
+        # and not at the WGS-84 point: the offset is a few hundred metres here
+        assert abs(lng - stored[sid]["lon"]) + abs(lat - stored[sid]["lat"]) > 1e-3
+    assert_clean(page.watch)
