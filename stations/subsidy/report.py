@@ -17,8 +17,6 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
-from openpyxl import Workbook
-from openpyxl.styles import Font
 
 from stations.bulk import gc_paused
 from stations.records import inert
@@ -158,6 +156,8 @@ def to_csv(evaluation: Evaluation) -> bytes:
 
 def to_xlsx(evaluation: Evaluation) -> bytes:
     """Three sheets: 站点 (stations), 汇总 (totals by city and district), 说明 (about)."""
+    from openpyxl import Workbook  # here: ~10 MiB a web worker pays only when it is asked
+
     body = header(evaluation)
     book = Workbook()
     sheet = book.active
@@ -205,6 +205,8 @@ def to_xlsx(evaluation: Evaluation) -> bytes:
 
 
 def _header_style(sheet: Any, widths: tuple[int, ...], bold_rows: int = 1) -> None:
+    from openpyxl.styles import Font
+
     for cell in sheet[1] if bold_rows else ():
         cell.font = Font(bold=True)
     for i, width in enumerate(widths):
