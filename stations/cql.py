@@ -61,7 +61,49 @@ _KIND_ZH = {
     "number": "数字",
     "date": "日期（DATE('2021-01-01')）",
     "boolean": "布尔值",
+    "geometry": "几何（只用于 S_INTERSECTS 等空间谓词）",
 }
+
+
+def _plain_number(value: Any) -> bool:
+    """A finite number of a sane size (huge integers overflow float maths: a 500)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value) and abs(value) < 1e300
+    except OverflowError:
+        return False
+
+
+_WORD = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[()]|[A-Za-z_]+")
+
+
+def _mixes_and_or(text: str) -> bool:
+    """Whether AND and OR meet at one bracket depth, outside quotes and BETWEEN … AND.
+
+    pygeofilter reads them left to right with equal precedence, where CQL2 binds AND
+    tighter: ``a OR b AND c`` would silently mean ``(a OR b) AND c``.
+    """
+    seen: list[set[str]] = [set()]
+    between = [0]
+    for token in _WORD.findall(text):
+        word = token.upper()
+        if token == "(":
+            seen.append(set())
+            between.append(0)
+        elif token == ")":
+            if len(seen) > 1:
+                seen.pop()
+                between.pop()
+        elif word == "BETWEEN":
+            between[-1] += 1
+        elif word == "AND" and between[-1]:
+            between[-1] -= 1
+        elif word in ("AND", "OR"):
+            seen[-1].add(word)
+            if len(seen[-1]) == 2:
+                return True
+    return False
 
 
 def _kind(node: Any) -> str:
@@ -83,6 +125,11 @@ def to_sql(text: str, queryables: Mapping[str, tuple[str, str]]) -> tuple[str, d
         raise _refuse(f"at most {MAX_LENGTH} characters", f"最多 {MAX_LENGTH} 个字符")
     if _CONTROL.search(text):
         raise _refuse("control characters are not allowed", "不能含控制字符")
+    if _mixes_and_or(text):
+        raise _refuse(
+            "AND and OR side by side are ambiguous here: add parentheses, e.g. a OR (b AND c)",
+            "AND 与 OR 并列时请加括号，例如 a OR (b AND c)",
+        )
     from pygeofilter.parsers.cql2_text import parse
 
     try:
@@ -126,12 +173,12 @@ class _Writer:
         ok = isinstance(value, accepts) and not (kind == "number" and isinstance(value, bool))
         if kind == "date" and isinstance(value, dt.datetime):
             ok = False
-        if kind == "number" and ok and not math.isfinite(value):
-            ok = False
+        if kind == "number" and ok:
+            ok = _plain_number(value)
         if not ok:
             raise _refuse(
-                f"{name} is a {kind}; {value!r} is not",
-                f"{name} 是{_KIND_ZH[kind]}，{value!r} 不是",
+                f"{name} is a {kind}; {repr(value)[:40]} is not",
+                f"{name} 是{_KIND_ZH[kind]}，{repr(value)[:40]} 不是",
             )
         return self.value(value)
 
@@ -160,6 +207,11 @@ class _Writer:
                 raise _refuse(
                     f"LIKE needs a text property, not {node.lhs.name}", "LIKE 只用于文本属性"
                 )
+            if (len(node.pattern) - len(node.pattern.rstrip("\\"))) % 2:
+                raise _refuse(
+                    "a LIKE pattern cannot end with a lone backslash (it escapes % and _)",
+                    "LIKE 模式不能以单个反斜杠结尾（反斜杠用于转义 % 和 _）",
+                )
             pattern = self.literal(of, node.lhs.name, node.pattern)
             op = "ILIKE" if node.nocase else "LIKE"
             return f"({sql} {'NOT ' if node.not_ else ''}{op} {pattern})"
@@ -182,8 +234,14 @@ class _Writer:
         kind = _kind(node)
         if kind == "Function" and node.name.lower() == "bbox":
             box = node.arguments
-            if len(box) != 4 or not all(isinstance(v, int | float) for v in box):
+            if len(box) != 4 or not all(_plain_number(v) for v in box):
                 raise _refuse("BBOX takes 4 numbers", "BBOX 需要 4 个数")
+            if box[0] > box[2] or box[1] > box[3]:
+                raise _refuse(
+                    "BBOX is min_lon, min_lat, max_lon, max_lat (one crossing 180° is not "
+                    "supported)",
+                    "BBOX 应为 最小经度, 最小纬度, 最大经度, 最大纬度（不支持跨 180° 经线）",
+                )
             geom = shapely.box(*box)
         elif kind == "Geometry":
             try:
@@ -191,7 +249,10 @@ class _Writer:
             except shapely.errors.GEOSException:
                 raise _refuse("the geometry is not valid WKT", "几何不是有效的 WKT") from None
         elif kind == "Envelope":
-            geom = shapely.box(node.x1, node.y1, node.x2, node.y2)
+            corners = (node.x1, node.y1, node.x2, node.y2)
+            if not all(_plain_number(v) for v in corners):
+                raise _refuse("ENVELOPE takes 4 numbers", "ENVELOPE 需要 4 个数")
+            geom = shapely.box(*corners)
         else:
             raise _refuse("the second argument must be a geometry", "第二个参数必须是几何")
         x0, y0, x1, y1 = geom.bounds

@@ -12,8 +12,9 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from sqlalchemy import types as sqltypes
 
-from stations import hours
+from stations import hours, schema
 from stations.availability import Judge
 from stations.errors import NotFound
 from stations.records import COLUMNS
@@ -25,26 +26,25 @@ FROM stations s
 """
 
 
-# Properties a CQL2 filter may name: (SQL expression, kind), see stations.cql
-QUERYABLES: dict[str, tuple[str, str]] = {
-    "code": ("s.code", "text"),
-    "name": ("s.name", "text"),
-    "address": ("s.address", "text"),
-    "district_code": ("s.district_code", "text"),
-    "district_name": ("s.district_name", "text"),
-    "opening_hours": ("s.opening_hours", "text"),
-    "floor_area_m2": ("s.floor_area_m2", "number"),
-    "host_type": ("s.host_type", "text"),
-    "built_by": ("s.built_by", "text"),
-    "level": ("s.level", "text"),
-    "opened_on": ("s.opened_on", "date"),
-    "status": ("s.status", "text"),
-    "contact": ("s.contact", "text"),
-    "has_sign": ("s.has_sign", "boolean"),
-    "has_rules": ("s.has_rules", "boolean"),
-    "has_staff": ("s.has_staff", "boolean"),
-    "geometry": ("s.geom", "geometry"),
-}
+def _queryables() -> dict[str, tuple[str, str]]:
+    """Properties a CQL2 filter may name: (SQL expression, kind), see stations.cql.
+
+    Every stored field of the schema but lists (``amenities`` has its own parameter),
+    its kind from the column's type; the point as ``geometry``.
+    """
+    kinds = ((sqltypes.Boolean, "boolean"), (sqltypes.Date, "date"),
+             (sqltypes.Numeric, "number"), (sqltypes.Text, "text"))  # fmt: skip
+    out = {}
+    for name in COLUMNS:
+        column_type = schema.stations.c[name].type
+        kind = next((k for t, k in kinds if isinstance(column_type, t)), None)
+        if kind is not None:
+            out[name] = (f"s.{name}", kind)
+    out["geometry"] = ("s.geom", "geometry")
+    return out
+
+
+QUERYABLES = _queryables()
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,17 @@ def test_a_spatial_filter_matches_shapely(served, stored):
         ({"filter": "colour = 'red'"}, "filter", "未知属性"),
         ({"filter": "name ="}, "filter", "CQL2"),
         ({"filter": "name = 'a\x00b'"}, "filter", "控制字符"),
+        # pygeofilter reads AND and OR left to right; CQL2 binds AND tighter: refused
+        (
+            {"filter": "status = 'closed' OR status = 'suspended' AND level = 'city'"},
+            "filter",
+            "括号",
+        ),
+        ({"filter": "floor_area_m2 > " + "9" * 400}, "filter", "数字"),
+        ({"filter": "geometry = 1"}, "filter", "空间谓词"),
+        ({"filter": "name LIKE 'a\\'"}, "filter", "反斜杠"),
+        ({"filter": "S_INTERSECTS(geometry, BBOX(170, 0, -170, 1))"}, "filter", "180"),
+        ({"district": "火星区"}, "district", "不存在"),
         ({"filter": "S_INTERSECTS(geometry, POINT(500 500))"}, "filter", "经纬度"),
         ({"filter-lang": "cql-json"}, "filter-lang", "cql2-text"),
         ({"status": "open"}, "status", "active"),
@@ -218,6 +229,7 @@ def test_core_limits_links_and_unknowns(served):
     assert _rels(second) >= {"self", "next", "prev", "collection"}
     assert all(f["properties"]["level"] == "county" for f in second["features"])
     for url in (f"{base}/collections/roads", f"{base}/collections/stations/items/999999999",
+                f"{base}/collections/stations/items/abc",
                 f"{base}/collections/districts/items/999999"):  # fmt: skip
         code, kind, body = _get(url)
         assert code == 404 and kind == "application/problem+json", url

@@ -9,6 +9,7 @@ OpenAPI document (``service-desc``) describes both; ``/api/v1/stations`` stays a
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +17,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from stations import cql, districts, hours, registry, vocabulary
 from stations.availability import Judge
-from stations.errors import NotFound
+from stations.errors import InvalidParameter, NotFound
 from web import links, params
 from web.api import GEOJSON, geojson_response, station_feature
 from web.database import get_read_conn
@@ -28,7 +29,6 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
-    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
     "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
@@ -209,14 +209,14 @@ def items(collection_id: str) -> Response:
     lang = params.lang(args)
     limit_max = int(current_app.config["PAGE_LIMIT_MAX"])
     # Core: a limit above the maximum is served at the maximum, not refused
-    limit = min(params.integer(args, "limit", min(100, limit_max), 1, 10**9), limit_max)
+    limit = min(params.integer(args, "limit", min(100, limit_max), 1, sys.maxsize), limit_max)
     offset = params.integer(args, "offset", 0, 0, 10**9)
     bbox = params.bbox(args)
     conn = get_read_conn()
     if cid == "stations":
         flt = registry.StationFilter(
             bbox=bbox,
-            district=params.text(args, "district"),
+            district=_district(conn, args),
             amenities=params.amenities(args),
             status=_status(args),
             condition=_condition(args),
@@ -240,6 +240,22 @@ def items(collection_id: str) -> Response:
             "features": found,
         }
     )
+
+
+def _district(conn: Any, args: Any) -> str | None:
+    """``district``: one district's admin code or name (and what lies below it)."""
+    district = params.text(args, "district")
+    if district and registry.count_districts(conn, district) != 1:
+        found = registry.count_districts(conn, district)
+        raise InvalidParameter(
+            "district",
+            f"district {district!r} "
+            + ("is ambiguous; give its 6-digit admin code" if found else "is unknown"),
+            zh=f"行政区 {district!r} "
+            + ("有重名，请给 6 位行政区划代码" if found else "不存在")
+            + "（例如 140105 或 小店区）",
+        )
+    return district
 
 
 def _condition(args: Any) -> tuple[str, dict[str, Any]] | None:
@@ -281,7 +297,11 @@ def item(collection_id: str, feature_id: str) -> Response:
     lang = _lang()
     conn = get_read_conn()
     if cid == "stations":
-        record = registry.get_station(conn, params.station_id(feature_id))
+        if not (feature_id.isascii() and feature_id.isdigit() and len(feature_id) < 19):
+            raise NotFound(
+                f"no station with id {feature_id!r}", zh=f"没有编号为 {feature_id!r} 的驿站"
+            )
+        record = registry.get_station(conn, int(feature_id))
         body = station_feature(record, lang, Judge(dt.datetime.now(hours.SHANGHAI)))
     else:
         body = _district_feature(districts.get(conn, _district_code(feature_id)))

@@ -341,7 +341,6 @@
       return json({
         type: "FeatureCollection",
         at: beijingIso(t),
-        crs: "wgs84",
         numberReturned: found.length,
         features: found.map(function (hit) {
           return nearestFeature(hit, l);
