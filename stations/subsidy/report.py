@@ -11,7 +11,6 @@ import csv
 import datetime as dt
 import io
 import json
-import re
 import zipfile
 from collections import defaultdict
 from typing import Any
@@ -220,17 +219,26 @@ def _restamp(data: bytes, stamp: dt.datetime) -> bytes:
 
     openpyxl stamps both with the clock at save time, which would make two runs differ.
     """
-    # only the date is replaced: the start tag may declare the xsi namespace itself (it
-    # does when openpyxl writes through lxml), and must keep that declaration
-    modified = f"{stamp:%Y-%m-%dT%H:%M:%SZ}<".encode()
+    # the document properties are written here whole: what openpyxl writes there
+    # depends on whether it writes through lxml, and on the clock
+    when = f"{stamp:%Y-%m-%dT%H:%M:%SZ}"
+    core = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/'
+        'metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:dcterms="http://purl.org/dc/terms/" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        "<dc:creator>rest-stations</dc:creator>"
+        f'<dcterms:created xsi:type="dcterms:W3CDTF">{when}</dcterms:created>'
+        f'<dcterms:modified xsi:type="dcterms:W3CDTF">{when}</dcterms:modified>'
+        "</cp:coreProperties>"
+    ).encode()
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
         for info in src.infolist():
             content = src.read(info.filename)
             if info.filename == "docProps/core.xml":
-                content = re.sub(
-                    rb"(<dcterms:modified\b[^>]*>)[^<]*<", lambda m: m[1] + modified, content
-                )
+                content = core
             entry = zipfile.ZipInfo(info.filename, date_time=stamp.timetuple()[:6])
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = info.external_attr
