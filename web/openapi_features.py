@@ -123,21 +123,17 @@ def paths() -> dict[str, Any]:
             400,
             404,
         ),
-        "/collections/{collectionId}/queryables": {
-            "get": {
-                **_get(
-                    "Queryable properties",
-                    "getQueryables",
-                    [_COLLECTION, _LANG, _F],
-                    {
-                        "description": "A JSON Schema of the properties a filter may name.",
-                        "content": {"application/schema+json": {"schema": {"type": "object"}}},
-                    },
-                    400,
-                    404,
-                )["get"]
-            }
-        },
+        "/collections/{collectionId}/queryables": _get(
+            "Queryable properties",
+            "getQueryables",
+            [_COLLECTION, _LANG, _F],
+            {
+                "description": "A JSON Schema of the properties a filter may name.",
+                "content": {"application/schema+json": {"schema": {"type": "object"}}},
+            },
+            400,
+            404,
+        ),
         "/collections/{collectionId}/items": _get(
             "Features of a collection",
             "getFeatures",
