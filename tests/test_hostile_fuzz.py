@@ -69,7 +69,7 @@ BASE_BODY = {
     "/coverage/access": {"district": "140106"},
     "/subsidy/what-if": {"programme": "shanxi-construction", "period": "2024"},
     "/stations": {"code": "FZ-1", "name": "驿站", "lon": 112.55, "lat": 37.87},
-    "/stations/{id}": {"name": "改名"},
+    "/stations/{station_id}": {"name": "改名"},
 }
 
 
@@ -145,7 +145,7 @@ def _request(draw: st.DrawFn, spec: dict[str, Any], who: list) -> dict[str, Any]
     query = dict(BASE_QUERY.get(path, {}))
     headers: dict[str, str] = {}
     # a valid value for each path parameter, unless a hostile one is drawn for it
-    path_values = {"id": "1", "collectionId": "stations", "featureId": "1"}
+    path_values = {"station_id": "1", "collection_id": "stations", "feature_id": "1"}
     for param in (
         draw(st.lists(st.sampled_from(params), max_size=3, unique_by=str)) if params else []
     ):

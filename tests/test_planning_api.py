@@ -330,4 +330,8 @@ def test_json_like_media_types_and_broken_json_are_refused(client, planner):
     broken = client.post(
         "/api/v1/coverage/gaps", data="{", content_type="application/json", headers=planner
     )
-    assert broken.status_code == 400 and "not valid JSON" in broken.json["detail"]
+    assert broken.status_code == 400 and "不是有效的 JSON" in broken.json["detail"]
+    english = client.post(
+        "/api/v1/coverage/gaps?lang=en", data="{", content_type="application/json", headers=planner
+    )
+    assert english.status_code == 400 and "not valid JSON" in english.json["detail"]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from geo import datums
 from stations import hours, registry, vocabulary
@@ -22,11 +22,25 @@ from stations.errors import InvalidParameter
 from stations.hours import Note
 from stations.records import feature
 from web import links, params
+from web.api_models import (
+    Amenities,
+    LangQuery,
+    ListQuery,
+    NearestQuery,
+    NearestStations,
+    NoQuery,
+    Station,
+    StationPage,
+    page_limit_max,
+)
+from web.contract import GEOJSON, Ok, operation
 from web.database import caller, get_read_conn, nearest_service
-from web.openapi import build_spec
+from web.openapi import document
 
 api = Blueprint("api", __name__)
-GEOJSON = "application/geo+json"
+STATION_ID = {"type": "integer", "minimum": 1}
+STATION_ETAG = "The stored version, for If-Match on the next write."
+REGISTRY_ETAG = "The registry's version, for If-Match on an import."
 
 
 def geojson_response(body: dict[str, Any]) -> Response:
@@ -82,24 +96,19 @@ def _amenity_labels(codes: tuple[str, ...], lang: str) -> tuple[dict[str, str], 
     return tuple({"code": c, "label": labels[c].label(lang) if c in labels else c} for c in codes)
 
 
-LIST_PARAMS = (
-    "bbox", "district", "amenities", "open_at", "open_for_min", "limit", "offset", "lang"
-)  # fmt: skip
-
-
 @api.get("/stations")
-def list_stations() -> Response:
+@operation(
+    "A page of stations (filters: bbox, district, amenities, open at an instant)",
+    {200: Ok(StationPage, "Stations in id order.", GEOJSON, {"ETag": REGISTRY_ETAG})},
+    query=ListQuery,
+    problems=(400, 503),
+)
+def list_stations(query: ListQuery) -> Response:
     """A page of stations, filtered by bbox, district and amenities (OGC API style)."""
-    args = request.args
-    params.reject_unknown(args, LIST_PARAMS)
-    limit_max = _limit_max()
-    limit = params.integer(args, "limit", min(100, limit_max), 1, limit_max)
-    offset = params.integer(args, "offset", 0, 0, 10**9)
-    lang = params.lang(args)
+    limit = min(query.limit, page_limit_max())  # not given: 100, or a smaller maximum
+    offset, lang = query.offset, query.lang
     flt = registry.StationFilter(
-        bbox=params.bbox(args),
-        district=params.text(args, "district"),
-        amenities=params.amenities(args),
+        bbox=query.bbox, district=query.district, amenities=query.amenities
     )
     conn = get_read_conn()
     if flt.district:
@@ -109,8 +118,7 @@ def list_stations() -> Response:
             raise InvalidParameter(
                 "district", f"district {flt.district!r} {problem} (a code like 140105 or a name)"
             )
-    open_at = params.instant(args, "open_at")
-    open_for_min = params.integer(args, "open_for_min", 0, 0, MAX_OPEN_FOR_MIN)
+    open_at, open_for_min = query.open_at, query.open_for_min
     if open_for_min and open_at is None:
         raise InvalidParameter(
             "open_for_min", "open_for_min needs open_at: the instant the break starts"
@@ -137,12 +145,6 @@ def list_stations() -> Response:
     return response
 
 
-def _limit_max() -> int:
-    from flask import current_app
-
-    return int(current_app.config["PAGE_LIMIT_MAX"])
-
-
 def _page_links(matched: int, limit: int, offset: int) -> list[dict[str, str]]:
     """Self / next / prev links that keep every other parameter as given."""
 
@@ -160,36 +162,31 @@ def _page_links(matched: int, limit: int, offset: int) -> list[dict[str, str]]:
     return out
 
 
-NEAREST_PARAMS = (
-    "lat", "lon", "crs", "at", "open", "open_for_min", "amenities", "limit", "within_m", "lang"
-)  # fmt: skip
-MAX_OPEN_FOR_MIN = 24 * 60
-
-
 @api.get("/stations/nearest")
-def nearest_stations() -> Response:
+@operation(
+    "The nearest stations, by default only those open now",
+    {200: Ok(NearestStations, "Nearest first.", GEOJSON)},
+    query=NearestQuery,
+    problems=(400, 503),
+)
+def nearest_stations(query: NearestQuery) -> Response:
     """The nearest stations to a point, by default only those open at ``at`` (now)."""
-    args = request.args
-    params.reject_unknown(args, NEAREST_PARAMS)
-    lat = params.number(args, "lat", -90, 90)
-    lon = params.number(args, "lon", -180, 180)
-    crs = params.choice(args, "crs", datums.CRS_NAMES, "wgs84")
-    at = params.instant(args, "at") or dt.datetime.now(hours.SHANGHAI)
-    lang = params.lang(args)
-    wgs_lon, wgs_lat = datums.to_wgs84(lon, lat, crs)
-    open_only = params.boolean(args, "open", True)
-    open_for_min = params.integer(args, "open_for_min", 0, 0, MAX_OPEN_FOR_MIN)
-    if open_for_min and not open_only:
+    at = query.at or dt.datetime.now(hours.SHANGHAI)
+    lang, crs = query.lang, query.crs
+    wgs_lon, wgs_lat = datums.to_wgs84(query.lon, query.lat, crs)
+    if query.open_for_min and not query.open:
         raise InvalidParameter(
-            "open_for_min", "open_for_min asks for open stations; leave out open=false"
+            "open_for_min",
+            "open_for_min asks for open stations; leave out open=false",
+            zh="open_for_min 只用于营业中的驿站；请去掉 open=false",
         )
     search = {
         "at": at,
-        "open_only": open_only,
-        "open_for_min": open_for_min,
-        "amenities": params.amenities(args),
-        "limit": params.integer(args, "limit", 5, 1, 50),
-        "within_m": params.number(args, "within_m", 1, 50000, default=5000),
+        "open_only": query.open,
+        "open_for_min": query.open_for_min,
+        "amenities": query.amenities,
+        "limit": query.limit,
+        "within_m": query.within_m,
     }
     started = time.perf_counter()
     # the domain picks the engine (the worker's memory or PostGIS) for who is asking
@@ -211,11 +208,17 @@ def nearest_stations() -> Response:
 
 
 @api.get("/stations/<station_id>")
-def get_station(station_id: str) -> Response:
+@operation(
+    "One station",
+    {200: Ok(Station, "The station.", GEOJSON, {"ETag": STATION_ETAG})},
+    query=LangQuery,
+    path={"station_id": STATION_ID},
+    problems=(400, 404, 503),
+)
+def get_station(station_id: str, query: LangQuery) -> Response:
     """One station as a GeoJSON Feature."""
-    params.reject_unknown(request.args, ("lang",))
     record = registry.get_station(get_read_conn(), params.station_id(station_id))
-    return station_response(record, params.lang(request.args))
+    return station_response(record, query.lang)
 
 
 def station_response(
@@ -247,15 +250,24 @@ def registry_etag(version: int) -> str:
 
 
 @api.get("/openapi.json")
+@operation(
+    "This document",
+    {200: Ok({"type": "object"}, "OpenAPI 3.1")},
+    rate_limited=False,
+)
 def openapi() -> Response:
     """The OpenAPI 3.1 document of this API."""
-    return jsonify(build_spec())
+    return Response(document(current_app), mimetype="application/json")
 
 
 @api.get("/amenities")
-def amenities() -> Response:
+@operation(
+    "The amenity vocabulary",
+    {200: Ok(Amenities, "Codes with Chinese and English labels.")},
+    query=NoQuery,
+)
+def amenities(query: NoQuery) -> Response:
     """The amenity vocabulary with Chinese and English labels."""
-    params.reject_unknown(request.args, ())
     return jsonify(
         {
             "amenities": [

@@ -119,6 +119,7 @@ def require(*roles: str) -> Callable[[F], F]:
                 )
             return view(*args, **kwargs)
 
+        wrapper.roles = roles  # type: ignore[attr-defined]  # the document's security
         return wrapper  # type: ignore[return-value]
 
     return decorate

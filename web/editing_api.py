@@ -15,25 +15,37 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flask import Blueprint, Response, jsonify, request
+from pydantic import Field
 from werkzeug.exceptions import UnsupportedMediaType
 
 from stations import edits
 from stations.errors import InvalidParameter, PreconditionRequired
-from web import auth, links, params
-from web.api import registry_etag, station_etag, station_response
+from web import auth, fields, links, params
+from web.api import (
+    REGISTRY_ETAG,
+    STATION_ETAG,
+    STATION_ID,
+    registry_etag,
+    station_etag,
+    station_response,
+)
+from web.api_models import LangQuery, Station
 from web.bilingual import bilingual
+from web.contract import GEOJSON, Ok, Query, operation
 from web.database import nearest_service
+from web.editing_models import ImportResult, NewStation, StationFields
 from web.pools import get_conn
 
 editing = Blueprint("editing", __name__)
 _JSON = ("application/json", "application/geo+json")
 _PATCH = ("application/merge-patch+json", "application/json")
 # raw upload bodies: media type -> the extension the readers go by
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _UPLOADS = {
     "text/csv": ".csv",
     "application/geo+json": ".geojson",
     "application/json": ".geojson",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    _XLSX: ".xlsx",
 }
 
 
@@ -58,14 +70,18 @@ def _actor() -> str:
     return who.owner
 
 
-def _target(station_id: str) -> tuple[str, int, edits.Expected]:
-    """A station write's label language, station id and allowed versions.
+def _target(station_id: str) -> tuple[int, edits.Expected]:
+    """A station write's id and allowed versions, checked before anything is written."""
+    number = params.station_id(station_id)
+    return number, _expected(lambda version: station_etag(number, version))
 
-    All are checked before anything is written.
-    """
-    params.reject_unknown(request.args, ("lang",))
-    lang, number = params.lang(request.args), params.station_id(station_id)
-    return lang, number, _expected(lambda version: station_etag(number, version))
+
+def _written(status: int, description: str) -> dict[int, Ok]:
+    return {status: Ok(Station, description, GEOJSON, {"ETag": STATION_ETAG})}
+
+
+_IF_MATCH = {"If-Match": "The ETag of your last GET, or * to overwrite whatever is stored."}
+_STATION = {"station_id": STATION_ID}
 
 
 @editing.after_request
@@ -78,10 +94,18 @@ def _expire_memory(response: Response) -> Response:
 
 @editing.post("/stations")
 @auth.require("editor")
-def create_station() -> Response:
+@operation(
+    "Add a station (editor)",
+    _written(201, "Created; Location names it."),
+    query=LangQuery,
+    body=NewStation,
+    body_media=_JSON,
+    body_checked=False,  # by stations.edits, as a file's rows are
+    problems=(400, 409, 413, 415, 422, 503),
+)
+def create_station(query: LangQuery) -> Response:
     """A new station from flat fields or a GeoJSON Point Feature; 201 with its ETag."""
-    params.reject_unknown(request.args, ("lang",))
-    lang = params.lang(request.args)  # checked before anything is written
+    lang = query.lang  # checked before anything is written
     cells = edits.cells_from_json(params.json_body(None, _JSON))
     record = edits.create(get_conn(), cells, _actor())
     response = station_response(record, lang, 201, warnings=edits.notes(cells))
@@ -91,9 +115,21 @@ def create_station() -> Response:
 
 @editing.patch("/stations/<station_id>")
 @auth.require("editor")
-def patch_station(station_id: str) -> Response:
+@operation(
+    "Change a station's fields (editor; JSON merge patch)",
+    _written(200, "The station as stored now."),
+    query=LangQuery,
+    path=_STATION,
+    headers=_IF_MATCH,
+    body=StationFields,
+    body_media=_PATCH,
+    body_checked=False,
+    problems=(400, 404, 412, 413, 415, 422, 428, 503),
+)
+def patch_station(station_id: str, query: LangQuery) -> Response:
     """Change the given fields (JSON merge patch: null clears one) of the ETag's version."""
-    lang, number, expected = _target(station_id)
+    lang = query.lang
+    number, expected = _target(station_id)
     cells = edits.cells_from_json(params.json_body(None, _PATCH))
     record = edits.update(get_conn(), number, cells, _actor(), expected)
     return station_response(record, lang, warnings=edits.notes(cells))
@@ -101,18 +137,50 @@ def patch_station(station_id: str) -> Response:
 
 @editing.delete("/stations/<station_id>")
 @auth.require("editor")
-def close_station(station_id: str) -> Response:
+@operation(
+    "Close a station; its record and history stay (editor)",
+    _written(200, "The station, closed."),
+    query=LangQuery,
+    path=_STATION,
+    headers=_IF_MATCH,
+    problems=(400, 404, 412, 422, 428, 503),
+)
+def close_station(station_id: str, query: LangQuery) -> Response:
     """Close the station: it leaves the map and the searches, its record and history stay."""
-    lang, number, expected = _target(station_id)
-    return station_response(edits.close(get_conn(), number, _actor(), expected), lang)
+    number, expected = _target(station_id)
+    return station_response(edits.close(get_conn(), number, _actor(), expected), query.lang)
+
+
+class ImportQuery(Query):
+    """Whether to change anything."""
+
+    dry_run: fields.Flag = Field(False, description="Check and count, change nothing.")
 
 
 @editing.post("/stations/import")
 @auth.require("editor")
-def import_stations() -> Response:
+@operation(
+    "Import a CSV, GeoJSON or XLSX file: every row or none (editor)",
+    {200: Ok(ImportResult, "What the import did.", headers={"ETag": REGISTRY_ETAG})},
+    query=ImportQuery,
+    headers={"If-Match": "The ETag of GET /stations, or *."},
+    upload={
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+        "text/csv": {"schema": {"type": "string"}},
+        "application/geo+json": {"schema": {"type": "object"}},
+        _XLSX: {"schema": {"type": "string", "format": "binary"}},
+    },
+    problems=(400, 412, 413, 415, 422, 428, 503),
+)
+def import_stations(query: ImportQuery) -> Response:
     """A CSV, GeoJSON or XLSX file: every row lands or none; 422 lists each row's problems."""
-    params.reject_unknown(request.args, ("dry_run",))
-    dry_run = params.boolean(request.args, "dry_run", False)
+    dry_run = query.dry_run
     expected = _expected(registry_etag)
     with tempfile.TemporaryDirectory(prefix="stations-import-") as folder:
         path = _save_upload(Path(folder))

@@ -9,22 +9,36 @@ OpenAPI document (``service-desc``) describes both; ``/api/v1/stations`` stays a
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
-from stations import cql, districts, hours, registry, vocabulary
+from stations import cql, districts, hours, registry
 from stations.availability import Judge
 from stations.errors import InvalidParameter, NotFound
-from web import links, params
-from web.api import GEOJSON, geojson_response, station_feature
+from web import links
+from web.api import geojson_response, station_feature
+from web.contract import GEOJSON, JSON, Ok, operation
 from web.database import get_read_conn
+from web.features_models import (
+    COLLECTION_ID,
+    CRS84,
+    DISTRICT_ONLY,
+    STATION_ONLY,
+    Collection,
+    Collections,
+    Conformance,
+    FeaturePage,
+    FormatQuery,
+    ItemsQuery,
+    LandingPage,
+    OgcFeature,
+)
 
 features = Blueprint("features", __name__)
 
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+TAGS = ("OGC API – Features",)
 CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -37,7 +51,6 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
 )
-QUERYABLE_PARAMS = ("district", "amenities", "status")  # property filters as parameters
 _JSON_SCHEMA_TYPES = {
     "text": {"type": "string"},
     "number": {"type": "number"},
@@ -45,7 +58,6 @@ _JSON_SCHEMA_TYPES = {
     "boolean": {"type": "boolean"},
     "geometry": {"format": "geometry-point"},
 }
-JSON = "application/json"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.1"
 
 # (title zh, title en, description zh, description en)
@@ -63,31 +75,6 @@ COLLECTIONS: dict[str, tuple[str, str, str, str]] = {
         "Province, city and county boundaries; a station's district.code refers to them.",
     ),
 }
-ITEM_PARAMS = {
-    "stations": (
-        "bbox",
-        "limit",
-        "offset",
-        *QUERYABLE_PARAMS,
-        "filter",
-        "filter-lang",
-        "filter-crs",
-        "lang",
-        "f",
-    ),
-    "districts": ("bbox", "limit", "offset", "level", "lang", "f"),
-}
-
-
-def _lang() -> str:
-    params.reject_unknown(request.args, ("lang", "f"))
-    _format(request.args)
-    return params.lang(request.args)
-
-
-def _format(args: Any) -> None:
-    """``f`` as GIS clients send it: only JSON flavours are served."""
-    params.choice(args, "f", ("json", "geojson"), "json")
 
 
 def _link(rel: str, type_: str, href: str, title: str | None = None) -> dict[str, str]:
@@ -98,10 +85,12 @@ def _link(rel: str, type_: str, href: str, title: str | None = None) -> dict[str
 
 
 @features.get("", strict_slashes=False)
-def landing() -> Response:
+@operation(
+    "Landing page", {200: Ok(LandingPage, "Links.")}, query=FormatQuery, problems=(400,), tags=TAGS
+)
+def landing(query: FormatQuery) -> Response:
     """The landing page: where the API description, conformance and data are."""
-    lang = _lang()
-    zh = lang == "zh"
+    zh = query.lang == "zh"
     return jsonify(
         {
             "title": "户外劳动者服务站点 API" if zh else "Rest stations API",
@@ -122,29 +111,48 @@ def landing() -> Response:
 
 
 @features.get("/conformance")
-def conformance() -> Response:
+@operation(
+    "Conformance classes",
+    {200: Ok(Conformance, "The classes implemented.")},
+    query=FormatQuery,
+    problems=(400,),
+    tags=TAGS,
+)
+def conformance(query: FormatQuery) -> Response:
     """The conformance classes this API implements."""
-    _lang()
     return jsonify({"conformsTo": list(CONFORMANCE)})
 
 
 @features.get("/collections")
-def collections() -> Response:
+@operation(
+    "Collections",
+    {200: Ok(Collections, "stations and districts.")},
+    query=FormatQuery,
+    problems=(400, 503),
+    tags=TAGS,
+)
+def collections(query: FormatQuery) -> Response:
     """Both collections with their extents."""
-    lang = _lang()
     return jsonify(
         {
             "links": [_link("self", JSON, links.external("features.collections"))],
-            "collections": [_collection(cid, lang) for cid in COLLECTIONS],
+            "collections": [_collection(cid, query.lang) for cid in COLLECTIONS],
         }
     )
 
 
 @features.get("/collections/<collection_id>")
-def collection(collection_id: str) -> Response:
+@operation(
+    "One collection",
+    {200: Ok(Collection, "Its extent and links.")},
+    query=FormatQuery,
+    path={"collection_id": COLLECTION_ID},
+    problems=(400, 404, 503),
+    tags=TAGS,
+)
+def collection(collection_id: str, query: FormatQuery) -> Response:
     """One collection's description."""
-    lang = _lang()
-    return jsonify(_collection(_known(collection_id), lang))
+    return jsonify(_collection(_known(collection_id), query.lang))
 
 
 def _known(collection_id: str) -> str:
@@ -181,10 +189,23 @@ def _collection(cid: str, lang: str) -> dict[str, Any]:
 
 
 @features.get("/collections/<collection_id>/queryables")
-def queryables(collection_id: str) -> Response:
+@operation(
+    "Queryable properties",
+    {
+        200: Ok(
+            {"type": "object"},
+            "A JSON Schema of the properties a filter may name.",
+            "application/schema+json",
+        )
+    },
+    query=FormatQuery,
+    path={"collection_id": COLLECTION_ID},
+    problems=(400, 404),
+    tags=TAGS,
+)
+def queryables(collection_id: str, query: FormatQuery) -> Response:
     """The properties a ``filter`` may name, as a JSON Schema (Part 3)."""
     cid = _known(collection_id)
-    _lang()
     names = registry.QUERYABLES if cid == "stations" else {}
     body = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -200,33 +221,36 @@ def queryables(collection_id: str) -> Response:
 
 
 @features.get("/collections/<collection_id>/items")
-def items(collection_id: str) -> Response:
+@operation(
+    "Features of a collection",
+    {200: Ok(FeaturePage, "A page with next/prev links.", GEOJSON)},
+    query=ItemsQuery,
+    path={"collection_id": COLLECTION_ID},
+    problems=(400, 404, 503),
+    tags=TAGS,
+)
+def items(collection_id: str, query: ItemsQuery) -> Response:
     """A page of a collection's features, filtered, with ``next``/``prev`` links."""
     cid = _known(collection_id)
-    args = request.args
-    params.reject_unknown(args, ITEM_PARAMS[cid])
-    _format(args)
-    lang = params.lang(args)
-    limit_max = int(current_app.config["PAGE_LIMIT_MAX"])
-    # Core: a limit above the maximum is served at the maximum, not refused
-    limit = min(params.integer(args, "limit", min(100, limit_max), 1, sys.maxsize), limit_max)
-    offset = params.integer(args, "offset", 0, 0, 10**9)
-    bbox = params.bbox(args)
+    _only_for(cid, query)
+    lang, limit, offset, bbox = query.lang, query.limit_served(), query.offset, query.bbox
     conn = get_read_conn()
     if cid == "stations":
         flt = registry.StationFilter(
             bbox=bbox,
-            district=_district(conn, args),
-            amenities=params.amenities(args),
-            status=_status(args),
-            condition=_condition(args),
+            district=_district(conn, query.district),
+            amenities=query.amenities,
+            status=query.status,
+            condition=cql.to_sql(query.filter_text, registry.QUERYABLES)
+            if query.filter_text and query.filter_text.strip()
+            else None,
         )
         matched = registry.count_stations(conn, flt)
         judge = Judge(dt.datetime.now(hours.SHANGHAI))
         rows = registry.list_stations(conn, flt, limit, offset)
         found = [station_feature(r, lang, judge) for r in rows]
     else:
-        level = args.get("level") and params.choice(args, "level", districts.LEVELS, "county")
+        level = query.level
         matched = districts.count(conn, bbox, level)
         found = [_district_feature(r) for r in districts.page(conn, bbox, level, limit, offset)]
     page_links = _page_links(cid, matched, limit, offset)
@@ -242,9 +266,20 @@ def items(collection_id: str) -> Response:
     )
 
 
-def _district(conn: Any, args: Any) -> str | None:
+def _only_for(cid: str, query: ItemsQuery) -> None:
+    """Refuse a parameter of the other collection (``level`` is for districts ...)."""
+    other = DISTRICT_ONLY if cid == "stations" else STATION_ONLY
+    for name in other:
+        if name in request.args:
+            raise InvalidParameter(
+                name,
+                f"{name} is not a parameter of the {cid} collection",
+                zh=f"{name} 不是数据集 {cid} 的参数",
+            )
+
+
+def _district(conn: Any, district: str | None) -> str | None:
     """``district``: one district's admin code or name (and what lies below it)."""
-    district = params.text(args, "district")
     if district and registry.count_districts(conn, district) != 1:
         found = registry.count_districts(conn, district)
         raise InvalidParameter(
@@ -256,22 +291,6 @@ def _district(conn: Any, args: Any) -> str | None:
             + "（例如 140105 或 小店区）",
         )
     return district
-
-
-def _condition(args: Any) -> tuple[str, dict[str, Any]] | None:
-    """A CQL2-text ``filter`` on the station properties (Part 3), as SQL."""
-    params.choice(args, "filter-lang", ("cql2-text",), "cql2-text")
-    params.choice(args, "filter-crs", (CRS84,), CRS84)
-    text = args.get("filter")
-    if not text or not text.strip():
-        return None
-    return cql.to_sql(text, registry.QUERYABLES)
-
-
-def _status(args: Any) -> str | None:
-    if not args.get("status"):
-        return None
-    return params.choice(args, "status", tuple(vocabulary.terms("statuses")), "active")
 
 
 def _page_links(cid: str, matched: int, limit: int, offset: int) -> list[dict[str, str]]:
@@ -291,10 +310,18 @@ def _page_links(cid: str, matched: int, limit: int, offset: int) -> list[dict[st
 
 
 @features.get("/collections/<collection_id>/items/<feature_id>")
-def item(collection_id: str, feature_id: str) -> Response:
+@operation(
+    "One feature",
+    {200: Ok(OgcFeature, "A station (by id) or a district (by admin code).", GEOJSON)},
+    query=FormatQuery,
+    path={"collection_id": COLLECTION_ID, "feature_id": {"type": "string"}},
+    problems=(400, 404, 503),
+    tags=TAGS,
+)
+def item(collection_id: str, feature_id: str, query: FormatQuery) -> Response:
     """One feature by its id: a station's numeric id, a district's admin code."""
     cid = _known(collection_id)
-    lang = _lang()
+    lang = query.lang
     conn = get_read_conn()
     if cid == "stations":
         if not (feature_id.isascii() and feature_id.isdigit() and len(feature_id) < 19):

@@ -16,24 +16,64 @@ always WGS-84 (RFC 7946); a station's GCJ-02 position is the first half of its `
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
+from pydantic import Field
 
 from geo import datums
 from stations import hours, registry, vocabulary
 from stations.availability import Availability, Judge, hours_text
-from stations.errors import InvalidParameter
-from web import params
+from web import fields
+from web.api_models import Point
 from web.compressed import compressed
+from web.contract import GEOJSON, Answer, Ok, Query, operation
 from web.database import caller, get_read_conn, nearest_service
 from web.pages import TEXT
 
 map_data = Blueprint("map_data", __name__)
 
-PARAMS = ("bbox", "lang", "at", "crs")
+
+class ViewQuery(Query):
+    """The map's view and the instant of the states."""
+
+    bbox: fields.Bbox = Field(description="The view: min_lon,min_lat,max_lon,max_lat (in `crs`).")
+    crs: fields.one_of("wgs84", "gcj02") = Field(
+        "wgs84", description="Datum of the view's box: gcj02 on Amap tiles (geometry stays WGS-84)."
+    )
+    at: fields.Instant | None = Field(None, description="Instant of the states (default now).")
+    lang: fields.Lang = Field("zh", description="Label language.")
+
+
+class MapFeature(Answer):
+    """A station, or a grid cell with its count."""
+
+    type: Literal["Feature"]
+    id: int | None = None
+    geometry: Point
+    properties: dict[str, Any] = Field(
+        description="A station: name, address, hours, text, open, state, change (words), am "
+        "(amenity indexes), nav ([gcj_lon, gcj_lat, bd_lon, bd_lat]; the first two are where "
+        "to draw it on GCJ-02 tiles). A cell: count, and pos ([gcj_lon, gcj_lat]) with "
+        "crs=gcj02."
+    )
+
+
+class MapStations(Answer):
+    """The public map's stations in a view, or counts per grid cell."""
+
+    type: Literal["FeatureCollection"]
+    at: dt.datetime
+    cells: bool = Field(
+        description="true: too many stations in view; features are grid cells with a `count` "
+        "each, not stations."
+    )
+    numberMatched: int = Field(ge=0)
+    features: list[MapFeature]
+
+
 MAX_STATIONS = 2000  # more in view: grid cells (the page shows them as cluster badges)
 GRID = 16  # cells along each side of a view that is counted, not listed
 GCJ02_MARGIN = 0.01  # degrees
@@ -43,22 +83,19 @@ OFFLINE_AHEAD = dt.timedelta(hours=36)
 
 
 @map_data.get("/map/stations")
-def stations_in_view() -> Response:
+@operation(
+    "The public map's active stations in a view, or counts per cell",
+    {200: Ok(MapStations, "Stations in id order, or grid cells.", GEOJSON)},
+    query=ViewQuery,
+    problems=(400, 503),
+)
+def stations_in_view(query: ViewQuery) -> Response:
     """Active stations in ``bbox`` with their state at ``at`` (default now), or counts."""
-    args = request.args
-    params.reject_unknown(args, PARAMS)
-    box = params.bbox(args)
-    if box is None:
-        raise InvalidParameter(
-            "bbox", "bbox is required: min_lon,min_lat,max_lon,max_lat of the map's view"
-        )
-    lang = params.lang(args)
+    box, lang = query.bbox, query.lang
     # "now" to the minute: hours change on whole minutes, and every view asked within the
     # same minute is then the same answer (caches, and a phone's kept copy, agree)
-    at = params.instant(args, "at") or dt.datetime.now(hours.SHANGHAI).replace(
-        second=0, microsecond=0
-    )
-    gcj02 = params.choice(args, "crs", ("wgs84", "gcj02"), "wgs84") == "gcj02"
+    at = query.at or dt.datetime.now(hours.SHANGHAI).replace(second=0, microsecond=0)
+    gcj02 = query.crs == "gcj02"
     if gcj02:
         box = _widened(box, GCJ02_MARGIN)
     flt = registry.StationFilter(bbox=box, active_only=True)

@@ -29,11 +29,16 @@ def reject_unknown(args: Mapping[str, str], allowed: Iterable[str]) -> None:
     allowed = set(allowed)
     for name in args:
         if name not in allowed:
+            listed = ", ".join(sorted(allowed)) or "none"
             raise InvalidParameter(
-                name, f"unknown parameter {name!r}; allowed: {', '.join(sorted(allowed))}"
+                name,
+                f"unknown parameter {name!r}; allowed: {listed}",
+                zh=f"不认识的参数 {name!r}；可用：{listed}",
             )
         if hasattr(args, "getlist") and len(args.getlist(name)) > 1:
-            raise InvalidParameter(name, f"{name} is given more than once; give it once")
+            raise InvalidParameter(
+                name, f"{name} is given more than once; give it once", zh=f"{name} 重复了；只给一次"
+            )
 
 
 def integer(args: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -44,9 +49,17 @@ def integer(args: Mapping[str, str], name: str, default: int, lo: int, hi: int) 
     try:
         value = int(raw)
     except ValueError:
-        raise InvalidParameter(name, f"{name} must be a whole number from {lo} to {hi}") from None
+        raise InvalidParameter(
+            name,
+            f"{name} must be a whole number from {lo} to {hi}",
+            zh=f"{name} 应为 {lo} 到 {hi} 之间的整数",
+        ) from None
     if not lo <= value <= hi:
-        raise InvalidParameter(name, f"{name} must be from {lo} to {hi}, got {value}")
+        raise InvalidParameter(
+            name,
+            f"{name} must be from {lo} to {hi}, got {value}",
+            zh=f"{name} 应在 {lo} 到 {hi} 之间，收到 {value}",
+        )
     return value
 
 
@@ -56,17 +69,26 @@ def bbox(args: Mapping[str, str], name: str = "bbox") -> tuple[float, float, flo
     if raw is None or raw == "":
         return None
     hint = f"{name} must be min_lon,min_lat,max_lon,max_lat in degrees, e.g. 112.4,37.7,112.7,38.0"
+    hint_zh = f"{name} 应为“最小经度,最小纬度,最大经度,最大纬度”（度），例如 112.4,37.7,112.7,38.0"
     try:
         values = [float(part) for part in raw.split(",")]
     except ValueError:
-        raise InvalidParameter(name, hint) from None
+        raise InvalidParameter(name, hint, zh=hint_zh) from None
     if len(values) != 4 or not all(math.isfinite(v) for v in values):
-        raise InvalidParameter(name, hint)
+        raise InvalidParameter(name, hint, zh=hint_zh)
     x0, y0, x1, y1 = values
     if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
-        raise InvalidParameter(name, f"{name} is outside -180..180 longitude / -90..90 latitude")
+        raise InvalidParameter(
+            name,
+            f"{name} is outside -180..180 longitude / -90..90 latitude",
+            zh=f"{name} 超出经度 -180..180 / 纬度 -90..90 的范围",
+        )
     if x0 > x1 or y0 > y1:
-        raise InvalidParameter(name, f"{name} minimum must not exceed maximum: {hint}")
+        raise InvalidParameter(
+            name,
+            f"{name} minimum must not exceed maximum: {hint}",
+            zh=f"{name} 的最小值不能大于最大值：{hint_zh}",
+        )
     return x0, y0, x1, y1
 
 
@@ -77,7 +99,10 @@ def amenities(args: Mapping[str, str], name: str = "amenities") -> list[str]:
         return vocabulary.check_amenities(raw.split(","))
     except UnknownAmenity as exc:
         raise InvalidParameter(
-            name, f"{name}: {exc.message}", unknown=exc.details["unknown"]
+            name,
+            f"{name}: {exc.message}",
+            zh=f"{name}：{exc.message_in('zh')}",
+            unknown=exc.details["unknown"],
         ) from None
 
 
@@ -102,7 +127,9 @@ def text(args: Mapping[str, str], name: str, max_len: int = 100) -> str | None:
     value = (args.get(name) or "").strip()
     if len(value) > max_len or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise InvalidParameter(
-            name, f"{name} must be at most {max_len} characters without control characters"
+            name,
+            f"{name} must be at most {max_len} characters without control characters",
+            zh=f"{name} 最多 {max_len} 个字符，且不能含控制字符",
         )
     return value or None
 
@@ -114,14 +141,26 @@ def number(
     raw = args.get(name)
     if raw is None or raw.strip() == "":
         if default is None:
-            raise InvalidParameter(name, f"{name} is required: a number from {lo:g} to {hi:g}")
+            raise InvalidParameter(
+                name,
+                f"{name} is required: a number from {lo:g} to {hi:g}",
+                zh=f"请填写 {name}：{lo:g} 到 {hi:g} 之间的数",
+            )
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise InvalidParameter(name, f"{name} must be a number from {lo:g} to {hi:g}") from None
+        raise InvalidParameter(
+            name,
+            f"{name} must be a number from {lo:g} to {hi:g}",
+            zh=f"{name} 应为 {lo:g} 到 {hi:g} 之间的数",
+        ) from None
     if not math.isfinite(value) or not lo <= value <= hi:
-        raise InvalidParameter(name, f"{name} must be a number from {lo:g} to {hi:g}, got {raw}")
+        raise InvalidParameter(
+            name,
+            f"{name} must be a number from {lo:g} to {hi:g}, got {raw}",
+            zh=f"{name} 应为 {lo:g} 到 {hi:g} 之间的数，收到 {raw}",
+        )
     return value
 
 
@@ -134,14 +173,19 @@ def boolean(args: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if raw in ("false", "0"):
         return False
-    raise InvalidParameter(name, f"{name} must be true or false")
+    raise InvalidParameter(name, f"{name} must be true or false", zh=f"{name} 应为 true 或 false")
 
 
 def choice(args: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
     """One of ``allowed``."""
     value = args.get(name) or default
     if value not in allowed:
-        raise InvalidParameter(name, f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        listed = ", ".join(allowed)
+        raise InvalidParameter(
+            name,
+            f"{name} must be one of {listed}, got {value!r}",
+            zh=f"{name} 应为以下之一：{listed}；收到 {value!r}",
+        )
     return value
 
 
@@ -175,16 +219,30 @@ def json_body(
     try:  # strict UTF-8 first: json.loads would let encoded lone surrogates through
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidParameter("body", f"the request body is not valid JSON: {exc}") from None
+        raise InvalidParameter(
+            "body",
+            f"the request body is not valid JSON: {exc}",
+            zh=f"请求内容不是有效的 JSON：{exc}",
+        ) from None
     except RecursionError:  # [[[[…]]]] nested deeper than any real document
-        raise InvalidParameter("body", "the request body is nested too deeply") from None
+        raise InvalidParameter(
+            "body", "the request body is nested too deeply", zh="请求内容嵌套过深"
+        ) from None
     except ValueError as exc:  # e.g. a number of more digits than Python converts
-        raise InvalidParameter("body", f"the request body is not usable JSON: {exc}") from None
+        raise InvalidParameter(
+            "body",
+            f"the request body is not usable JSON: {exc}",
+            zh=f"请求内容无法作为 JSON 使用：{exc}",
+        ) from None
     if not isinstance(body, dict):
-        raise InvalidParameter("body", "the request body must be a JSON object")
+        raise InvalidParameter(
+            "body", "the request body must be a JSON object", zh="请求内容应为 JSON 对象"
+        )
     if (b"\\ud" in raw or b"\\uD" in raw) and _has_lone_surrogate(body):
         raise InvalidParameter(
-            "body", "the request body holds a lone UTF-16 surrogate (\\ud800-\\udfff); send text"
+            "body",
+            "the request body holds a lone UTF-16 surrogate (\\ud800-\\udfff); send text",
+            zh="请求内容含有孤立的 UTF-16 代理字符（\\ud800-\\udfff）；请发送正常文本",
         )
     if allowed is not None:
         reject_unknown(body, allowed)
@@ -203,7 +261,11 @@ def _has_lone_surrogate(body: Any) -> bool:
 def station_id(raw: str) -> int:
     """A station id from the path: a positive whole number."""
     if not re.fullmatch(r"[0-9]{1,18}", raw) or int(raw) == 0:
-        raise InvalidParameter("id", f"station id must be a positive whole number, got {raw!r}")
+        raise InvalidParameter(
+            "id",
+            f"station id must be a positive whole number, got {raw!r}",
+            zh=f"驿站编号应为正整数，收到 {raw!r}",
+        )
     return int(raw)
 
 
@@ -215,7 +277,9 @@ def body_amenities(body: Mapping[str, Any], name: str = "amenities") -> list[str
     if isinstance(value, str):
         return amenities({name: value}, name)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidParameter(name, f"{name} must be a list of amenity codes")
+        raise InvalidParameter(
+            name, f"{name} must be a list of amenity codes", zh=f"{name} 应为设施代码的列表"
+        )
     return amenities({name: ",".join(value)}, name)
 
 
@@ -226,14 +290,26 @@ def body_number(
     value = body.get(name)
     if value is None:
         if default is None:
-            raise InvalidParameter(name, f"{name} is required: a number from {lo:g} to {hi:g}")
+            raise InvalidParameter(
+                name,
+                f"{name} is required: a number from {lo:g} to {hi:g}",
+                zh=f"请填写 {name}：{lo:g} 到 {hi:g} 之间的数",
+            )
         return default
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidParameter(name, f"{name} must be a number from {lo:g} to {hi:g}")
+        raise InvalidParameter(
+            name,
+            f"{name} must be a number from {lo:g} to {hi:g}",
+            zh=f"{name} 应为 {lo:g} 到 {hi:g} 之间的数",
+        )
     # compared as it is (NaN and infinities fail too): a 400-digit int has no float
     if not lo <= value <= hi:
         got = f"{value:g}" if isinstance(value, float) or abs(value) < 10**15 else "a longer number"
-        raise InvalidParameter(name, f"{name} must be a number from {lo:g} to {hi:g}, got {got}")
+        raise InvalidParameter(
+            name,
+            f"{name} must be a number from {lo:g} to {hi:g}, got {got}",
+            zh=f"{name} 应为 {lo:g} 到 {hi:g} 之间的数，收到 {got}",
+        )
     return float(value)
 
 
@@ -243,7 +319,11 @@ def body_instant(body: Mapping[str, Any], name: str) -> dt.datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidParameter(name, f"{name} must be an ISO 8601 date-time string")
+        raise InvalidParameter(
+            name,
+            f"{name} must be an ISO 8601 date-time string",
+            zh=f"{name} 应为 ISO 8601 日期时间文本，例如 2025-11-19T22:00",
+        )
     return hours.parse_instant(value.strip(), name)
 
 

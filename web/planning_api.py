@@ -1,94 +1,109 @@
 """The planner API (v1): coverage gaps, hourly coverage, siting suggestions, access scores.
 
 Every route needs a token (or signed-in session) with the ``planner`` role and takes a
-JSON body naming an area (``district``, ``bbox`` or ``geometry``) and the common options;
-the domain modules do the work, so the CLI gives the same answers.
+JSON body naming an area (``district``, ``bbox`` or ``geometry``) and the common options
+(``web.planning_models``); the domain modules do the work, so the CLI gives the same
+answers.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify
 
 from stations import access, coverage, siting
-from stations.coverage import MAX_RADIUS_M, Area
-from web import auth, params
+from stations.coverage import Area
+from web import auth
+from web.contract import Ok, operation
+from web.planning_models import (
+    AccessRequest,
+    AccessScores,
+    AreaRequest,
+    GapReport,
+    GapsRequest,
+    HourlyProfile,
+    HourlyRequest,
+    Suggestions,
+    SuggestRequest,
+)
 from web.pools import get_conn
 
 planning = Blueprint("planning", __name__)
-AREA = ("district", "bbox", "geometry")
-COMMON = (*AREA, "radius_m", "at", "amenities")
-HOURLY = (*AREA, "radius_m", "amenities", "date")
-SUGGEST = (*COMMON, "count", "candidates")
+AREA = {"district", "bbox", "geometry"}
+PROBLEMS = (400, 415, 503)
 
 
-def _area(body: dict[str, Any]) -> Area:
-    return coverage.resolve_area(get_conn(), body)
+def _area(body: AreaRequest) -> Area:
+    return coverage.resolve_area(get_conn(), body.model_dump(include=AREA))
 
 
-def _radius(body: dict[str, Any]) -> float:
-    return params.body_number(body, "radius_m", 1, MAX_RADIUS_M, default=1000)
-
-
-@planning.post("/gaps")
+# endpoint= keeps the names url_for knows; the function's name makes the operationId
+@planning.post("/gaps", endpoint="gaps")
 @auth.require("planner")
-def gaps() -> Response:
+@operation(
+    "Coverage gaps of an area (planner)",
+    {200: Ok(GapReport, "Coverage gaps of an area (planner)")},
+    body=GapsRequest,
+    problems=PROBLEMS,
+)
+def coverage_gaps(body: GapsRequest) -> Response:
     """Uncovered parts of the area, ranked by demand, with coverage totals."""
-    body = params.json_body(COMMON)
     report = coverage.gaps(
-        get_conn(),
-        _area(body),
-        radius_m=_radius(body),
-        at=params.body_instant(body, "at"),
-        amenities=params.body_amenities(body),
+        get_conn(), _area(body), radius_m=body.radius_m, at=body.at, amenities=body.amenities
     )
     return jsonify(coverage.payload(report))
 
 
-@planning.post("/hourly")
+@planning.post("/hourly", endpoint="hourly")
 @auth.require("planner")
-def hourly() -> Response:
+@operation(
+    "Coverage at each hour of a day (planner)",
+    {200: Ok(HourlyProfile, "Coverage at each hour of a day (planner)")},
+    body=HourlyRequest,
+    problems=PROBLEMS,
+)
+def coverage_hourly(body: HourlyRequest) -> Response:
     """Coverage ratios by area and by demand at each hour of ``date``."""
-    body = params.json_body(HOURLY)
-    day = params.body_date(body, "date")
     area = _area(body)
     found = coverage.hourly(
-        get_conn(), area, day, radius_m=_radius(body), amenities=params.body_amenities(body)
+        get_conn(), area, body.date, radius_m=body.radius_m, amenities=body.amenities
     )
-    return jsonify(coverage.hourly_payload(area, day, found))
+    return jsonify(coverage.hourly_payload(area, body.date, found))
 
 
-@planning.post("/suggest")
+@planning.post("/suggest", endpoint="suggest")
 @auth.require("planner")
-def suggest() -> Response:
+@operation(
+    "Sites for new stations, best first (planner)",
+    {200: Ok(Suggestions, "Sites for new stations, best first (planner)")},
+    body=SuggestRequest,
+    problems=PROBLEMS,
+)
+def coverage_suggest(body: SuggestRequest) -> Response:
     """Up to ``count`` new sites, best first, with the demand each newly covers."""
-    body = params.json_body(SUGGEST)
-    count = body.get("count")
-    given = body.get("candidates")
+    count, given = body.count, body.candidates
     result = siting.suggest(
         get_conn(),
         _area(body),
-        count=count if isinstance(count, int) else -1,
-        radius_m=_radius(body),
-        at=params.body_instant(body, "at"),
-        amenities=params.body_amenities(body),
+        count=count if isinstance(count, int) else -1,  # siting names what it takes
+        radius_m=body.radius_m,
+        at=body.at,
+        amenities=body.amenities,
         candidates=siting.candidates_from_geojson(given) if given is not None else None,
     )
     return jsonify(siting.payload(result, count))
 
 
-@planning.post("/access")
+@planning.post("/access", endpoint="access_scores")
 @auth.require("planner")
-def access_scores() -> Response:
+@operation(
+    "2SFCA accessibility per county-level district (planner)",
+    {200: Ok(AccessScores, "2SFCA accessibility per county-level district (planner)")},
+    body=AccessRequest,
+    problems=PROBLEMS,
+)
+def coverage_access(body: AccessRequest) -> Response:
     """2SFCA score per county-level district touching the area, for a choropleth."""
-    body = params.json_body(COMMON)
-    radius = _radius(body)
     found = access.by_district(
-        get_conn(),
-        _area(body),
-        catchment_m=radius,
-        at=params.body_instant(body, "at"),
-        amenities=params.body_amenities(body),
+        get_conn(), _area(body), catchment_m=body.radius_m, at=body.at, amenities=body.amenities
     )
-    return jsonify(access.payload(found, radius))
+    return jsonify(access.payload(found, body.radius_m))

@@ -7,37 +7,91 @@ what matches and in which order.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
+from pydantic import Field
 
 from geo import datums
 from stations import search
 from stations.errors import InvalidParameter
-from web import params
+from web import fields, params
+from web.api_models import District
+from web.contract import Answer, Ok, Query, operation
 from web.database import get_read_conn
 
 search_api = Blueprint("search_api", __name__)
 
-PARAMS = ("q", "near", "crs", "limit", "lang")
+
+class SearchQuery(Query):
+    """What to look for, and where from."""
+
+    q: fields.text(search.MAX_QUERY_CHARS) = Field(
+        description="Part of a station's name, its address or its district.",
+        examples=["小店", "五一路"],
+        json_schema_extra={"x-zh": "要找的内容：驿站名称、地址或所在区县的一部分"},
+    )
+    near: str | None = Field(
+        None, description="lon,lat (in `crs`): stations nearer come first, e.g. the map's centre."
+    )
+    crs: fields.one_of(*datums.CRS_NAMES) = Field(
+        "wgs84", description="Datum of `near` and of the answer's positions."
+    )
+    limit: fields.whole(1, search.MAX_RESULTS) = Field(
+        10, description="At most this many stations."
+    )
+    lang: fields.Lang = Field("zh", description="Language of the messages.")
+
+
+class FoundDistrict(Answer):
+    """A district whose name holds ``q``."""
+
+    code: str
+    name: str
+    level: Literal["province", "city", "county"]
+    stations: int = Field(ge=0)
+    bbox: list[float] = Field(
+        min_length=4, max_length=4, description="min_lon, min_lat, max_lon, max_lat in `crs`."
+    )
+
+
+class FoundStation(Answer):
+    """An active station that matched, and how."""
+
+    id: int
+    code: str
+    name: str
+    address: str | None
+    district: District
+    matched: Literal["name", "address", "district", "similar"]
+    position: list[float] = Field(min_length=2, max_length=2, description="lon, lat in `crs`.")
+
+
+class SearchResults(Answer):
+    """Matching districts and stations."""
+
+    q: str
+    crs: Literal[datums.CRS_NAMES]  # type: ignore[valid-type]
+    districts: list[FoundDistrict] = Field(
+        description="Up to 5 districts whose name holds `q`; an exact name first."
+    )
+    stations: list[FoundStation] = Field(
+        description="Active stations: substring matches of the name, then the address, then "
+        "the district; then near misses (typos); each nearest `near` first."
+    )
 
 
 @search_api.get("/search")
-def find() -> Response:
+@operation(
+    "Stations and districts by name, address or district",
+    {200: Ok(SearchResults, "Matching districts and stations.")},
+    query=SearchQuery,
+    problems=(400, 503),
+)
+def find(query: SearchQuery) -> Response:
     """Districts and active stations matching ``q``, nearest to ``near`` first."""
-    args = request.args
-    params.reject_unknown(args, PARAMS)
-    params.lang(args)
-    q = params.text(args, "q", search.MAX_QUERY_CHARS)
-    if q is None:
-        raise InvalidParameter(
-            "q",
-            "q is required: part of a station's name, its address or its district",
-            zh="请填写要找的内容：驿站名称、地址或所在区县的一部分",
-        )
-    crs = params.choice(args, "crs", datums.CRS_NAMES, "wgs84")
-    near = _near(args, crs)
-    limit = params.integer(args, "limit", 10, 1, search.MAX_RESULTS)
+    q, crs, limit = query.q, query.crs, query.limit
+    near = _near(query.near, crs)
     found = search.search(get_read_conn(), q, near=near, limit=limit)
     return jsonify(
         {
@@ -49,9 +103,8 @@ def find() -> Response:
     )
 
 
-def _near(args: Any, crs: str) -> tuple[float, float] | None:
+def _near(raw: str | None, crs: str) -> tuple[float, float] | None:
     """``near=lon,lat`` in ``crs``, as WGS-84."""
-    raw = args.get("near")
     if not raw:
         return None
     hint = "near must be lon,lat in degrees, e.g. 112.56,37.86"

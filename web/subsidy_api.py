@@ -9,18 +9,27 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from stations import registry
 from stations.bulk import gc_paused
 from stations.errors import InvalidParameter, NotFound
 from stations.subsidy import evaluate, programmes, report
 from web import auth, params
+from web.contract import Ok, operation
 from web.pools import get_conn
+from web.subsidy_models import (
+    History,
+    NoQuery,
+    Programmes,
+    ReportQuery,
+    SubsidyReport,
+    WhatIf,
+    WhatIfRequest,
+)
 
 subsidy = Blueprint("subsidy", __name__)
-REPORT_PARAMS = ("programme", "period", "format")
-WHAT_IF = ("programme", "period", "overrides", "programme_toml")
+XLSX = report.MEDIA_TYPES["xlsx"]
 
 
 def describe(loaded: programmes.Loaded) -> dict[str, Any]:
@@ -29,11 +38,17 @@ def describe(loaded: programmes.Loaded) -> dict[str, Any]:
     return {**body, "file": loaded.source, "sha256": loaded.sha256}
 
 
-@subsidy.get("/subsidy/programmes")
+# endpoint= keeps the names url_for knows; the function's name makes the operationId
+@subsidy.get("/subsidy/programmes", endpoint="list_programmes")
 @auth.require("union")
-def list_programmes() -> Response:
+@operation(
+    "Subsidy programmes and their rules (union)",
+    {200: Ok(Programmes, "Every programme.")},
+    query=NoQuery,
+    problems=(400, 503),
+)
+def subsidy_programmes(query: NoQuery) -> Response:
     """Every programme with its rules."""
-    params.reject_unknown(request.args, ())
     return jsonify({"programmes": [describe(p) for p in programmes.load_all()]})
 
 
@@ -51,13 +66,23 @@ def _period(value: Any) -> evaluate.Period:
 
 @subsidy.get("/subsidy/report")
 @auth.require("union")
-def subsidy_report() -> Response:
+@operation(
+    "Per-station verdicts, amounts and reasons, with totals (union)",
+    {
+        200: (
+            Ok(SubsidyReport, "The report; byte-identical for the same inputs."),
+            Ok({"type": "string"}, "The report as CSV.", media="text/csv"),
+            Ok({"type": "string", "format": "binary"}, "The report as XLSX.", media=XLSX),
+        )
+    },
+    query=ReportQuery,
+    problems=(400, 404, 503),
+)
+def subsidy_report(query: ReportQuery) -> Response:
     """Every station's verdict, amount and reasons, with totals; JSON, CSV or XLSX."""
-    args = request.args
-    params.reject_unknown(args, REPORT_PARAMS)
-    loaded = _programme(args.get("programme"))
-    period = _period(args.get("period"))
-    fmt = params.choice(args, "format", report.FORMATS, "json")
+    loaded = _programme(query.programme)
+    period = _period(query.period)
+    fmt = query.format
     conn = get_conn()
     with gc_paused():
         with evaluate.one_snapshot(conn):
@@ -71,14 +96,19 @@ def subsidy_report() -> Response:
     return response
 
 
-@subsidy.post("/subsidy/what-if")
+@subsidy.post("/subsidy/what-if", endpoint="what_if")
 @auth.require("union")
-def what_if() -> Response:
+@operation(
+    "The report's difference under changed rules (union)",
+    {200: Ok(WhatIf, "Newly (in)eligible stations, budget change.")},
+    body=WhatIfRequest,
+    problems=(400, 404, 415, 503),
+)
+def subsidy_what_if(body: WhatIfRequest) -> Response:
     """The report's difference when thresholds, amounts or caps change."""
-    body = params.json_body(WHAT_IF)
-    loaded = _programme(body.get("programme"))
-    period = _period(body.get("period"))
-    overrides, text = body.get("overrides"), body.get("programme_toml")
+    loaded = _programme(body.programme)
+    period = _period(body.period)
+    overrides, text = body.overrides, body.programme_toml
     if (overrides is None) == (text is None):
         raise InvalidParameter("overrides", "give exactly one of overrides or programme_toml")
     if overrides is not None:
@@ -102,9 +132,15 @@ def what_if() -> Response:
 
 @subsidy.get("/stations/<station_id>/history")
 @auth.require("union", "editor")
-def station_history(station_id: str) -> Response:
+@operation(
+    "Every change to a station (union, editor)",
+    {200: Ok(History, "Oldest first.")},
+    query=NoQuery,
+    path={"station_id": {"type": "integer", "minimum": 1}},
+    problems=(400, 404, 503),
+)
+def station_history(station_id: str, query: NoQuery) -> Response:
     """Every change to a station, oldest first, with the fields each one changed."""
-    params.reject_unknown(request.args, ())
     number = params.station_id(station_id)
     conn = get_conn()
     found = registry.history(conn, number)  # kept after a station is deleted

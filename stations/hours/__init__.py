@@ -300,12 +300,16 @@ def parse_instant(text: str, name: str = "at") -> dt.datetime:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
         raise InvalidParameter(
-            name, f"{name} must be an ISO 8601 date-time such as 2025-10-01T08:30+08:00"
+            name,
+            f"{name} must be an ISO 8601 date-time such as 2025-10-01T08:30+08:00",
+            zh=f"{name} 应为 ISO 8601 日期时间，例如 2025-10-01T08:30+08:00",
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=SHANGHAI)
     if not EARLIEST <= value < LATEST:
-        raise InvalidParameter(name, f"{name} must be between 2000 and 2100")
+        raise InvalidParameter(
+            name, f"{name} must be between 2000 and 2100", zh=f"{name} 应在 2000 年到 2100 年之间"
+        )
     return value
 
 
@@ -321,7 +325,13 @@ def parse_date(text: object, name: str = "date") -> dt.date:
     except ValueError:
         value = None
     if value is None:
-        raise InvalidParameter(name, f"{name} must be a date as YYYY-MM-DD, e.g. 2026-11-25")
+        raise InvalidParameter(
+            name,
+            f"{name} must be a date as YYYY-MM-DD, e.g. 2026-11-25",
+            zh=f"{name} 应为 YYYY-MM-DD 格式的日期，例如 2026-11-25",
+        )
     if not EARLIEST.date() <= value < LATEST.date():
-        raise InvalidParameter(name, f"{name} must be between 2000 and 2100")
+        raise InvalidParameter(
+            name, f"{name} must be between 2000 and 2100", zh=f"{name} 应在 2000 年到 2100 年之间"
+        )
     return value

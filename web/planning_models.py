@@ -1,0 +1,173 @@
+"""What the planner API (``web.planning_api``) takes and answers, as pydantic models.
+
+The class names are the document's component names. The area members and ``count`` and
+``candidates`` are checked by :mod:`stations.coverage` and :mod:`stations.siting`, which
+the command line shares, so here they are only documented.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, field_validator
+
+from stations.coverage import MAX_RADIUS_M
+from web import contract, fields
+
+_GEOMETRY = {
+    "type": "object",
+    "required": ["type", "coordinates"],
+    "properties": {"type": {"enum": ["Polygon", "MultiPolygon"]}, "coordinates": {}},
+    "description": "A GeoJSON Polygon or MultiPolygon in lon/lat.",
+}
+_FEATURES = {"type": "object", "required": ["type", "features"]}
+_DEFAULT_RADIUS_M = 1000
+Ratio = Annotated[float, Field(ge=0, le=1)]
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """Leave ``default`` out of a member's schema (None there only means "not given")."""
+    schema.pop("default", None)
+
+
+def optional(**kwargs: Any) -> Any:
+    """A member that may be left out, without a ``"default": null`` in the document."""
+    return Field(None, json_schema_extra=_no_default, **kwargs)
+
+
+class AreaRequest(contract.Body):
+    """A planner request body: exactly one area member and the common options."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"description": "Give exactly one of district, bbox or geometry."}
+    )
+
+    district: fields.documented(
+        {"type": "string", "description": "Admin code (140105) or name."}
+    ) = optional()
+    bbox: fields.documented(
+        {
+            "type": "array",
+            "items": {"type": "number"},
+            "minItems": 4,
+            "maxItems": 4,
+            "description": "[min_lon, min_lat, max_lon, max_lat] in WGS-84 degrees.",
+        }
+    ) = optional()
+    geometry: fields.documented(_GEOMETRY) = optional()
+    radius_m: fields.body_number(1, MAX_RADIUS_M) = Field(
+        _DEFAULT_RADIUS_M, description="Service radius (for access: the catchment) in metres."
+    )
+    amenities: fields.BodyAmenities = Field(
+        [], description="Amenity codes every counted station must have."
+    )
+
+    @field_validator("radius_m", mode="before")
+    @classmethod
+    def _radius_null_is_default(cls, value: Any) -> Any:
+        """``"radius_m": null`` means the default, as it always has."""
+        return _DEFAULT_RADIUS_M if value is None else value
+
+
+class AtRequest(AreaRequest):
+    """An area request that may count only the stations open at an instant."""
+
+    at: fields.BodyInstant = optional(description="Only stations open then (no offset: Beijing).")
+
+
+class GapsRequest(AtRequest):
+    """What POST /coverage/gaps takes."""
+
+
+class HourlyRequest(AreaRequest):
+    """What POST /coverage/hourly takes."""
+
+    date: fields.BodyDate = Field(description="The day, YYYY-MM-DD.")
+
+
+class SuggestRequest(AtRequest):
+    """What POST /coverage/suggest takes."""
+
+    count: fields.documented({"type": "integer", "minimum": 1, "maximum": 1000})
+    candidates: fields.documented(
+        {**_FEATURES, "description": "FeatureCollection of candidate Points."}
+    ) = optional()
+
+
+class AccessRequest(AtRequest):
+    """What POST /coverage/access takes."""
+
+
+class GapReport(contract.Answer):
+    """An area's coverage totals and its uncovered pieces."""
+
+    area: str = optional()
+    radius_m: float = optional()
+    area_km2: float
+    covered_km2: float
+    gap_km2: float
+    coverage_ratio: Ratio
+    demand_total: float
+    demand_covered: float
+    demand_coverage_ratio: Ratio
+    stations_counted: int
+    gaps: fields.documented(
+        {
+            **_FEATURES,
+            "description": "Uncovered pieces, most demand first; each feature's properties "
+            "carry rank, area_km2, demand and point (lon, lat inside the piece).",
+        }
+    )
+
+
+_HOUR = {
+    "type": "object",
+    "required": ["hour", "coverage_ratio", "demand_coverage_ratio", "stations_open"],
+    "properties": {
+        "hour": {"type": "integer", "minimum": 0, "maximum": 23},
+        "coverage_ratio": {"type": "number", "minimum": 0, "maximum": 1},
+        "demand_coverage_ratio": {"type": "number", "minimum": 0, "maximum": 1},
+        "stations_open": {"type": "integer"},
+    },
+}
+
+
+class HourlyProfile(contract.Answer):
+    """An area's coverage at each hour of a day."""
+
+    area: str = optional()
+    date: fields.documented({"type": "string", "format": "date"}) = optional()
+    hours: fields.documented({"type": "array", "minItems": 24, "maxItems": 24, "items": _HOUR})
+
+
+class Suggestions(contract.Answer):
+    """Sites for new stations, best first, and the demand they cover."""
+
+    area: str = optional()
+    radius_m: float = optional()
+    requested: int = optional()
+    candidates: int = optional()
+    demand_total: float
+    demand_covered_before: float
+    demand_covered_after: float
+    sites: fields.documented(
+        {
+            **_FEATURES,
+            "description": "Points best first; properties rank, demand_newly_covered, "
+            "cumulative_demand_covered, cumulative_demand_coverage_ratio. Fewer than "
+            "asked when nothing more can be covered.",
+        }
+    )
+
+
+class AccessScores(contract.Answer):
+    """2SFCA scores per county-level district, as a FeatureCollection."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "required": ["type", "features"],
+            "description": "County-level districts with properties code, name, score (stations "
+            "per 1,000 weighted outdoor workers, 2SFCA), demand, demand_with_access_ratio, "
+            "stations.",
+        }
+    )

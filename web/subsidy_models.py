@@ -1,0 +1,189 @@
+"""What the union API (``web.subsidy_api``) takes and answers, as pydantic models.
+
+The class names are the document's component names. ``programme``, ``period`` and the
+what-if members are checked by the routes and :mod:`stations.subsidy` (the command line
+shares those checks), so here they are only documented.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ConfigDict, Field
+
+from web import contract, fields
+
+PERIOD = "YYYY, YYYY-MM or YYYY-MM..YYYY-MM."
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """Leave ``default`` out of a member's schema (None there only means "not given")."""
+    schema.pop("default", None)
+
+
+def optional(**kwargs: Any) -> Any:
+    """A member that may be left out, without a ``"default": null`` in the document."""
+    return Field(None, json_schema_extra=_no_default, **kwargs)
+
+
+class NoQuery(contract.Query):
+    """A route that takes no query parameters: any one given is refused."""
+
+
+class ReportQuery(contract.Query):
+    """The query of GET /subsidy/report."""
+
+    programme: str = Field(description="Programme id.")
+    period: str = Field(description=PERIOD)
+    format: fields.one_of("json", "csv", "xlsx") = Field(
+        "json", description="JSON, or CSV/XLSX with Chinese headers for a finance office."
+    )
+
+
+class Programmes(contract.Answer):
+    """Every subsidy programme with its rules."""
+
+    programmes: fields.documented(
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "name", "amount_cny", "accrual", "period", "criteria"],
+                "description": "A programme file as parsed, with its file name and SHA-256.",
+            },
+        }
+    )
+
+
+_REASON = {
+    "type": "object",
+    "required": ["criterion", "required", "actual", "passed"],
+    "properties": {
+        "criterion": {"type": "string"},
+        "label": {"type": "string"},
+        "required": {"type": "string"},
+        "actual": {"type": "string"},
+        "passed": {"type": "boolean"},
+        "message": {"type": "string", "description": "Why it failed, in words."},
+    },
+}
+_GROUP_TOTALS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["code", "stations", "eligible", "amount_cny"],
+        "properties": {
+            "code": {"type": "string"},
+            "name": {"type": "string"},
+            "stations": {"type": "integer"},
+            "eligible": {"type": "integer"},
+            "amount_cny": {"type": "number"},
+        },
+    },
+}
+_TOTALS = {
+    "type": "object",
+    "required": ["stations", "eligible", "amount_cny"],
+    "properties": {
+        "stations": {"type": "integer"},
+        "eligible": {"type": "integer"},
+        "amount_cny": {"type": "number"},
+        "cap": {"type": "object"},
+        "budget_used_cny": {"type": "number"},
+        "by_city": _GROUP_TOTALS,
+        "by_district": _GROUP_TOTALS,
+    },
+}
+_STATION_VERDICTS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["id", "code", "name", "eligible", "amount_cny", "reasons"],
+        "properties": {
+            "id": {"type": "integer"},
+            "code": {"type": "string"},
+            "name": {"type": "string"},
+            "district_code": {"type": "string"},
+            "district_name": {"type": "string"},
+            "eligible": {"type": "boolean"},
+            "amount_cny": {"type": "number"},
+            "place": {"type": ["integer", "null"]},
+            "reasons": {"type": "array", "items": _REASON},
+        },
+    },
+}
+
+
+class SubsidyReport(contract.Answer):
+    """Every station's verdict, amount and reasons under a programme, with totals."""
+
+    programme: str
+    programme_name: str = optional()
+    period: str
+    programme_sha256: str
+    snapshot_at: fields.documented({"type": ["string", "null"]})
+    totals: fields.documented(_TOTALS)
+    stations: fields.documented(_STATION_VERDICTS)
+
+
+class WhatIfRequest(contract.Body):
+    """What POST /subsidy/what-if takes."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"description": "Give exactly one of overrides or programme_toml."}
+    )
+
+    programme: fields.documented({"type": "string", "description": "Programme id."})
+    period: fields.documented({"type": "string", "description": PERIOD})
+    overrides: fields.documented(
+        {
+            "type": "object",
+            "description": "Dotted keys into the programme file, criteria by id: "
+            '{"criteria.floor_area.threshold": 10, "cap.count": 250}.',
+        }
+    ) = optional()
+    programme_toml: fields.documented(
+        {"type": "string", "description": "A changed programme file."}
+    ) = optional()
+
+
+_OBJECTS = {"type": "array", "items": {"type": "object"}}
+
+
+class WhatIf(contract.Answer):
+    """How the report changes under changed rules."""
+
+    eligible_before: int
+    eligible_after: int
+    amount_before_cny: float = optional()
+    amount_after_cny: float = optional()
+    budget_change_cny: float
+    newly_eligible: fields.documented(_OBJECTS)
+    newly_ineligible: fields.documented(_OBJECTS)
+    amount_changed: fields.documented(_OBJECTS) = optional()
+
+
+class History(contract.Answer):
+    """Every change to a station, oldest first."""
+
+    id: int
+    code: str
+    history: fields.documented(
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["version", "action", "changed_at", "changed_by", "changes"],
+                "properties": {
+                    "version": {"type": "integer"},
+                    "action": {"enum": ["create", "update", "delete"]},
+                    "changed_at": {"type": "string", "format": "date-time"},
+                    "changed_by": {"type": "string"},
+                    "changes": {
+                        "type": "object",
+                        "description": "field -> {before, after}, for fields that changed.",
+                    },
+                },
+            },
+        }
+    )
