@@ -67,6 +67,7 @@ def check_amenities(codes: Iterable[str]) -> list[str]:
     if unknown:
         raise UnknownAmenity(
             f"unknown amenity code(s) {', '.join(unknown)}; known: {', '.join(known)}",
+            zh=f"不认识的设施代码 {'、'.join(unknown)}；可用：{', '.join(known)}",
             unknown=unknown,
         )
     return [code for code in known if code in wanted]

@@ -174,3 +174,14 @@ def test_union_responses_match_the_schemas(app, spec, tokens_by_role, path, url,
     headers = {"Authorization": f"Bearer {tokens_by_role['all']}"}
     response = app.test_client().get(PREFIX + url, headers=headers)
     _check(spec, path, response, status)
+
+
+def test_a_collection_that_is_not_there_is_a_404_before_any_parameter_is_read(app):
+    """The path is checked first: a bad query on a missing collection still says 404."""
+    client = app.test_client()
+    for url in ("/collections/nope/items?colour=red", "/collections/nope/queryables?f=x"):
+        response = client.get(PREFIX + url)
+        assert response.status_code == 404 and response.mimetype == "application/problem+json"
+    wrong = client.get(PREFIX + "/collections/districts/items?status=x")
+    assert wrong.status_code == 400 and wrong.get_json()["param"] == "status"
+    assert "districts" in wrong.get_json()["detail"]

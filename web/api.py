@@ -111,17 +111,13 @@ def list_stations(query: ListQuery) -> Response:
         bbox=query.bbox, district=query.district, amenities=query.amenities
     )
     conn = get_read_conn()
-    if flt.district:
-        found = registry.count_districts(conn, flt.district)
-        if found != 1:
-            problem = "is ambiguous; give its 6-digit admin code" if found else "is unknown"
-            raise InvalidParameter(
-                "district", f"district {flt.district!r} {problem} (a code like 140105 or a name)"
-            )
+    one_district(conn, flt.district)
     open_at, open_for_min = query.open_at, query.open_for_min
     if open_for_min and open_at is None:
         raise InvalidParameter(
-            "open_for_min", "open_for_min needs open_at: the instant the break starts"
+            "open_for_min",
+            "open_for_min needs open_at: the instant the break starts",
+            zh="open_for_min 要和 open_at（休息开始的时刻）一起给",
         )
     if open_at is not None:
         flt = registry.open_at(conn, flt, Judge(open_at, open_for_min))
@@ -143,6 +139,21 @@ def list_stations(query: ListQuery) -> Response:
     )
     response.set_etag(registry_etag(version))  # If-Match for imports
     return response
+
+
+def one_district(conn: Any, district: str | None) -> str | None:
+    """``district``: exactly one district's admin code or name (and what lies below it)."""
+    if district and (found := registry.count_districts(conn, district)) != 1:
+        raise InvalidParameter(
+            "district",
+            f"district {district!r} "
+            + ("is ambiguous; give its 6-digit admin code" if found else "is unknown")
+            + " (a code like 140105 or a name like 小店区)",
+            zh=f"district：行政区 {district!r} "
+            + ("有重名，请给 6 位行政区划代码" if found else "不存在")
+            + "（例如 140105 或 小店区）",
+        )
+    return district
 
 
 def _page_links(matched: int, limit: int, offset: int) -> list[dict[str, str]]:
@@ -265,6 +276,7 @@ def openapi() -> Response:
     "The amenity vocabulary",
     {200: Ok(Amenities, "Codes with Chinese and English labels.")},
     query=NoQuery,
+    operation_id="listAmenities",
 )
 def amenities(query: NoQuery) -> Response:
     """The amenity vocabulary with Chinese and English labels."""

@@ -200,10 +200,10 @@ class StationProperties(_StoredFields):  # type: ignore[misc,valid-type]
     opens_in_min: int | None = Field(
         description="Closed or unknown: minutes until it opens; null: not opening."
     )
-    version: int | None = None
-    updated_at: dt.datetime | None = None
-    distance_m: float | None = Field(None, description="Geodesic metres (nearest only).")
-    position: Position | None = None
+    version: int = fields.optional()
+    updated_at: dt.datetime = fields.optional()
+    distance_m: float = fields.optional(description="Geodesic metres (nearest only).")
+    position: Position = fields.optional()
 
 
 class Station(Answer):

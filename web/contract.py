@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from flask import request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from stations.errors import InvalidParameter
+from stations.errors import InvalidParameter, NotFound
 from web import params
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -77,6 +77,7 @@ class Operation:
     problems: tuple[int, ...] = ()
     tags: tuple[str, ...] = ()
     rate_limited: bool = True
+    operation_id: str | None = None  # default: the view's name in camelCase
 
 
 def operation(
@@ -88,8 +89,16 @@ def operation(
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Any:
+            for name, schema in op.path.items():  # a collection that is not there: 404 first
+                if "enum" in schema and kwargs.get(name) not in schema["enum"]:
+                    listed = ", ".join(schema["enum"])
+                    raise NotFound(
+                        f"nothing at {kwargs.get(name)!r}; there are: {listed}",
+                        zh=f"没有 {kwargs.get(name)!r}；现有：{listed}",
+                    )
             if op.query is not None:
-                kwargs["query"] = validated(op.query, query_args(op.query))
+                # the path's values are the context: a parameter may belong to one collection
+                kwargs["query"] = validated(op.query, query_args(op.query), context=kwargs)
             if op.body is not None and op.body_checked:
                 kwargs["body"] = validated(op.body, params.json_body(None, op.body_media))
             return view(*args, **kwargs)
@@ -120,10 +129,12 @@ def query_args(model: type[Query]) -> dict[str, str]:
     return {name: value for name, value in args.items() if value.strip()}
 
 
-def validated(model: type[BaseModel], values: Mapping[str, Any]) -> Any:
+def validated(
+    model: type[BaseModel], values: Mapping[str, Any], context: Mapping[str, Any] | None = None
+) -> Any:
     """``values`` as ``model``; a refusal names the parameter at fault."""
     try:
-        return model.model_validate(values)
+        return model.model_validate(values, context=dict(context or {}))
     except ValidationError as exc:
         raise refusal(model, exc) from None
 
@@ -141,8 +152,8 @@ def refusal(model: type[BaseModel], exc: ValidationError) -> InvalidParameter:
         what = describe(model.model_json_schema()["properties"].get(name, {}))
         return InvalidParameter(
             name,
-            f"{name} is required" + (f": {what['en']}" if what else ""),
-            zh=f"请填写{what['zh']}（参数 {name}）" if what else f"请填写参数 {name}",
+            f"{name} is required" + (f"; {what['en']}" if "en" in what else ""),
+            zh=f"请填写{what['zh']}（参数 {name}）" if "zh" in what else f"请填写参数 {name}",
         )
     if error["type"] == "extra_forbidden":
         allowed = ", ".join(sorted(names(model)))
@@ -152,13 +163,16 @@ def refusal(model: type[BaseModel], exc: ValidationError) -> InvalidParameter:
             zh=f"不认识的参数 {name!r}；可用：{allowed}",
         )
     at = ".".join(where)
-    return InvalidParameter(name, f"{at}: {error['msg']}", zh=f"{at} 的值不可用：{error['msg']}")
+    what = describe(model.model_json_schema()["properties"].get(name, {}))
+    said = f"：应为{what['zh']}" if "zh" in what else "，请按接口说明（/api/v1/openapi.json）填写"
+    return InvalidParameter(name, f"{at}: {error['msg']}", zh=f"{at} 的值不可用{said}")
 
 
 def describe(schema: Mapping[str, Any]) -> dict[str, str]:
     """What a value of ``schema`` looks like, in words (for "x is required").
 
-    ``x-zh`` on a field is its description in Chinese, for the Chinese message.
+    ``x-zh`` on a field is its description in Chinese, for the Chinese message; without
+    one the Chinese message names the parameter only (never English in Chinese).
     """
     if "enum" in schema:
         listed = ", ".join(str(v) for v in schema["enum"])
@@ -169,5 +183,5 @@ def describe(schema: Mapping[str, Any]) -> dict[str, str]:
         en = "a whole number" if kind == "integer" else "a number"
         zh = "整数" if kind == "integer" else "数"
         return {"en": f"{en} from {lo:g} to {hi:g}", "zh": f" {lo:g} 到 {hi:g} 之间的{zh}"}
-    text = schema.get("description")
-    return {"en": text, "zh": schema.get("x-zh", f" {text}")} if text else {}
+    out = {"en": schema["description"]} if "description" in schema else {}
+    return {**out, "zh": schema["x-zh"]} if "x-zh" in schema else out

@@ -16,16 +16,14 @@ from flask import Blueprint, Response, jsonify, request
 
 from stations import cql, districts, hours, registry
 from stations.availability import Judge
-from stations.errors import InvalidParameter, NotFound
+from stations.errors import NotFound
 from web import links
-from web.api import geojson_response, station_feature
+from web.api import geojson_response, one_district, station_feature
 from web.contract import GEOJSON, JSON, Ok, operation
 from web.database import get_read_conn
 from web.features_models import (
     COLLECTION_ID,
     CRS84,
-    DISTRICT_ONLY,
-    STATION_ONLY,
     Collection,
     Collections,
     Conformance,
@@ -86,7 +84,12 @@ def _link(rel: str, type_: str, href: str, title: str | None = None) -> dict[str
 
 @features.get("", strict_slashes=False)
 @operation(
-    "Landing page", {200: Ok(LandingPage, "Links.")}, query=FormatQuery, problems=(400,), tags=TAGS
+    "Landing page",
+    {200: Ok(LandingPage, "Links.")},
+    query=FormatQuery,
+    problems=(400,),
+    tags=TAGS,
+    operation_id="getLandingPage",
 )
 def landing(query: FormatQuery) -> Response:
     """The landing page: where the API description, conformance and data are."""
@@ -117,6 +120,7 @@ def landing(query: FormatQuery) -> Response:
     query=FormatQuery,
     problems=(400,),
     tags=TAGS,
+    operation_id="getConformance",
 )
 def conformance(query: FormatQuery) -> Response:
     """The conformance classes this API implements."""
@@ -130,6 +134,7 @@ def conformance(query: FormatQuery) -> Response:
     query=FormatQuery,
     problems=(400, 503),
     tags=TAGS,
+    operation_id="getCollections",
 )
 def collections(query: FormatQuery) -> Response:
     """Both collections with their extents."""
@@ -149,6 +154,7 @@ def collections(query: FormatQuery) -> Response:
     path={"collection_id": COLLECTION_ID},
     problems=(400, 404, 503),
     tags=TAGS,
+    operation_id="describeCollection",
 )
 def collection(collection_id: str, query: FormatQuery) -> Response:
     """One collection's description."""
@@ -202,6 +208,7 @@ def _collection(cid: str, lang: str) -> dict[str, Any]:
     path={"collection_id": COLLECTION_ID},
     problems=(400, 404),
     tags=TAGS,
+    operation_id="getQueryables",
 )
 def queryables(collection_id: str, query: FormatQuery) -> Response:
     """The properties a ``filter`` may name, as a JSON Schema (Part 3)."""
@@ -228,17 +235,17 @@ def queryables(collection_id: str, query: FormatQuery) -> Response:
     path={"collection_id": COLLECTION_ID},
     problems=(400, 404, 503),
     tags=TAGS,
+    operation_id="getFeatures",
 )
 def items(collection_id: str, query: ItemsQuery) -> Response:
     """A page of a collection's features, filtered, with ``next``/``prev`` links."""
     cid = _known(collection_id)
-    _only_for(cid, query)
     lang, limit, offset, bbox = query.lang, query.limit_served(), query.offset, query.bbox
     conn = get_read_conn()
     if cid == "stations":
         flt = registry.StationFilter(
             bbox=bbox,
-            district=_district(conn, query.district),
+            district=one_district(conn, query.district),
             amenities=query.amenities,
             status=query.status,
             condition=cql.to_sql(query.filter_text, registry.QUERYABLES)
@@ -266,33 +273,6 @@ def items(collection_id: str, query: ItemsQuery) -> Response:
     )
 
 
-def _only_for(cid: str, query: ItemsQuery) -> None:
-    """Refuse a parameter of the other collection (``level`` is for districts ...)."""
-    other = DISTRICT_ONLY if cid == "stations" else STATION_ONLY
-    for name in other:
-        if name in request.args:
-            raise InvalidParameter(
-                name,
-                f"{name} is not a parameter of the {cid} collection",
-                zh=f"{name} 不是数据集 {cid} 的参数",
-            )
-
-
-def _district(conn: Any, district: str | None) -> str | None:
-    """``district``: one district's admin code or name (and what lies below it)."""
-    if district and registry.count_districts(conn, district) != 1:
-        found = registry.count_districts(conn, district)
-        raise InvalidParameter(
-            "district",
-            f"district {district!r} "
-            + ("is ambiguous; give its 6-digit admin code" if found else "is unknown"),
-            zh=f"行政区 {district!r} "
-            + ("有重名，请给 6 位行政区划代码" if found else "不存在")
-            + "（例如 140105 或 小店区）",
-        )
-    return district
-
-
 def _page_links(cid: str, matched: int, limit: int, offset: int) -> list[dict[str, str]]:
     """Self / next / prev / collection links that keep every other parameter as given."""
 
@@ -317,6 +297,7 @@ def _page_links(cid: str, matched: int, limit: int, offset: int) -> list[dict[st
     path={"collection_id": COLLECTION_ID, "feature_id": {"type": "string"}},
     problems=(400, 404, 503),
     tags=TAGS,
+    operation_id="getFeature",
 )
 def item(collection_id: str, feature_id: str, query: FormatQuery) -> Response:
     """One feature by its id: a station's numeric id, a district's admin code."""

@@ -7,17 +7,18 @@ its pages, so they are this app's (``api_models.page_limit``).
 import sys
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, model_validator
 
-from stations import districts, vocabulary
+from stations import cql, districts, vocabulary
+from stations.errors import InvalidParameter
 from web import fields
 from web.api_models import page_limit, page_limit_max
 from web.contract import Answer, Query
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+STATIONS = {"x-collection": "stations"}  # a parameter of that collection only
+DISTRICTS = {"x-collection": "districts"}
 COLLECTION_ID = {"type": "string", "enum": ["stations", "districts"]}
-STATION_ONLY = ("district", "amenities", "status", "filter", "filter-lang", "filter-crs")
-DISTRICT_ONLY = ("level",)
 
 
 class FormatQuery(Query):
@@ -37,30 +38,57 @@ class ItemsQuery(FormatQuery):
     )
     offset: fields.whole(0, 10**9) = Field(0, description="Features to skip.")
     district: fields.text(100) | None = Field(
-        None, description="stations: admin code or name (and below)."
+        None, description="stations: admin code or name (and below).", json_schema_extra=STATIONS
     )
     amenities: fields.Amenities = Field(
-        [], description="stations: comma list of codes, all required."
+        [], description="stations: comma list of codes, all required.", json_schema_extra=STATIONS
     )
     status: fields.one_of(*vocabulary.terms("statuses")) | None = Field(
-        None, description="stations: only this status."
+        None, description="stations: only this status.", json_schema_extra=STATIONS
     )
     level: fields.one_of(*districts.LEVELS) | None = Field(
-        None, description="districts: only this level."
+        None, description="districts: only this level.", json_schema_extra=DISTRICTS
     )
     filter_text: str | None = Field(
         None,
         alias="filter",
-        max_length=4000,
+        json_schema_extra={**STATIONS, "maxLength": cql.MAX_LENGTH},  # cql checks it
         description="stations: CQL2 text over the queryables, e.g. `status = 'active' AND "
         "floor_area_m2 >= 12 AND S_INTERSECTS(geometry, BBOX(112.4,37.7,112.7,38))`.",
     )
     filter_lang: fields.one_of("cql2-text", name="filter-lang") = Field(
-        "cql2-text", alias="filter-lang", description="Filter language."
+        "cql2-text", alias="filter-lang", description="Filter language.", json_schema_extra=STATIONS
     )
     filter_crs: fields.one_of(CRS84, name="filter-crs") = Field(
-        CRS84, alias="filter-crs", description="CRS of geometries in the filter."
+        CRS84,
+        alias="filter-crs",
+        description="CRS of geometries in the filter.",
+        json_schema_extra=STATIONS,
     )
+
+    @classmethod
+    def only_for(cls) -> dict[str, str]:
+        """Parameter name -> the one collection it belongs to (the others are for both)."""
+        out = {}
+        for name, field in cls.model_fields.items():
+            extra = field.json_schema_extra
+            if isinstance(extra, dict) and "x-collection" in extra:
+                out[field.alias or name] = str(extra["x-collection"])
+        return out
+
+    @model_validator(mode="before")
+    @classmethod
+    def _of_this_collection(cls, values: Any, info: ValidationInfo) -> Any:
+        """Refuse a parameter of the other collection (``level`` is for districts ...)."""
+        cid = (info.context or {}).get("collection_id")
+        for name, belongs in cls.only_for().items():
+            if cid in COLLECTION_ID["enum"] and belongs != cid and name in values:
+                raise InvalidParameter(
+                    name,
+                    f"{name} is not a parameter of the {cid} collection",
+                    zh=f"{name} 不是数据集 {cid} 的参数",
+                )
+        return values
 
     def limit_served(self) -> int:
         """The page size served: at most the app's maximum."""

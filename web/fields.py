@@ -86,7 +86,9 @@ def _amenity_codes() -> str:
 Amenities = Annotated[
     list[str],
     _check(lambda v, n: params.amenities({n: v}, n)),
-    WithJsonSchema({"type": "string", "description": "Comma list of amenity codes."}),
+    WithJsonSchema(
+        {"type": "string", "examples": [",".join(list(vocabulary.terms("amenities"))[:2])]}
+    ),
 ]
 
 
@@ -122,6 +124,11 @@ BodyAmenities = Annotated[
     _check(lambda v, n: params.body_amenities({n: v}, n)),
     WithJsonSchema({"type": "array", "items": {"type": "string"}}),
 ]
+
+
+def optional(**kwargs: Any) -> Any:
+    """A member that may be left out (None: not given; the document shows no default)."""
+    return Field(None, **kwargs)
 
 
 def documented(schema: dict[str, Any]) -> Any:

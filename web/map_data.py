@@ -39,7 +39,10 @@ map_data = Blueprint("map_data", __name__)
 class ViewQuery(Query):
     """The map's view and the instant of the states."""
 
-    bbox: fields.Bbox = Field(description="The view: min_lon,min_lat,max_lon,max_lat (in `crs`).")
+    bbox: fields.Bbox = Field(
+        description="The view: min_lon,min_lat,max_lon,max_lat (in `crs`).",
+        json_schema_extra={"x-zh": "地图视野：最小经度,最小纬度,最大经度,最大纬度"},
+    )
     crs: fields.one_of("wgs84", "gcj02") = Field(
         "wgs84", description="Datum of the view's box: gcj02 on Amap tiles (geometry stays WGS-84)."
     )
@@ -88,6 +91,7 @@ OFFLINE_AHEAD = dt.timedelta(hours=36)
     {200: Ok(MapStations, "Stations in id order, or grid cells.", GEOJSON)},
     query=ViewQuery,
     problems=(400, 503),
+    operation_id="mapStations",
 )
 def stations_in_view(query: ViewQuery) -> Response:
     """Active stations in ``bbox`` with their state at ``at`` (default now), or counts."""

@@ -150,7 +150,7 @@ def _operation(path: str, view: Any, op: Operation) -> dict[str, Any]:
     head, *rest = view.__name__.split("_")
     out: dict[str, Any] = {
         "summary": op.summary,
-        "operationId": head + "".join(word.title() for word in rest),
+        "operationId": op.operation_id or head + "".join(word.title() for word in rest),
     }
     if op.tags:
         out["tags"] = list(op.tags)
@@ -184,9 +184,11 @@ def _operation(path: str, view: Any, op: Operation) -> dict[str, Any]:
         out["requestBody"] = {"required": True, "content": content}
     elif op.upload is not None:
         out["requestBody"] = {"required": True, "content": dict(op.upload)}
-    problems = (
-        set(op.problems) | ({401, 403} if roles else set()) | ({429} if op.rate_limited else set())
-    )
+    problems = set(op.problems) | ({401, 403} if roles else set())
+    problems |= {429} if op.rate_limited else set()
+    problems |= {400} if op.query or op.body or op.path else set()  # what the contract checks
+    problems |= {404} if any("enum" in schema for schema in op.path.values()) else set()
+    problems |= {415} if op.body else set()
     out["responses"] = {
         **{str(status): _answer(answer) for status, answer in op.answers.items()},
         **{

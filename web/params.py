@@ -29,11 +29,11 @@ def reject_unknown(args: Mapping[str, str], allowed: Iterable[str]) -> None:
     allowed = set(allowed)
     for name in args:
         if name not in allowed:
-            listed = ", ".join(sorted(allowed)) or "none"
+            listed = ", ".join(sorted(allowed))
             raise InvalidParameter(
                 name,
-                f"unknown parameter {name!r}; allowed: {listed}",
-                zh=f"不认识的参数 {name!r}；可用：{listed}",
+                f"unknown parameter {name!r}; allowed: {listed or 'none'}",
+                zh=f"不认识的参数 {name!r}；可用：{listed or '无'}",
             )
         if hasattr(args, "getlist") and len(args.getlist(name)) > 1:
             raise InvalidParameter(

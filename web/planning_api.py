@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify
 from stations import access, coverage, siting
 from stations.coverage import Area
 from web import auth
+from web.api_models import LangQuery
 from web.contract import Ok, operation
 from web.planning_models import (
     AccessRequest,
@@ -42,10 +43,11 @@ def _area(body: AreaRequest) -> Area:
 @operation(
     "Coverage gaps of an area (planner)",
     {200: Ok(GapReport, "Coverage gaps of an area (planner)")},
+    query=LangQuery,  # lang: the language of errors
     body=GapsRequest,
     problems=PROBLEMS,
 )
-def coverage_gaps(body: GapsRequest) -> Response:
+def coverage_gaps(body: GapsRequest, query: LangQuery) -> Response:
     """Uncovered parts of the area, ranked by demand, with coverage totals."""
     report = coverage.gaps(
         get_conn(), _area(body), radius_m=body.radius_m, at=body.at, amenities=body.amenities
@@ -58,10 +60,11 @@ def coverage_gaps(body: GapsRequest) -> Response:
 @operation(
     "Coverage at each hour of a day (planner)",
     {200: Ok(HourlyProfile, "Coverage at each hour of a day (planner)")},
+    query=LangQuery,  # lang: the language of errors
     body=HourlyRequest,
     problems=PROBLEMS,
 )
-def coverage_hourly(body: HourlyRequest) -> Response:
+def coverage_hourly(body: HourlyRequest, query: LangQuery) -> Response:
     """Coverage ratios by area and by demand at each hour of ``date``."""
     area = _area(body)
     found = coverage.hourly(
@@ -75,10 +78,11 @@ def coverage_hourly(body: HourlyRequest) -> Response:
 @operation(
     "Sites for new stations, best first (planner)",
     {200: Ok(Suggestions, "Sites for new stations, best first (planner)")},
+    query=LangQuery,  # lang: the language of errors
     body=SuggestRequest,
     problems=PROBLEMS,
 )
-def coverage_suggest(body: SuggestRequest) -> Response:
+def coverage_suggest(body: SuggestRequest, query: LangQuery) -> Response:
     """Up to ``count`` new sites, best first, with the demand each newly covers."""
     count, given = body.count, body.candidates
     result = siting.suggest(
@@ -98,10 +102,11 @@ def coverage_suggest(body: SuggestRequest) -> Response:
 @operation(
     "2SFCA accessibility per county-level district (planner)",
     {200: Ok(AccessScores, "2SFCA accessibility per county-level district (planner)")},
+    query=LangQuery,  # lang: the language of errors
     body=AccessRequest,
     problems=PROBLEMS,
 )
-def coverage_access(body: AccessRequest) -> Response:
+def coverage_access(body: AccessRequest, query: LangQuery) -> Response:
     """2SFCA score per county-level district touching the area, for a choropleth."""
     found = access.by_district(
         get_conn(), _area(body), catchment_m=body.radius_m, at=body.at, amenities=body.amenities

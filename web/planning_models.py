@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
+from stations import siting
 from stations.coverage import MAX_RADIUS_M
 from web import contract, fields
 
@@ -25,16 +26,6 @@ _DEFAULT_RADIUS_M = 1000
 Ratio = Annotated[float, Field(ge=0, le=1)]
 
 
-def _no_default(schema: dict[str, Any]) -> None:
-    """Leave ``default`` out of a member's schema (None there only means "not given")."""
-    schema.pop("default", None)
-
-
-def optional(**kwargs: Any) -> Any:
-    """A member that may be left out, without a ``"default": null`` in the document."""
-    return Field(None, json_schema_extra=_no_default, **kwargs)
-
-
 class AreaRequest(contract.Body):
     """A planner request body: exactly one area member and the common options."""
 
@@ -44,7 +35,7 @@ class AreaRequest(contract.Body):
 
     district: fields.documented(
         {"type": "string", "description": "Admin code (140105) or name."}
-    ) = optional()
+    ) = fields.optional()
     bbox: fields.documented(
         {
             "type": "array",
@@ -53,8 +44,8 @@ class AreaRequest(contract.Body):
             "maxItems": 4,
             "description": "[min_lon, min_lat, max_lon, max_lat] in WGS-84 degrees.",
         }
-    ) = optional()
-    geometry: fields.documented(_GEOMETRY) = optional()
+    ) = fields.optional()
+    geometry: fields.documented(_GEOMETRY) = fields.optional()
     radius_m: fields.body_number(1, MAX_RADIUS_M) = Field(
         _DEFAULT_RADIUS_M, description="Service radius (for access: the catchment) in metres."
     )
@@ -72,7 +63,9 @@ class AreaRequest(contract.Body):
 class AtRequest(AreaRequest):
     """An area request that may count only the stations open at an instant."""
 
-    at: fields.BodyInstant = optional(description="Only stations open then (no offset: Beijing).")
+    at: fields.BodyInstant = fields.optional(
+        description="Only stations open then (no offset: Beijing)."
+    )
 
 
 class GapsRequest(AtRequest):
@@ -82,16 +75,18 @@ class GapsRequest(AtRequest):
 class HourlyRequest(AreaRequest):
     """What POST /coverage/hourly takes."""
 
-    date: fields.BodyDate = Field(description="The day, YYYY-MM-DD.")
+    date: fields.BodyDate = Field(
+        description="The day, YYYY-MM-DD.", json_schema_extra={"x-zh": "日期，YYYY-MM-DD"}
+    )
 
 
 class SuggestRequest(AtRequest):
     """What POST /coverage/suggest takes."""
 
-    count: fields.documented({"type": "integer", "minimum": 1, "maximum": 1000})
+    count: fields.documented({"type": "integer", "minimum": 1, "maximum": siting.MAX_COUNT})
     candidates: fields.documented(
         {**_FEATURES, "description": "FeatureCollection of candidate Points."}
-    ) = optional()
+    ) = fields.optional()
 
 
 class AccessRequest(AtRequest):
@@ -101,8 +96,8 @@ class AccessRequest(AtRequest):
 class GapReport(contract.Answer):
     """An area's coverage totals and its uncovered pieces."""
 
-    area: str = optional()
-    radius_m: float = optional()
+    area: str = fields.optional()
+    radius_m: float = fields.optional()
     area_km2: float
     covered_km2: float
     gap_km2: float
@@ -135,18 +130,18 @@ _HOUR = {
 class HourlyProfile(contract.Answer):
     """An area's coverage at each hour of a day."""
 
-    area: str = optional()
-    date: fields.documented({"type": "string", "format": "date"}) = optional()
+    area: str = fields.optional()
+    date: fields.documented({"type": "string", "format": "date"}) = fields.optional()
     hours: fields.documented({"type": "array", "minItems": 24, "maxItems": 24, "items": _HOUR})
 
 
 class Suggestions(contract.Answer):
     """Sites for new stations, best first, and the demand they cover."""
 
-    area: str = optional()
-    radius_m: float = optional()
-    requested: int = optional()
-    candidates: int = optional()
+    area: str = fields.optional()
+    radius_m: float = fields.optional()
+    requested: int = fields.optional()
+    candidates: int = fields.optional()
     demand_total: float
     demand_covered_before: float
     demand_covered_after: float

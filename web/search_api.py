@@ -87,6 +87,7 @@ class SearchResults(Answer):
     {200: Ok(SearchResults, "Matching districts and stations.")},
     query=SearchQuery,
     problems=(400, 503),
+    operation_id="search",
 )
 def find(query: SearchQuery) -> Response:
     """Districts and active stations matching ``q``, nearest to ``near`` first."""

@@ -16,11 +16,12 @@ from stations.bulk import gc_paused
 from stations.errors import InvalidParameter, NotFound
 from stations.subsidy import evaluate, programmes, report
 from web import auth, params
+from web.api import STATION_ID
+from web.api_models import LangQuery, NoQuery
 from web.contract import Ok, operation
 from web.pools import get_conn
 from web.subsidy_models import (
     History,
-    NoQuery,
     Programmes,
     ReportQuery,
     SubsidyReport,
@@ -101,10 +102,11 @@ def subsidy_report(query: ReportQuery) -> Response:
 @operation(
     "The report's difference under changed rules (union)",
     {200: Ok(WhatIf, "Newly (in)eligible stations, budget change.")},
+    query=LangQuery,  # lang: the language of errors
     body=WhatIfRequest,
     problems=(400, 404, 415, 503),
 )
-def subsidy_what_if(body: WhatIfRequest) -> Response:
+def subsidy_what_if(body: WhatIfRequest, query: LangQuery) -> Response:
     """The report's difference when thresholds, amounts or caps change."""
     loaded = _programme(body.programme)
     period = _period(body.period)
@@ -136,7 +138,7 @@ def subsidy_what_if(body: WhatIfRequest) -> Response:
     "Every change to a station (union, editor)",
     {200: Ok(History, "Oldest first.")},
     query=NoQuery,
-    path={"station_id": {"type": "integer", "minimum": 1}},
+    path={"station_id": STATION_ID},
     problems=(400, 404, 503),
 )
 def station_history(station_id: str, query: NoQuery) -> Response:

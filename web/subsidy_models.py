@@ -7,35 +7,22 @@ shares those checks), so here they are only documented.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import ConfigDict, Field
 
+from stations.subsidy import report
 from web import contract, fields
 
 PERIOD = "YYYY, YYYY-MM or YYYY-MM..YYYY-MM."
-
-
-def _no_default(schema: dict[str, Any]) -> None:
-    """Leave ``default`` out of a member's schema (None there only means "not given")."""
-    schema.pop("default", None)
-
-
-def optional(**kwargs: Any) -> Any:
-    """A member that may be left out, without a ``"default": null`` in the document."""
-    return Field(None, json_schema_extra=_no_default, **kwargs)
-
-
-class NoQuery(contract.Query):
-    """A route that takes no query parameters: any one given is refused."""
+PERIOD_ZH = {"x-zh": "期间：YYYY、YYYY-MM 或 YYYY-MM..YYYY-MM"}
+PROGRAMME_ZH = {"x-zh": "补助项目编号，例如 taiyuan-upkeep"}
 
 
 class ReportQuery(contract.Query):
     """The query of GET /subsidy/report."""
 
-    programme: str = Field(description="Programme id.")
-    period: str = Field(description=PERIOD)
-    format: fields.one_of("json", "csv", "xlsx") = Field(
+    programme: str = Field(description="Programme id.", json_schema_extra=PROGRAMME_ZH)
+    period: str = Field(description=PERIOD, json_schema_extra=PERIOD_ZH)
+    format: fields.one_of(*report.FORMATS) = Field(
         "json", description="JSON, or CSV/XLSX with Chinese headers for a finance office."
     )
 
@@ -118,7 +105,7 @@ class SubsidyReport(contract.Answer):
     """Every station's verdict, amount and reasons under a programme, with totals."""
 
     programme: str
-    programme_name: str = optional()
+    programme_name: str = fields.optional()
     period: str
     programme_sha256: str
     snapshot_at: fields.documented({"type": ["string", "null"]})
@@ -133,18 +120,18 @@ class WhatIfRequest(contract.Body):
         json_schema_extra={"description": "Give exactly one of overrides or programme_toml."}
     )
 
-    programme: fields.documented({"type": "string", "description": "Programme id."})
-    period: fields.documented({"type": "string", "description": PERIOD})
+    programme: fields.documented({"type": "string", "description": "Programme id.", **PROGRAMME_ZH})
+    period: fields.documented({"type": "string", "description": PERIOD, **PERIOD_ZH})
     overrides: fields.documented(
         {
             "type": "object",
             "description": "Dotted keys into the programme file, criteria by id: "
             '{"criteria.floor_area.threshold": 10, "cap.count": 250}.',
         }
-    ) = optional()
+    ) = fields.optional()
     programme_toml: fields.documented(
         {"type": "string", "description": "A changed programme file."}
-    ) = optional()
+    ) = fields.optional()
 
 
 _OBJECTS = {"type": "array", "items": {"type": "object"}}
@@ -155,12 +142,12 @@ class WhatIf(contract.Answer):
 
     eligible_before: int
     eligible_after: int
-    amount_before_cny: float = optional()
-    amount_after_cny: float = optional()
+    amount_before_cny: float = fields.optional()
+    amount_after_cny: float = fields.optional()
     budget_change_cny: float
     newly_eligible: fields.documented(_OBJECTS)
     newly_ineligible: fields.documented(_OBJECTS)
-    amount_changed: fields.documented(_OBJECTS) = optional()
+    amount_changed: fields.documented(_OBJECTS) = fields.optional()
 
 
 class History(contract.Answer):
