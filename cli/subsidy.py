@@ -39,7 +39,11 @@ _PROGRAMME_OPTIONS = (
     click.option(
         "--programme", required=True, help="Programme id (see: stations subsidy programmes)."
     ),
-    click.option("--period", required=True, help="YYYY, YYYY-MM or YYYY-MM..YYYY-MM."),
+    click.option(
+        "--period",
+        required=True,
+        help="Whole months: 2021, 2021年, 2021-06, 2021年6月, 2021Q1, 2021-01..2021-03 …",
+    ),
     click.option(
         "--output",
         type=click.Path(dir_okay=False, path_type=Path),

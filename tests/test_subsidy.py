@@ -438,14 +438,49 @@ def test_a_changed_verdict_traces_to_the_edit_in_the_history(conn):
     assert last["before"]["has_staff"] is True and last["after"]["has_staff"] is False
 
 
-def test_periods_are_checked():
-    assert parse_period("2021-02") == programmes.Period(
-        start=dt.date(2021, 2, 1), end=dt.date(2021, 2, 28)
-    )
-    for bad in ("21", "2021-13", "2021/01", "2021-01..", "2021-03..2021-01"):
-        with pytest.raises(InvalidParameter) as raised:
-            parse_period(bad)
-        assert raised.value.details["param"] == "period", bad
+@pytest.mark.parametrize(
+    ("written", "start", "end"),
+    [
+        ("2021", "2021-01-01", "2021-12-31"),
+        ("2021年", "2021-01-01", "2021-12-31"),
+        ("2021年度", "2021-01-01", "2021-12-31"),
+        ("2021-06", "2021-06-01", "2021-06-30"),
+        ("2021-2", "2021-02-01", "2021-02-28"),
+        ("2024-02", "2024-02-01", "2024-02-29"),
+        ("2021/06", "2021-06-01", "2021-06-30"),
+        ("2021年6月", "2021-06-01", "2021-06-30"),
+        ("2021Q1", "2021-01-01", "2021-03-31"),
+        ("2021q4", "2021-10-01", "2021-12-31"),
+        ("2021-Q2", "2021-04-01", "2021-06-30"),
+        ("2021年第一季度", "2021-01-01", "2021-03-31"),
+        ("2021年第3季度", "2021-07-01", "2021-09-30"),
+        ("2021-01..2021-03", "2021-01-01", "2021-03-31"),
+        ("2021年1月至2021年3月", "2021-01-01", "2021-03-31"),
+        ("2021-11 ~ 2022-02", "2021-11-01", "2022-02-28"),
+        ("2021Q1..2021Q2", "2021-01-01", "2021-06-30"),
+        ("2021-01-01..2021-12-31", "2021-01-01", "2021-12-31"),  # a report's printed period
+        ("２０２１年６月", "2021-06-01", "2021-06-30"),  # full-width, as an input method types
+        (" 2021 ", "2021-01-01", "2021-12-31"),
+    ],
+)
+def test_periods_are_read_as_people_write_them(written, start, end):
+    got = parse_period(written)
+    assert (got.start.isoformat(), got.end.isoformat()) == (start, end)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["21", "20211", "2021-13", "2021-00", "2021-01..", "2021-03..2021-01", "2021Q5",
+     "2021-01-02..2021-12-31", "2021-01-01", "1999", "2101", "2021..2021..2022", "", "明年"],
+)  # fmt: skip
+def test_other_periods_are_refused_with_the_forms_listed(bad):
+    with pytest.raises(InvalidParameter) as raised:
+        parse_period(bad)
+    assert raised.value.details["param"] == "period", bad
+    said = raised.value.message_in("zh"), raised.value.message_in("en")
+    assert all(said) and said[0] != said[1]
+    if "..2021-01" not in bad and bad not in ("1999", "2101"):
+        assert "2021年6月" in said[0] and "2021Q1" in said[1]  # the forms, in both languages
 
 
 def test_shipped_files_are_in_the_data_folder():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from urllib.parse import quote
 
 import pytest
 from answers import ok
@@ -165,8 +166,12 @@ def test_report_periods_and_downloads_are_checked(client, tokens_by_role):
     assert spaced.headers["Content-Disposition"] == (
         'attachment; filename="taiyuan-upkeep_202501-202512.csv"'
     )
-    for bad in ("1999", "2101", "２０２５", "2025-00"):
+    for bad in ("1999", "2101", "2025-00", "2025年13月"):
         assert client.get(base + bad, headers=headers).status_code == 400, bad
+    # as finance staff write it, in Chinese or full-width: the same file
+    for written in ("2025年", "２０２５", "2025-01..2025-12", "2025年1月至2025年12月"):
+        same = client.get(base + quote(written), headers=headers)
+        assert same.status_code == 200 and same.data == spaced.data, written
 
 
 def test_what_if_refuses_text_that_is_not_unicode(client, tokens_by_role):

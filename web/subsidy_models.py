@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pydantic import ConfigDict, Field
 
-from stations.subsidy import report
+from stations.subsidy import periods, report
 from web import contract, fields
 
-PERIOD = "YYYY, YYYY-MM or YYYY-MM..YYYY-MM."
-PERIOD_ZH = {"x-zh": "期间：YYYY、YYYY-MM 或 YYYY-MM..YYYY-MM"}
+PERIOD = f"Whole months, written as: {periods.FORMS_EN}."
+PERIOD_ZH = {"x-zh": f"期间（整月），可写：{periods.FORMS_ZH}"}
 PROGRAMME_ZH = {"x-zh": "补助项目编号，例如 taiyuan-upkeep"}
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import calendar
 import contextlib
 import datetime as dt
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,7 @@ from stations import vocabulary
 from stations.bulk import gc_paused
 from stations.errors import InvalidParameter
 from stations.records import FIELDS
+from stations.subsidy.periods import parse_period  # noqa: F401  (callers name it here)
 from stations.subsidy.programmes import Criterion, InvalidProgramme, Loaded, Period
 
 GEOD = Geod(ellps="WGS84")
@@ -95,28 +95,6 @@ class Evaluation:
     verdicts: list[Verdict]
     cap: dict[str, Any]
     budget_used_cny: float
-
-
-def parse_period(text: str) -> Period:
-    """``2021``, ``2021-03`` or ``2021-01..2021-06`` (whole months, both ends included)."""
-    one = r"([0-9]{4})(?:-([0-9]{2}))?"
-    match = re.fullmatch(rf"{one}(?:\.\.{one})?", (text or "").strip())
-    try:
-        if match is None:
-            raise ValueError
-        y0, m0, y1, m1 = match.groups()
-        start = dt.date(int(y0), int(m0 or 1), 1)
-        if y1 is None:
-            y1, m1 = y0, m0 or "12"
-        end_month = dt.date(int(y1), int(m1 or 12), 1)
-        end = end_month.replace(day=calendar.monthrange(end_month.year, end_month.month)[1])
-        return Period(start=start, end=end)
-    except ValueError:
-        raise InvalidParameter(
-            "period",
-            "period must be YYYY, YYYY-MM or YYYY-MM..YYYY-MM between 2000 and 2100, "
-            "e.g. 2021 or 2025-01..2025-06",
-        ) from None
 
 
 @contextlib.contextmanager
