@@ -31,7 +31,7 @@ from stations import db  # noqa: E402
 from stations.bulk import gc_paused  # noqa: E402
 from stations.cluster import Cluster  # noqa: E402
 from stations.demo import demo_dir, load_demand, load_districts  # noqa: E402
-from stations.subsidy import evaluate, programmes, report  # noqa: E402
+from stations.subsidy import evaluate, periods, programmes, report  # noqa: E402
 
 BENCH_DB = "stations_bench_subsidy"
 FULL = ["drinking_water", "food_heating", "rest_seating", "phone_charging", "toilet",
@@ -135,7 +135,7 @@ def main() -> None:
     url = build(args.stations)
     print(f"{args.stations:,} stations built in {time.perf_counter() - start:.1f} s")
     loaded = programmes.load("shanxi-construction")
-    period = evaluate.parse_period("2021")
+    period = periods.parse_period("2021")
     try:
         with db.connect(url, autocommit=True) as conn:
             times = []

@@ -16,6 +16,7 @@ from stations import db
 from stations.bulk import gc_paused
 from stations.errors import InvalidParameter
 from stations.subsidy import evaluate, programmes, report
+from stations.subsidy.periods import parse_period
 
 
 @click.group("subsidy")
@@ -67,7 +68,7 @@ def _programme_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def subsidy_report(programme: str, period: str, output: Path, fmt: str) -> None:
     """Every station's verdict, amount and reasons, with totals by city and district."""
     loaded = programmes.load(programme)
-    span = evaluate.parse_period(period)
+    span = parse_period(period)
     with db.connect(autocommit=True) as conn, gc_paused():
         with evaluate.one_snapshot(conn):
             result = evaluate.evaluate(conn, loaded, span)
@@ -116,7 +117,7 @@ def subsidy_what_if(
         if other
         else programmes.with_overrides(loaded, dict(_override(s) for s in sets))
     )
-    span = evaluate.parse_period(period)
+    span = parse_period(period)
     with db.connect(autocommit=True) as conn, evaluate.one_snapshot(conn):
         diff = report.what_if(
             evaluate.evaluate(conn, loaded, span), evaluate.evaluate(conn, changed, span)

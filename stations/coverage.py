@@ -32,7 +32,7 @@ MAX_VERTICES = 20_000  # a county outline has ~100-1,000; a drawn polygon far fe
 # The plane is accurate for a province; much wider and circles stop being circles.
 MAX_SPAN_DEG = 25.0
 _SEGMENT_DEG = 0.02  # long bbox/polygon edges are densified so the plane keeps their shape
-_AREA_KINDS = ("district", "bbox", "geometry")
+AREA_KINDS = ("district", "bbox", "geometry")  # a request names its area by one
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class GapReport:
 
 def resolve_area(conn: psycopg.Connection, spec: Mapping[str, Any]) -> Area:
     """The area a request names by exactly one of ``district``, ``bbox`` or ``geometry``."""
-    given = [k for k in _AREA_KINDS if spec.get(k) is not None]
+    given = [k for k in AREA_KINDS if spec.get(k) is not None]
     if len(given) != 1:
         raise InvalidParameter(
             "area", "give exactly one of district (admin code or name), bbox or geometry"

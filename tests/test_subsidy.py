@@ -12,7 +12,8 @@ from pyproj import Geod
 from stations.demo import demo_dir
 from stations.errors import InvalidParameter
 from stations.subsidy import evaluate, programmes, report
-from stations.subsidy.evaluate import Verdict, parse_period
+from stations.subsidy.evaluate import Verdict
+from stations.subsidy.periods import parse_period
 from stations.subsidy.programmes import InvalidProgramme, parse
 
 YEAR_2021 = parse_period("2021")

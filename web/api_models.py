@@ -40,7 +40,7 @@ def page_limit(description: str = "Page size.") -> Any:
     return Field(100, json_schema_extra=_page_limit_schema, description=description)
 
 
-Lang = Field("zh", description="Label language (errors follow it too).")
+Lang = Field("zh", description="Language of labels and errors.")
 
 
 class NoQuery(Query):

@@ -12,7 +12,7 @@ from pydantic import Field, ValidationInfo, model_validator
 from stations import cql, districts, vocabulary
 from stations.errors import InvalidParameter
 from web import fields
-from web.api_models import page_limit, page_limit_max
+from web.api_models import Lang, page_limit, page_limit_max
 from web.contract import Answer, Query
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -24,7 +24,7 @@ COLLECTION_ID = {"type": "string", "enum": ["stations", "districts"]}
 class FormatQuery(Query):
     """The label language, and the format GIS clients name (only JSON is served)."""
 
-    lang: fields.Lang = Field("zh", description="Label language.")
+    lang: fields.Lang = Lang
     f: fields.one_of("json", "geojson") = Field("json", description="Format; JSON only.")
 
 

@@ -79,10 +79,6 @@ Bbox = Annotated[
 ]
 
 
-def _amenity_codes() -> str:
-    return ", ".join(vocabulary.terms("amenities"))
-
-
 Amenities = Annotated[
     list[str],
     _check(lambda v, n: params.amenities({n: v}, n)),

@@ -27,7 +27,7 @@ from geo import datums
 from stations import hours, registry, vocabulary
 from stations.availability import Availability, Judge, hours_text
 from web import fields
-from web.api_models import Point
+from web.api_models import Lang, Point
 from web.compressed import compressed
 from web.contract import GEOJSON, Answer, Ok, Query, operation
 from web.database import caller, get_read_conn, nearest_service
@@ -47,7 +47,7 @@ class ViewQuery(Query):
         "wgs84", description="Datum of the view's box: gcj02 on Amap tiles (geometry stays WGS-84)."
     )
     at: fields.Instant | None = Field(None, description="Instant of the states (default now).")
-    lang: fields.Lang = Field("zh", description="Label language.")
+    lang: fields.Lang = Lang
 
 
 class MapFeature(Answer):

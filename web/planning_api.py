@@ -29,12 +29,11 @@ from web.planning_models import (
 from web.pools import get_conn
 
 planning = Blueprint("planning", __name__)
-AREA = {"district", "bbox", "geometry"}
 PROBLEMS = (400, 415, 503)
 
 
 def _area(body: AreaRequest) -> Area:
-    return coverage.resolve_area(get_conn(), body.model_dump(include=AREA))
+    return coverage.resolve_area(get_conn(), body.model_dump(include=set(coverage.AREA_KINDS)))
 
 
 # endpoint= keeps the names url_for knows; the function's name makes the operationId

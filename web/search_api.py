@@ -16,7 +16,7 @@ from geo import datums
 from stations import search
 from stations.errors import InvalidParameter
 from web import fields, params
-from web.api_models import District
+from web.api_models import District, Lang
 from web.contract import Answer, Ok, Query, operation
 from web.database import get_read_conn
 
@@ -40,7 +40,7 @@ class SearchQuery(Query):
     limit: fields.whole(1, search.MAX_RESULTS) = Field(
         10, description="At most this many stations."
     )
-    lang: fields.Lang = Field("zh", description="Language of the messages.")
+    lang: fields.Lang = Lang
 
 
 class FoundDistrict(Answer):

@@ -15,6 +15,7 @@ from stations import registry
 from stations.bulk import gc_paused
 from stations.errors import InvalidParameter, NotFound
 from stations.subsidy import evaluate, programmes, report
+from stations.subsidy.periods import parse_period
 from web import auth, params
 from web.api import STATION_ID
 from web.api_models import LangQuery, NoQuery
@@ -59,12 +60,6 @@ def _programme(value: Any) -> programmes.Loaded:
     return programmes.load(value)
 
 
-def _period(value: Any) -> evaluate.Period:
-    if not isinstance(value, str):
-        raise InvalidParameter("period", "period is required: YYYY, YYYY-MM or YYYY-MM..YYYY-MM")
-    return evaluate.parse_period(value)
-
-
 @subsidy.get("/subsidy/report")
 @auth.require("union")
 @operation(
@@ -82,7 +77,7 @@ def _period(value: Any) -> evaluate.Period:
 def subsidy_report(query: ReportQuery) -> Response:
     """Every station's verdict, amount and reasons, with totals; JSON, CSV or XLSX."""
     loaded = _programme(query.programme)
-    period = _period(query.period)
+    period = parse_period(query.period)
     fmt = query.format
     conn = get_conn()
     with gc_paused():
@@ -109,7 +104,7 @@ def subsidy_report(query: ReportQuery) -> Response:
 def subsidy_what_if(body: WhatIfRequest, query: LangQuery) -> Response:
     """The report's difference when thresholds, amounts or caps change."""
     loaded = _programme(body.programme)
-    period = _period(body.period)
+    period = parse_period(body.period)
     overrides, text = body.overrides, body.programme_toml
     if (overrides is None) == (text is None):
         raise InvalidParameter("overrides", "give exactly one of overrides or programme_toml")

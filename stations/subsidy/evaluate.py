@@ -30,7 +30,6 @@ from stations import vocabulary
 from stations.bulk import gc_paused
 from stations.errors import InvalidParameter
 from stations.records import FIELDS
-from stations.subsidy.periods import parse_period  # noqa: F401  (callers name it here)
 from stations.subsidy.programmes import Criterion, InvalidProgramme, Loaded, Period
 
 GEOD = Geod(ellps="WGS84")

@@ -31,7 +31,14 @@ _RANGE = re.compile(r"\s*(?:\.\.|…|至|到|~|～|—|–)\s*")
 
 def parse_period(text: object) -> Period:
     """The whole months ``text`` names (see the module doc); a 400 lists the forms."""
-    raw = unicodedata.normalize("NFKC", text).strip() if isinstance(text, str) else ""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidParameter(
+            "period",
+            f"period is required: write one of: {FORMS_EN}",
+            zh=f"请填写期间（整月），可写：{FORMS_ZH}",
+            accepted=FORMS_EN,
+        )
+    raw = unicodedata.normalize("NFKC", text).strip()
     parts = _RANGE.split(raw)
     try:
         if len(parts) == 1:
