@@ -51,6 +51,13 @@ _PROGRAMME_OPTIONS = (
         required=True,
         help="File to write ('-' for standard output).",
     ),
+    click.option(
+        "--lang",
+        type=click.Choice(["zh", "en"]),
+        default="zh",
+        show_default=True,
+        help="Language of reasons and notes.",
+    ),
 )
 
 
@@ -65,14 +72,14 @@ def _programme_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="json",
               show_default=True)  # fmt: skip
 @reported
-def subsidy_report(programme: str, period: str, output: Path, fmt: str) -> None:
+def subsidy_report(programme: str, period: str, output: Path, lang: str, fmt: str) -> None:
     """Every station's verdict, amount and reasons, with totals by city and district."""
     loaded = programmes.load(programme)
     span = parse_period(period)
     with db.connect(autocommit=True) as conn, gc_paused():
         with evaluate.one_snapshot(conn):
             result = evaluate.evaluate(conn, loaded, span)
-        data = report.render(result, fmt)
+        data = report.render(result, fmt, lang)
     write_bytes(output, data)
     body = report.header(result)["totals"]
     click.echo(
@@ -106,7 +113,12 @@ def _override(text: str) -> tuple[str, Any]:
 )
 @reported
 def subsidy_what_if(
-    programme: str, period: str, output: Path, sets: tuple[str, ...], other: Path | None
+    programme: str,
+    period: str,
+    output: Path,
+    lang: str,
+    sets: tuple[str, ...],
+    other: Path | None,
 ) -> None:
     """What changes if the rules change: newly (in)eligible stations and the budget."""
     loaded = programmes.load(programme)
@@ -120,7 +132,7 @@ def subsidy_what_if(
     span = parse_period(period)
     with db.connect(autocommit=True) as conn, evaluate.one_snapshot(conn):
         diff = report.what_if(
-            evaluate.evaluate(conn, loaded, span), evaluate.evaluate(conn, changed, span)
+            evaluate.evaluate(conn, loaded, span), evaluate.evaluate(conn, changed, span), lang
         )
     write(output, json.dumps(diff, ensure_ascii=False, indent=1))
     click.echo(

@@ -10,6 +10,8 @@ Outputs:
 - ``demand.geojson``: synthetic outdoor-worker demand points (about 600,000 workers).
 - ``planted.json``: codes of deliberately substandard records that later subsidy and
   coverage checks must find.
+- ``history.csv``: when each suspended or closed station stopped (2022 to mid-2026), so
+  reports for past periods judge them as they were then.
 
 The planted records are the only ones that fail the basic standard, so a check that
 finds more or fewer than listed has a bug (see ``data/README.md``).
@@ -936,6 +938,28 @@ def set_statuses(
     return {"suspended": suspended, "closed": closed}
 
 
+HISTORY_FROM, HISTORY_DAYS = dt.date(2022, 1, 1), 1642  # status changes: 2022 to mid-2026
+
+
+def write_history(stations: Sequence[Station], statuses: dict[str, list[int]]) -> None:
+    """``history.csv``: the day each suspended or closed station left service.
+
+    Its own generator (``SEED + 1``), so the other files stay byte for byte as they were.
+    Every one of them was active until then: they come from the 2016-2020 batch.
+    """
+    rng = np.random.default_rng(SEED + 1)
+    rows = []
+    for status in ("suspended", "closed"):
+        for i in statuses[status]:
+            day = HISTORY_FROM + dt.timedelta(days=int(rng.integers(HISTORY_DAYS)))
+            rows.append((stations[i].code, day.isoformat(), status))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("code", "effective_on", "status"))
+    writer.writerows(sorted(rows))
+    (OUT_DIR / "history.csv").write_text(out.getvalue(), "utf-8")
+
+
 def build_stations(
     rng: np.random.Generator,
     locator: Locator,
@@ -1370,6 +1394,7 @@ def main() -> None:
         json.dumps(planted, ensure_ascii=False, indent=1) + "\n", "utf-8"
     )
     check_stations(stations, locator, vocab, planted)
+    write_history(stations, statuses)
 
     seat_only = [s for s in seats if s not in cities]
     demand = build_demand(rng, locator, list(cities) + seat_only)

@@ -1,21 +1,29 @@
 """The one loader for the demo data set, shared by ``stations demo``, the tests and benches.
 
 Loads ``data/demo``: real district boundaries (upserted), the demand layer (replaced) and
-the stations (through the ordinary importer, so a second load changes nothing).
+the stations (through the ordinary importer, so a second load changes nothing). On a first
+load the stations' past comes too: the register as it stood from ``REGISTER_FROM``, then
+each status change of ``history.csv`` on its own day, so reports for past periods see the
+stations as they were (``station_history.effective_at``).
 """
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import json
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
-from stations import db, settings
-from stations.importer import ImportResult, import_file
+from stations import db, readers, settings
+from stations.hours.tz import SHANGHAI
+from stations.importer import ImportResult, import_file, import_rows
 
 LEVEL_ORDER = {"province": 0, "city": 1, "county": 2}
+REGISTER_FROM = dt.date(2016, 1, 1)  # the demo register's records hold from this day
 
 
 @dataclass
@@ -87,8 +95,50 @@ def load_demo(
     folder = folder or demo_dir()
     districts = load_districts(conn, folder / "districts.geojson")
     demand = load_demand(conn, folder / "demand.geojson")
-    stations = import_file(conn, folder / "stations.csv", actor="demo", progress=progress)
+    changes = _status_changes(folder / "history.csv")
+    fresh = not conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM stations WHERE code = ANY(%s))", [list(changes)]
+    ).fetchone()[0]
+    if not fresh or not changes:
+        stations = import_file(conn, folder / "stations.csv", actor="demo", progress=progress)
+        return DemoResult(districts, demand, stations)
+    first = {code: "active" for code in changes}  # every one of them was active until then
+    rows = (
+        (n, {**row, "status": first.get(row["code"], row["status"])})
+        for n, row in readers.read_rows(folder / "stations.csv")
+    )
+    stations = import_rows(
+        conn, rows, actor="demo", source="stations.csv", effective=_midnight(REGISTER_FROM)
+    )
+    by_day: dict[dt.date, list[tuple[str, str]]] = defaultdict(list)
+    for code, steps in changes.items():
+        for day, status in steps:
+            by_day[day].append((code, status))
+    for day in sorted(by_day):
+        with conn.transaction():
+            conn.execute("SELECT set_config('stations.actor', 'demo', true)")
+            conn.execute(
+                "SELECT set_config('stations.effective_at', %s, true)", [_midnight(day).isoformat()]
+            )
+            for code, status in by_day[day]:
+                conn.execute("UPDATE stations SET status = %s WHERE code = %s", [status, code])
     return DemoResult(districts, demand, stations)
+
+
+def _status_changes(path: Path) -> dict[str, list[tuple[dt.date, str]]]:
+    """``history.csv``: per code, its status changes in order of day."""
+    if not path.exists():
+        return {}
+    out: dict[str, list[tuple[dt.date, str]]] = defaultdict(list)
+    with path.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            out[row["code"]].append((dt.date.fromisoformat(row["effective_on"]), row["status"]))
+    return {code: sorted(steps) for code, steps in out.items()}
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    """The start of ``day`` in Beijing time."""
+    return dt.datetime.combine(day, dt.time(), SHANGHAI)
 
 
 def demo_database(name: str, url: str | None = None) -> str:

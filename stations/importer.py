@@ -11,6 +11,7 @@ CSV and XLSX, feature numbers (from 1) for GeoJSON.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -124,8 +125,12 @@ def import_rows(
     dry_run: bool = False,
     source: str = "rows",
     staged: Callable[[], None] | None = None,
+    effective: dt.datetime | None = None,
 ) -> ImportResult:
     """Import ``(row number, {field: text})`` pairs; see :func:`import_file`.
+
+    ``effective``: when the rows' facts took effect, for records carried over from an
+    earlier register (the history keeps it beside the time it was written; migration 0009).
 
     ``staged`` runs once the whole file is read and checked on its own, before anything
     reads the registry: the place to take a lock, so no lock waits on a slow or bad file.
@@ -150,7 +155,7 @@ def import_rows(
             _check_in_database(conn, result)
             if result.problems:
                 _reject(result, source)
-            _apply(conn, result, present, actor)
+            _apply(conn, result, present, actor, effective)
             if dry_run:
                 raise _DryRun
     except _DryRun:
@@ -299,9 +304,19 @@ def _check_in_database(conn: psycopg.Connection, result: ImportResult) -> None:
     conn.execute("DELETE FROM import_rows WHERE district_code IS NULL")
 
 
-def _apply(conn: psycopg.Connection, result: ImportResult, present: set[str], actor: str) -> None:
+def _apply(
+    conn: psycopg.Connection,
+    result: ImportResult,
+    present: set[str],
+    actor: str,
+    effective: dt.datetime | None,
+) -> None:
     """Insert new codes, update changed ones; the history triggers log both."""
     conn.execute("SELECT set_config('stations.actor', %s, true)", [actor])
+    conn.execute(
+        "SELECT set_config('stations.effective_at', %s, true)",
+        [effective.isoformat() if effective else ""],
+    )
     result.inserted = conn.execute(
         f"""
         INSERT INTO stations ({", ".join(COLUMNS)}, geom)

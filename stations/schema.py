@@ -190,6 +190,8 @@ station_history = Table(
     ),
     Column("changed_at", TIMESTAMPTZ, nullable=False, server_default=NOW),
     Column("changed_by", Text, nullable=False),
+    # when the change took effect, if it was recorded later (migration 0009); NULL: as recorded
+    Column("effective_at", TIMESTAMPTZ),
     # the record as people see it (interchange fields and id), written by the triggers
     Column("before", JSON),
     Column("after", JSON),

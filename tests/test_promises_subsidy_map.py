@@ -34,8 +34,8 @@ from web.pools import close_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBSIDY = ROOT / "data" / "subsidy"
-REPORT = "/api/v1/subsidy/report?programme={}&period={}"
-WHAT_IF = "/api/v1/subsidy/what-if"
+REPORT = "/api/v1/subsidy/report?programme={}&period={}&lang=en"
+WHAT_IF = "/api/v1/subsidy/what-if?lang=en"
 AT = "2025-11-24T10:00:00+08:00"  # a Monday, a working day
 DEAD = "postgresql://nobody@127.0.0.1:1/none"  # nothing listens on port 1
 
@@ -65,8 +65,18 @@ def test_upkeep_pays_200_yuan_a_month_of_operation(client, conn, tokens_by_role)
     assert response.status_code == 200
     opened = dict(conn.execute("SELECT code, opened_on FROM stations").fetchall())
     eligible = [s for s in response.json["stations"] if s["eligible"]]
-    all_year = [s for s in eligible if opened[s["code"]] <= dt.date(2025, 1, 1)]
+    stopped = {  # demo stations that left service on a day (data/demo/history.csv)
+        row["code"]: dt.date.fromisoformat(row["effective_on"])
+        for row in csv.DictReader((ROOT / "data/demo/history.csv").read_text("utf-8").splitlines())
+    }
+    all_year = [s for s in eligible if opened[s["code"]] <= dt.date(2025, 1, 1)
+                and stopped.get(s["code"], dt.date.max) > dt.date(2025, 12, 1)]  # fmt: skip
     assert all_year and {s["amount_cny"] for s in all_year} == {2400.0}
+    part = [s for s in eligible if dt.date(2025, 1, 1) < stopped.get(s["code"], dt.date.max)
+            <= dt.date(2025, 12, 1)]  # fmt: skip
+    for s in part:  # paid for each month it was active on the 1st
+        firsts = [dt.date(2025, m, 1) for m in range(1, 13)]
+        assert s["amount_cny"] == 200 * sum(d < stopped[s["code"]] for d in firsts), s
     assert all(s["amount_cny"] % 200 == 0 and 0 < s["amount_cny"] <= 2400 for s in eligible)
     assert all(s["district_code"].startswith("1401") for s in eligible)  # region 140100
 

@@ -61,9 +61,9 @@ def test_floor_area_at_its_threshold(area, passed):
         "threshold = [{ from = 2019-01-01, value = 12 }]\n",
         floor_area_m2=area,
     )
-    assert reason.passed is passed and reason.required == "≥ 12 m²"
+    assert reason.passed is passed and reason.required.en == "≥ 12 m²"
     if area == 11.9:
-        assert reason.message == "floor area 11.9 m² < 12 m²"
+        assert reason.message.en == "floor area 11.9 m² < 12 m²"
 
 
 def test_a_dated_threshold_applies_from_its_date():
@@ -97,7 +97,7 @@ def test_required_amenities(amenities, passed, message):
         'threshold = ["drinking_water", "food_heating"]\n',
         amenities=amenities,
     )
-    assert reason.passed is passed and reason.message == message
+    assert reason.passed is passed and reason.message.en == message
 
 
 @pytest.mark.parametrize(("value", "passed"), [(True, True), (False, False), (None, False)])
@@ -107,7 +107,7 @@ def test_facts(value, passed):
         has_sign=value,
     )
     assert reason.passed is passed
-    assert (reason.message == "") is passed
+    assert (reason.message.en == "") is passed
 
 
 @pytest.mark.parametrize(
@@ -139,7 +139,7 @@ def test_vocabulary_criteria(kind, column, good, bad):
     criterion = f'[[criteria]]\nid = "c"\nkind = "{kind}"\nlabel = "x"\nthreshold = ["{good}"]\n'
     assert _check(criterion, **{column: good}).passed
     failed = _check(criterion, **{column: bad})
-    assert not failed.passed and bad in failed.message
+    assert not failed.passed and bad in failed.message.en
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,7 @@ def test_hours_published(hours, passed):
     reason = _check(
         '[[criteria]]\nid = "h"\nkind = "hours_published"\nlabel = "上图"\n', opening_hours=hours
     )
-    assert reason.passed is passed and (passed or reason.message == "hours not published")
+    assert reason.passed is passed and (passed or reason.message.en == "hours not published")
 
 
 # --- money -----------------------------------------------------------------------------------
@@ -174,8 +174,9 @@ def test_accrual_and_proration(accrual, opened, period, amount):
         '[[criteria]]\nid = "active"\nkind = "status_in"\nlabel = "运营"\nthreshold = ["active"]\n',
         head=BASE.replace('"once"', f'"{accrual}"').replace("2021-12-31", "2030-12-31"),
     )
-    verdict = Verdict(_station(opened_on=opened))
-    got = evaluate._accrued(accrual, loaded.programme.amount_cny, verdict, parse_period(period))
+    span = parse_period(period)
+    verdict = Verdict(_station(opened_on=opened), ((span.start, span.end, "active"),))
+    got = evaluate._accrued(accrual, loaded.programme.amount_cny, verdict, span)
     assert got == pytest.approx(amount, abs=0.01)
     if accrual != "once":
         months = verdict.reasons[-1]
@@ -264,7 +265,7 @@ def test_the_report_finds_every_planted_substandard_station(construction, kind):
     for code in PLANTED[kind]:
         verdict = by_code[code]
         assert not verdict.eligible and verdict.amount_cny == 0
-        failing = {r.criterion: r.message for r in verdict.reasons if not r.passed}
+        failing = {r.criterion: r.message.en for r in verdict.reasons if not r.passed}
         assert text in failing.get(criterion, ""), (code, failing)
 
 
@@ -276,7 +277,7 @@ def test_planted_neighbours_fail_spacing_at_their_geodesic_distance(construction
         _, _, metres = geod.inv(a["lon"], a["lat"], b["lon"], b["lat"])
         assert metres == pytest.approx(planted_m, abs=0.1)
         spacing = next(r for r in by_code[newer].reasons if r.criterion == "spacing")
-        assert not spacing.passed and spacing.actual == f"{metres:.0f} m from {older}"
+        assert not spacing.passed and spacing.actual.en == f"{metres:.0f} m from {older}"
         assert not by_code[newer].eligible
 
 
@@ -304,6 +305,12 @@ def test_totals_add_up(construction):
     assert len(totals["by_city"]) == 11
 
 
+def _in_force_from(conn, day: str) -> None:
+    """This test's edits took effect on ``day`` (they are recorded now): reports for the
+    period see them, as they would see an edit made then (migration 0009)."""
+    conn.execute("SELECT set_config('stations.effective_at', %s, true)", [f"{day} 00:00+08"])
+
+
 def _insert(conn, code: str, lon: float, lat: float, **values) -> None:
     row = {
         "opening_hours": "24/7", "floor_area_m2": 30, "opened_on": dt.date(2021, 6, 1),
@@ -328,7 +335,7 @@ def test_what_if_area_threshold_12_to_10(conn):
     changed = programmes.with_overrides(loaded, {"criteria.floor_area.threshold": 10})
     before = evaluate.evaluate(conn, loaded, YEAR_2021)
     after = evaluate.evaluate(conn, changed, YEAR_2021)
-    diff = report.what_if(before, after)
+    diff = report.what_if(before, after, "en")
     assert diff["programme_sha256_before"] != diff["programme_sha256_after"]
     # with 200 places, stations let in by the lower threshold push others past the cap
     for gained in diff["newly_eligible"]:
@@ -346,7 +353,9 @@ def test_what_if_area_threshold_12_to_10(conn):
     uncapped = programmes.with_overrides(loaded, {"cap.count": 10_000})
     lowered = programmes.with_overrides(uncapped, {"criteria.floor_area.threshold": 10})
     diff = report.what_if(
-        evaluate.evaluate(conn, uncapped, YEAR_2021), evaluate.evaluate(conn, lowered, YEAR_2021)
+        evaluate.evaluate(conn, uncapped, YEAR_2021),
+        evaluate.evaluate(conn, lowered, YEAR_2021),
+        "en",
     )
     small = {
         v.station["code"]
@@ -362,6 +371,7 @@ def test_what_if_area_threshold_12_to_10(conn):
 
 
 def test_caps_give_places_in_order_with_ties_broken_by_code(conn):
+    _in_force_from(conn, "2021-01-01")
     head = BASE.replace('"140000"', '"140105"') + '[cap]\ncount = 2\norder = ["opened_on asc"]\n'
     loaded = _programme(
         '[[criteria]]\nid = "new"\nkind = "opened_in_period"\nlabel = "新建"\n', head=head
@@ -375,7 +385,7 @@ def test_caps_give_places_in_order_with_ties_broken_by_code(conn):
     assert funded == ["ZZ-0002", "ZZ-0003"]  # same date: by code
     last = next(v for v in result.verdicts if v.station["code"] == "ZZ-0001")
     cap = next(r for r in last.reasons if r.criterion == "cap")
-    assert not cap.passed and cap.actual == "all 2 places given" and last.place == 3
+    assert not cap.passed and cap.actual.en == "all 2 places given" and last.place == 3
     budget = _programme(
         '[[criteria]]\nid = "new"\nkind = "opened_in_period"\nlabel = "新建"\n',
         head=head.replace("count = 2", "budget_cny = 1500"),
@@ -429,11 +439,12 @@ def test_a_changed_verdict_traces_to_the_edit_in_the_history(conn):
     before = evaluate.evaluate(conn, loaded, parse_period("2025"))
     target = next(v for v in before.verdicts if v.eligible)
     conn.execute("SELECT set_config('stations.actor', 'auditor test', true)")
+    _in_force_from(conn, "2025-06-01")  # reported late: it took effect in the period
     conn.execute("UPDATE stations SET has_staff = false WHERE id = %s", [target.station["id"]])
     after = evaluate.evaluate(conn, loaded, parse_period("2025"))
     assert after.snapshot_at > before.snapshot_at
     now = next(v for v in after.verdicts if v.station["id"] == target.station["id"])
-    assert not now.eligible and "no staff (has_staff no)" in [r.message for r in now.reasons]
+    assert not now.eligible and "no staff (has_staff no)" in [r.message.en for r in now.reasons]
     last = registry.history(conn, target.station["id"])[-1]
     assert last["changed_by"] == "auditor test"
     assert last["before"]["has_staff"] is True and last["after"]["has_staff"] is False
@@ -502,6 +513,7 @@ def test_the_construction_report_finds_the_planted_stations_and_only_those(const
 
 
 def test_budgets_count_fen_exactly_and_give_places_strictly_in_order(conn):
+    _in_force_from(conn, "2021-01-01")
     head = (
         BASE.replace('"140000"', '"140105"').replace('"once"', '"monthly"')
         + '[cap]\nbudget_cny = 1000\norder = ["code asc"]\n'
@@ -517,7 +529,7 @@ def test_budgets_count_fen_exactly_and_give_places_strictly_in_order(conn):
     by_code = {v.station["code"]: v for v in result.verdicts}
     assert not by_code["ZZ-0001"].eligible and not by_code["ZZ-0002"].eligible
     cap = next(r for r in by_code["ZZ-0002"].reasons if r.criterion == "cap")
-    assert not cap.passed and "in order" in cap.required
+    assert not cap.passed and "in order" in cap.required.en
     exact = _programme(
         '[[criteria]]\nid = "active"\nkind = "status_in"\nlabel = "运营"\nthreshold = ["active"]\n',
         head=head.replace('"monthly"', '"once"')
@@ -536,7 +548,7 @@ def test_what_if_lists_stations_that_leave_the_region(conn):
     loaded = programmes.load("taiyuan-upkeep")
     narrower = programmes.with_overrides(loaded, {"region": "140105"})
     before = evaluate.evaluate(conn, loaded, parse_period("2025"))
-    diff = report.what_if(before, evaluate.evaluate(conn, narrower, parse_period("2025")))
+    diff = report.what_if(before, evaluate.evaluate(conn, narrower, parse_period("2025")), "en")
     left = [
         d for d in diff["newly_ineligible"] if d["now_failing"] == ["not in the programme's region"]
     ]
@@ -561,6 +573,7 @@ def test_spreadsheet_cells_never_run_as_formulas(conn, start):
     from openpyxl import load_workbook
 
     formula = start + 'HYPERLINK("http://x","点我")'
+    _in_force_from(conn, "2021-01-01")
     _insert(conn, "ZZ-0001", 112.9, 37.45)
     conn.execute("UPDATE stations SET name = %s WHERE code = 'ZZ-0001'", [formula])
     conn.execute(

@@ -83,7 +83,7 @@ def subsidy_report(query: ReportQuery) -> Response:
     with gc_paused():
         with evaluate.one_snapshot(conn):
             result = evaluate.evaluate(conn, loaded, period)
-        body = report.render(result, fmt)
+        body = report.render(result, fmt, query.lang)
     response = Response(body, mimetype=report.MEDIA_TYPES[fmt])
     if fmt != "json":
         name = f"{loaded.programme.id}_{result.period.start:%Y%m}-{result.period.end:%Y%m}.{fmt}"
@@ -124,7 +124,7 @@ def subsidy_what_if(body: WhatIfRequest, query: LangQuery) -> Response:
         with evaluate.one_snapshot(conn):  # both sides see the same data
             before = evaluate.evaluate(conn, loaded, period)
             after = evaluate.evaluate(conn, changed, period)
-        return jsonify(report.what_if(before, after))
+        return jsonify(report.what_if(before, after, query.lang))
 
 
 @subsidy.get("/stations/<station_id>/history")

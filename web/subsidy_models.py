@@ -25,6 +25,7 @@ class ReportQuery(contract.Query):
     format: fields.one_of(*report.FORMATS) = Field(
         "json", description="JSON, or CSV/XLSX with Chinese headers for a finance office."
     )
+    lang: fields.Lang = Field("zh", description="Language of reasons, notes and errors.")
 
 
 class Programmes(contract.Answer):

@@ -1,13 +1,15 @@
 """Every station's verdict under a programme: eligible or not, the amount, and why.
 
 Each criterion gives every station a reason (criterion, required, actual, passed), so a
-finance officer sees exactly what a station lacks. Spacing and caps depend on the other
-stations: stations that pass every other criterion are taken in the programme's order
-(for example those that bring the most new coverage first); each is checked against the
-stations already subsidised, and places are given until the count or budget runs out.
-Stations already active before the period count as subsidised for spacing: a new station
-must not sit on the existing network. Distances for spacing are geodesic metres on the
-WGS-84 ellipsoid (pyproj ``Geod``).
+finance officer sees exactly what a station lacks, in Chinese first and in English. A
+past period is judged with the facts in force then (:mod:`stations.subsidy.as_of`): the
+facts at the period's end, and for monthly or prorated money the days it was active.
+Spacing and caps depend on the other stations: stations that pass every other criterion
+are taken in the programme's order (for example those that bring the most new coverage
+first); each is checked against the stations already subsidised, and places are given
+until the count or budget runs out. Stations already active before the period count as
+subsidised for spacing: a new station must not sit on the existing network. Distances
+for spacing are geodesic metres on the WGS-84 ellipsoid (pyproj ``Geod``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import psycopg
@@ -30,10 +32,31 @@ from stations import vocabulary
 from stations.bulk import gc_paused
 from stations.errors import InvalidParameter
 from stations.records import FIELDS
+from stations.subsidy.as_of import Spell, active_days, as_of
 from stations.subsidy.programmes import Criterion, InvalidProgramme, Loaded, Period
 
 GEOD = Geod(ellps="WGS84")
-FACT_TEXT = {"has_sign": "unified sign", "has_rules": "management rules", "has_staff": "staff"}
+
+
+class Said(NamedTuple):
+    """One statement in both languages a report is read in."""
+
+    zh: str
+    en: str
+
+
+NOTHING = Said("", "")
+NOT_RECORDED = Said("未登记", "not recorded")
+FACT_TEXT = {
+    "has_sign": Said("统一标识", "unified sign"),
+    "has_rules": Said("管理制度", "management rules"),
+    "has_staff": Said("专人管理", "staff"),
+}
+_COLUMN = {  # criterion kind: (column, vocabulary, its name in both languages)
+    "status_in": ("status", "statuses", Said("状态", "status")),
+    "built_by_in": ("built_by", "built_by", Said("建设方", "built by")),
+    "host_type_in": ("host_type", "host_types", Said("依托类型", "host type")),
+}
 _PREFIX = {"province": 2, "city": 4, "county": 6}
 _FLOATS = {f.name for f in FIELDS if f.json_type == "number"}
 
@@ -52,24 +75,26 @@ class Reason:
 
     criterion: str
     label: str
-    required: str
-    actual: str
+    required: Said
+    actual: Said
     passed: bool
-    message: str = ""  # for a failure: the sentence a person reads
-    json: dict[str, Any] = field(init=False, repr=False, compare=False)
+    message: Said = NOTHING  # for a failure: the sentence a person reads
+    json: dict[str, dict[str, Any]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # built once: stations share reasons, and a report writes a million of them
-        body = {
-            "criterion": self.criterion,
-            "label": self.label,
-            "required": self.required,
-            "actual": self.actual,
-            "passed": self.passed,
-        }
-        if self.message:
-            body["message"] = self.message
-        self.json = body
+        # built once per language: stations share reasons, and a report writes a million
+        self.json = {}
+        for lang in ("zh", "en"):
+            body = {
+                "criterion": self.criterion,
+                "label": self.label,
+                "required": getattr(self.required, lang),
+                "actual": getattr(self.actual, lang),
+                "passed": self.passed,
+            }
+            if self.message.en:
+                body["message"] = getattr(self.message, lang)
+            self.json[lang] = body
 
 
 @dataclass
@@ -77,6 +102,8 @@ class Verdict:
     """A station's result."""
 
     station: dict[str, Any]
+    spells: tuple[Spell, ...] = ()  # its status day by day through the period
+    from_history: bool = True  # False: no history reaches the period, current facts used
     reasons: list[Reason] = field(default_factory=list)
     base_amount: float = 0.0
     eligible: bool = False
@@ -127,12 +154,26 @@ def _evaluate(conn: psycopg.Connection, loaded: Loaded, period: Period) -> Evalu
             "period",
             f"{programme.id} runs from {programme.period.start} to {programme.period.end}; "
             f"the period {period.start}..{period.end} is outside it",
+            zh=f"{programme.name}的期间为 {programme.period.start} 至 {programme.period.end}，"
+            f"所选期间 {period.start} 至 {period.end} 不在其内",
         )
     effective = Period(start=start, end=end)
-    stations = _stations(conn, programme.region)
-    verdicts = [Verdict(s) for s in stations]
+    current, prefix = _stations(conn, programme.region)
+    past = as_of(conn, current, prefix, effective)
+    stations = past.stations
+    verdicts = [
+        Verdict(s, spells, known)
+        for s, spells, known in zip(stations, past.spells, past.from_history, strict=True)
+    ]
     spacing = programme.criterion("min_spacing_m")
-    columns = [checker(c, effective)(stations) for c in programme.criteria if c is not spacing]
+    once = programme.accrual == "once"
+    columns = [
+        checker(c, effective)(stations)
+        if once or c.kind != "status_in"
+        else _during(c, effective)(verdicts)
+        for c in programme.criteria
+        if c is not spacing
+    ]
     for verdict, reasons in zip(verdicts, zip(*columns, strict=True), strict=True):
         verdict.reasons = list(reasons)
     for verdict in verdicts:
@@ -141,13 +182,14 @@ def _evaluate(conn: psycopg.Connection, loaded: Loaded, period: Period) -> Evalu
     return Evaluation(loaded, effective, _snapshot(conn), verdicts, cap_info, used)
 
 
-def _stations(conn: psycopg.Connection, region: str) -> list[dict[str, Any]]:
+def _stations(conn: psycopg.Connection, region: str) -> tuple[list[dict[str, Any]], str]:
+    """The region's stations now, in code order, and the district-code prefix of the region."""
     row = conn.execute("SELECT level FROM districts WHERE code = %s", [region]).fetchone()
     if row is None:
         raise InvalidProgramme(f"region {region} is not a known district code")
     prefix = region[: _PREFIX[row[0]]]
     rows = conn.cursor(binary=True).execute(_SELECT, [prefix + "%"]).fetchall()
-    return [dict(zip(_NAMES, r, strict=True)) for r in rows]
+    return [dict(zip(_NAMES, r, strict=True)) for r in rows], prefix
 
 
 def _snapshot(conn: psycopg.Connection) -> dt.datetime | None:
@@ -178,9 +220,9 @@ def checker(criterion: Criterion, period: Period) -> Judge:
     kind, value = criterion.kind, criterion.value_on(period.end)
     memo: dict[Any, Reason] = {}
 
-    def reason(required: str, actual: str, passed: bool, message: str = "") -> Reason:
+    def reason(required: Said, actual: Said, passed: bool, message: Said = NOTHING) -> Reason:
         return Reason(criterion.id, criterion.label, required, actual, passed,
-                      "" if passed else message)  # fmt: skip
+                      NOTHING if passed else message)  # fmt: skip
 
     def memoised(key_of: Callable[[dict[str, Any]], Any], build: Callable[[Any], Reason]) -> Judge:
         def judge(stations: Sequence[dict[str, Any]]) -> list[Reason]:
@@ -191,75 +233,157 @@ def checker(criterion: Criterion, period: Period) -> Judge:
 
         return judge
 
-    if kind in ("status_in", "built_by_in", "host_type_in"):
-        column = {"status_in": "status", "built_by_in": "built_by", "host_type_in": "host_type"}[
-            kind
-        ]
-        allowed = " or ".join(value)
-        return memoised(
-            lambda s: s[column],
-            lambda actual: reason(allowed, actual or "not recorded", actual in value,
-                                  f"{column.replace('_', ' ')} is {actual}, not {allowed}"),
-        )  # fmt: skip
+    if kind in _COLUMN:
+        column, terms, name = _COLUMN[kind]
+        allowed = _either(terms, value)
+
+        def member(actual: str | None) -> Reason:
+            have = _term(terms, actual) if actual else NOT_RECORDED
+            return reason(allowed, have, actual in value,
+                          Said(f"{name.zh}为{have.zh}，要求{allowed.zh}",
+                               f"{name.en} is {have.en}, not {allowed.en}"))  # fmt: skip
+
+        return memoised(lambda s: s[column], member)
     if kind == "opened_in_period":
-        required = f"opened {period.start}..{period.end}"
+        span = Said(f"{period.start} 至 {period.end}", f"{period.start}..{period.end}")
+        required = Said(f"开放日期在 {span.zh} 之间", f"opened {span.en}")
 
         def opened(day: dt.date | None) -> Reason:
             if day is None:
-                return reason(required, "not recorded", False, "opening date not recorded")
+                return reason(required, NOT_RECORDED, False,
+                              Said("未登记开放日期", "opening date not recorded"))  # fmt: skip
             ok = period.start <= day <= period.end
-            return reason(required, str(day), ok, f"opened {day}, outside {required[7:]}")
+            return reason(required, Said(str(day), str(day)), ok,
+                          Said(f"开放日期 {day}，不在 {span.zh} 之间",
+                               f"opened {day}, outside {span.en}"))  # fmt: skip
 
         return memoised(lambda s: s["opened_on"], opened)
     if kind == "hours_published":
         return memoised(
             lambda s: s["opening_hours"],
-            lambda hours: reason("published", hours or "not published", bool(hours),
-                                 "hours not published"),
+            lambda hours: reason(Said("已公布", "published"),
+                                 Said(hours, hours) if hours else Said("未公布", "not published"),
+                                 bool(hours), Said("未公布开放时间", "hours not published")),
         )  # fmt: skip
     if kind == "min_floor_area_m2":
 
         def area(value_m2: Any) -> Reason:
             if value is None:
-                return reason("no threshold in force", _m2(value_m2), True)
-            required = f"≥ {value:g} m²"
+                return reason(NO_THRESHOLD, _m2(value_m2), True)
+            required = Said(f"≥ {value:g} m²", f"≥ {value:g} m²")
             if value_m2 is None:
-                return reason(required, "not recorded", False, "floor area not recorded")
+                return reason(required, NOT_RECORDED, False,
+                              Said("未登记室内面积", "floor area not recorded"))  # fmt: skip
             ok = float(value_m2) >= value
-            return reason(required, _m2(value_m2), ok, f"floor area {_m2(value_m2)} < {value:g} m²")
+            have = _m2(value_m2).en
+            return reason(required, _m2(value_m2), ok,
+                          Said(f"面积 {have} < {value:g} m²",
+                               f"floor area {have} < {value:g} m²"))  # fmt: skip
 
         return memoised(lambda s: s["floor_area_m2"], area)
     if kind == "amenities_all":
         labels = vocabulary.terms("amenities")
-        required = ", ".join(value)
+        required = Said("、".join(labels[c].zh for c in value), ", ".join(value))
 
         def kit(have: tuple[str, ...]) -> Reason:
             missing = [c for c in value if c not in have]
             return reason(
                 required,
-                "all present" if not missing else "missing " + ", ".join(missing),
+                Said("齐全", "all present") if not missing else
+                Said("缺少" + "、".join(labels[c].zh for c in missing),
+                     "missing " + ", ".join(missing)),
                 not missing,
-                "; ".join(f"no {labels[c].en.lower()} ({c})" for c in missing),
-            )
+                Said("缺少" + "、".join(labels[c].zh for c in missing),
+                     "; ".join(f"no {labels[c].en.lower()} ({c})" for c in missing)),
+            )  # fmt: skip
 
         return memoised(lambda s: tuple(s["amenities"] or ()), kit)
     if kind == "fact_true":
         text = FACT_TEXT[value]
 
         def fact(known: bool | None) -> Reason:
-            actual = "not recorded" if known is None else ("yes" if known else "no")
-            return reason(f"{text}: yes", actual, known is True, f"no {text} ({value} {actual})")
+            actual = NOT_RECORDED if known is None else (Said("是", "yes") if known else
+                                                        Said("否", "no"))  # fmt: skip
+            message = (
+                Said(f"未登记有无{text.zh}", f"no {text.en} ({value} {actual.en})")
+                if known is None
+                else Said(f"无{text.zh}", f"no {text.en} ({value} {actual.en})")
+            )
+            return reason(Said(f"{text.zh}：是", f"{text.en}: yes"), actual, known is True, message)
 
         return memoised(lambda s: s[value], fact)
     raise AssertionError(kind)  # min_spacing_m is checked in _allocate
 
 
-def _m2(area: Any) -> str:
-    return "not recorded" if area is None else f"{float(area):g} m²"
+NO_THRESHOLD = Said("无生效门槛", "no threshold in force")
+
+
+def _term(kind: str, code: str) -> Said:
+    term = vocabulary.terms(kind).get(code)
+    return Said(term.zh, term.en.lower()) if term else Said(code, code)
+
+
+def _either(kind: str, codes: Sequence[str]) -> Said:
+    said = [_term(kind, c) for c in codes]
+    return Said("或".join(t.zh for t in said), " or ".join(t.en for t in said))
+
+
+def _during(criterion: Criterion, period: Period) -> Callable[[Sequence[Verdict]], list[Reason]]:
+    """A status criterion for money paid by the month or day: met on any day of the period.
+
+    The days it was not met are not paid (:func:`_accrued`); a station closed on 15 June
+    is paid up to June.
+    """
+    column, terms, name = _COLUMN[criterion.kind]
+    value = criterion.value_on(period.end)
+    allowed = _either(terms, value)
+    required = Said(f"期间内{allowed.zh}", f"{allowed.en} during the period")
+    memo: dict[tuple[Spell, ...], Reason] = {}
+
+    def build(spells: tuple[Spell, ...]) -> Reason:
+        parts = [(_spell_text(first, last, _term(terms, status) if status in
+                              vocabulary.terms(terms) else UNREGISTERED, period))
+                 for first, last, status in spells]  # fmt: skip
+        actual = Said("；".join(p.zh for p in parts), "; ".join(p.en for p in parts))
+        ok = any(status in value for _, _, status in spells)
+        message = Said(f"期间内{name.zh}均非{allowed.zh}（{actual.zh}）",
+                       f"{name.en} never {allowed.en} in the period ({actual.en})")  # fmt: skip
+        return Reason(criterion.id, criterion.label, required, actual, ok,
+                      NOTHING if ok else message)  # fmt: skip
+
+    def judge(verdicts: Sequence[Verdict]) -> list[Reason]:
+        out = []
+        for v in verdicts:
+            if v.spells not in memo:
+                memo[v.spells] = build(v.spells)
+            out.append(memo[v.spells])
+        return out
+
+    return judge
+
+
+UNREGISTERED = Said("未登记在册", "not registered")
+
+
+def _spell_text(first: dt.date, last: dt.date, status: Said, period: Period) -> Said:
+    if first == period.start and last == period.end:
+        return status
+    return Said(f"{first} 至 {last} {status.zh}", f"{status.en} {first}..{last}")
+
+
+def _m2(area: Any) -> Said:
+    if area is None:
+        return NOT_RECORDED
+    text = f"{float(area):g} m²"
+    return Said(text, text)
 
 
 def _accrued(accrual: str, amount: float, verdict: Verdict, period: Period) -> float:
-    """What the station would get for the period before caps: once, or per month open."""
+    """What the station would get for the period before caps: once, or per month active.
+
+    Monthly: a whole month counts when the station was open by its 1st and active on it.
+    Prorated: each day it was open and active counts, as a share of its month.
+    """
     if accrual == "once":
         return amount
     opened = verdict.station["opened_on"]
@@ -268,20 +392,30 @@ def _accrued(accrual: str, amount: float, verdict: Verdict, period: Period) -> f
     while month <= period.end:
         days = calendar.monthrange(month.year, month.month)[1]
         first, last = max(month, period.start), min(month.replace(day=days), period.end)
-        if accrual == "monthly":
-            months += 1 if opened is not None and opened <= month and first == month else 0
-        elif opened is not None and opened <= last:
-            months += ((last - max(first, opened)).days + 1) / days
+        if opened is None or opened > last:
+            pass
+        elif accrual == "monthly":
+            whole = opened <= month and first == month
+            months += 1 if whole and active_days(verdict.spells, month, month) else 0
+        else:
+            months += active_days(verdict.spells, max(first, opened), last) / days
         month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    rule = "open by the 1st of a month" if accrual == "monthly" else "days open"
+    rule = (
+        Said("每月 1 日前开放且当日运营", "open and active on the 1st of a month")
+        if accrual == "monthly"
+        else Said("按运营天数", "days active")
+    )
+    count = f"{months:.2f}".rstrip("0").rstrip(".")
     verdict.reasons.append(
         Reason(
             "months",
             "运营月数",
-            f"≥ 1 month in period ({rule})",
-            f"{months:.2f}".rstrip("0").rstrip("."),
+            Said(f"期间内至少运营 1 个月（{rule.zh}）", f"≥ 1 month in period ({rule.en})"),
+            Said(count, count),
             months > 0,
-            "" if months > 0 else "no month of operation in the period",
+            NOTHING
+            if months > 0
+            else Said("期间内没有运营月份", "no month of operation in the period"),
         )
     )
     return round(amount * months, 2)
@@ -309,11 +443,17 @@ def _allocate(
     if spacing and min_gap is None:  # a dated threshold not yet in force: say so
         for verdict in verdicts:
             verdict.reasons.append(
-                Reason(spacing.id, spacing.label, "no threshold in force", "not checked", True)
+                Reason(spacing.id, spacing.label, NO_THRESHOLD, Said("未检查", "not checked"), True)
             )
     near = neighbours(lon, lat, min_gap) if min_gap else None
     clear = (
-        Reason(spacing.id, spacing.label, _spacing_required(min_gap), "none closer", True)
+        Reason(
+            spacing.id,
+            spacing.label,
+            _spacing_required(min_gap),
+            Said("附近无更近站点", "none closer"),
+            True,
+        )  # fmt: skip
         if spacing and min_gap
         else None
     )
@@ -470,30 +610,56 @@ def _too_close(
     spacing: Criterion, min_gap: float, code: str, metres: float, existing: bool
 ) -> Reason:
     """The failed spacing reason: how far, from which station, and whether it is new."""
-    which = "existing" if existing else "subsidised"
+    which = Said("已建", "existing") if existing else Said("已补助", "subsidised")
     return Reason(
         spacing.id,
         spacing.label,
         _spacing_required(min_gap),
-        f"{metres:.0f} m from {code}",
+        Said(f"距 {code} {metres:.0f} 米", f"{metres:.0f} m from {code}"),
         False,
-        f"{metres:.0f} m from {which} station {code}",
-    )
+        Said(f"距{which.zh}站点 {code} 仅 {metres:.0f} 米（要求 ≥ {min_gap:g} 米）",
+             f"{metres:.0f} m from {which.en} station {code}"),
+    )  # fmt: skip
 
 
-def _spacing_required(min_gap: float) -> str:
-    return f"≥ {min_gap:g} m from subsidised and existing stations"
+def _spacing_required(min_gap: float) -> Said:
+    return Said(f"与已补助和已建站点相距 ≥ {min_gap:g} 米",
+                f"≥ {min_gap:g} m from subsidised and existing stations")  # fmt: skip
+
+
+ORDER_ZH = {  # a programme's order keys (programmes.ORDER_KEYS) as a finance officer reads them
+    "gap_demand desc": "新增覆盖人数从多到少", "gap_demand asc": "新增覆盖人数从少到多",
+    "opened_on asc": "开放日期从早到晚", "opened_on desc": "开放日期从晚到早",
+    "floor_area_m2 desc": "室内面积从大到小", "floor_area_m2 asc": "室内面积从小到大",
+    "code asc": "编码升序", "code desc": "编码降序",
+}  # fmt: skip
 
 
 def _cap_reason(cap: Any, count: int, used: float, passed: bool) -> Reason:
     """Whether the station got one of the places; they are given strictly in order."""
     if cap.count is not None and (cap.budget_cny is None or count >= cap.count):
-        required = f"one of the first {cap.count} places"
-        actual = f"funded {count + 1} of {cap.count}" if passed else f"all {cap.count} places given"
+        required = Said(f"前 {cap.count} 个名额之一", f"one of the first {cap.count} places")
+        actual = (
+            Said(
+                f"获第 {count + 1} 个名额（共 {cap.count} 个）",
+                f"funded {count + 1} of {cap.count}",
+            )
+            if passed
+            else Said(f"{cap.count} 个名额已按顺序分配完", f"all {cap.count} places given")
+        )
     else:
-        required = f"within the budget of {cap.budget_cny:,.2f} yuan, in order"
-        actual = f"{used:,.2f} yuan used before it"
-    message = "" if passed else f"not funded: {actual} (in order: {', '.join(cap.order)})"
+        required = Said(f"按顺序在预算 {cap.budget_cny:,.2f} 元之内",
+                        f"within the budget of {cap.budget_cny:,.2f} yuan, in order")  # fmt: skip
+        actual = Said(f"此前已用 {used:,.2f} 元", f"{used:,.2f} yuan used before it")
+    order = Said("，".join(ORDER_ZH[o] for o in cap.order), ", ".join(cap.order))
+    message = (
+        NOTHING
+        if passed
+        else Said(
+            f"未获补助：{actual.zh}（顺序：{order.zh}）",
+            f"not funded: {actual.en} (in order: {order.en})",
+        )
+    )
     return Reason("cap", "名额/预算", required, actual, passed, message)
 
 

@@ -3,6 +3,8 @@
 The same inputs give byte-identical files: stations in code order, amounts rounded to
 fen, no "generated at" clock time (the report carries the data's snapshot time and the
 programme file's SHA-256 instead), and the XLSX zip entries stamped with the snapshot.
+Reasons and notes are in Chinese unless English is asked for (``lang``); times are
+Beijing time.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any
 import orjson
 
 from stations.bulk import gc_paused
+from stations.hours.tz import SHANGHAI
 from stations.records import inert
-from stations.subsidy.evaluate import Evaluation, Verdict
+from stations.subsidy.as_of import start_of
+from stations.subsidy.evaluate import Evaluation, Said, Verdict
 
 FORMATS = ("json", "csv", "xlsx")
 MEDIA_TYPES = {
@@ -30,26 +34,42 @@ MEDIA_TYPES = {
 STATION_HEADERS = (
     "编码 code", "名称 name", "城市 city", "区县代码 district code", "区县 district",
     "结论 verdict", "补助金额(元) amount (CNY)", "排序 place", "未通过原因 reasons not met",
+    "评定依据 facts used",
 )  # fmt: skip
+VERDICT = {True: Said("符合", "eligible"), False: Said("不符合", "not eligible")}
+FACTS = {True: Said("期末历史记录", "history at period end"),
+         False: Said("当前信息（无当期历史）", "current facts (no history then)")}  # fmt: skip
+OUTSIDE = Said("不在本项目地区内", "not in the programme's region")
 TOTAL_HEADERS = ("级别 level", "代码 code", "名称 name", "站点数 stations",
                  "符合数 eligible", "金额(元) amount (CNY)")  # fmt: skip
 
 
-def payload(evaluation: Evaluation) -> dict[str, Any]:
+def payload(evaluation: Evaluation, lang: str = "zh") -> dict[str, Any]:
     """The JSON report (DESIGN.md, Payloads), with totals by city and district."""
-    return {**header(evaluation), "stations": [_station(v) for v in evaluation.verdicts]}
+    return {
+        **header(evaluation, lang),
+        "stations": [_station(v, lang) for v in evaluation.verdicts],
+    }
 
 
-def header(evaluation: Evaluation) -> dict[str, Any]:
+def header(evaluation: Evaluation, lang: str = "zh") -> dict[str, Any]:
     """Everything in the report but the per-station list: what it is, and the totals."""
     programme = evaluation.loaded.programme
     eligible = [v for v in evaluation.verdicts if v.eligible]
+    current = sum(not v.from_history for v in evaluation.verdicts)
+    end = evaluation.period.end
     return {
         "programme": programme.id,
         "programme_name": programme.name,
-        "period": f"{evaluation.period.start}..{evaluation.period.end}",
+        "period": f"{evaluation.period.start}..{end}",
         "programme_sha256": evaluation.loaded.sha256,
         "snapshot_at": _iso(evaluation.snapshot_at),
+        "facts": {
+            "as_of": _iso(start_of(end + dt.timedelta(days=1))),
+            "from_history": len(evaluation.verdicts) - current,
+            "current": current,
+            "note": getattr(_facts_note(end, current), lang),
+        },
         "totals": {
             "stations": len(evaluation.verdicts),
             "eligible": len(eligible),
@@ -62,15 +82,27 @@ def header(evaluation: Evaluation) -> dict[str, Any]:
     }
 
 
+def _facts_note(end: dt.date, current: int) -> Said:
+    if not current:
+        return Said(f"每个站点均按 {end} 24 时的历史记录评定",
+                    f"every station judged by its history as of the end of {end}")  # fmt: skip
+    return Said(
+        f"{current} 个站点在 {end} 24 时前没有历史记录（登记晚于该期），按当前信息评定",
+        f"{current} stations have no history by the end of {end} (registered later): "
+        "judged by their current facts",
+    )
+
+
 def _iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat(timespec="microseconds") if value else None
+    """Beijing time, to the microsecond (two snapshots a moment apart must differ)."""
+    return value.astimezone(SHANGHAI).isoformat(timespec="microseconds") if value else None
 
 
 def _fen(amount: float) -> float:
     return round(amount + 0.0, 2)
 
 
-def _station(v: Verdict) -> dict[str, Any]:
+def _station(v: Verdict, lang: str) -> dict[str, Any]:
     s = v.station
     return {
         "id": s["id"],
@@ -81,7 +113,8 @@ def _station(v: Verdict) -> dict[str, Any]:
         "eligible": v.eligible,
         "amount_cny": _fen(v.amount_cny),
         "place": v.place,
-        "reasons": [r.json for r in v.reasons],
+        "facts": "history" if v.from_history else "current",
+        "reasons": [r.json[lang] for r in v.reasons],
     }
 
 
@@ -109,13 +142,13 @@ def _totals(verdicts: list[Verdict], *, city: bool) -> list[dict[str, Any]]:
     ]
 
 
-def to_json(evaluation: Evaluation) -> bytes:
+def to_json(evaluation: Evaluation, lang: str = "zh") -> bytes:
     """The report as compact UTF-8 JSON, keys in a fixed order.
 
     orjson: 100,000 stations make about 140 MB, which the standard library takes ten
     seconds to write.
     """
-    return orjson.dumps(payload(evaluation)) + b"\n"
+    return orjson.dumps(payload(evaluation, lang)) + b"\n"
 
 
 def _inert(value: Any) -> Any:
@@ -123,11 +156,15 @@ def _inert(value: Any) -> Any:
     return inert(value) if isinstance(value, str) else value
 
 
-def _station_rows(evaluation: Evaluation) -> list[list[Any]]:
+def _station_rows(evaluation: Evaluation, lang: str) -> list[list[Any]]:
     rows = []
     for v in evaluation.verdicts:
         s = v.station
-        failed = "；".join(r.message or f"{r.label}: {r.actual}" for r in v.reasons if not r.passed)
+        failed = "；".join(
+            getattr(r.message, lang) or f"{r.label}: {getattr(r.actual, lang)}"
+            for r in v.reasons
+            if not r.passed
+        )
         rows.append(
             [
                 s["code"],
@@ -135,40 +172,41 @@ def _station_rows(evaluation: Evaluation) -> list[list[Any]]:
                 s["district_code"][:4] + "00",
                 s["district_code"],
                 s["district_name"],
-                "符合 eligible" if v.eligible else "不符合 not eligible",
+                getattr(VERDICT[v.eligible], lang),
                 _fen(v.amount_cny),
                 v.place if v.place is not None else "",
                 failed,
+                getattr(FACTS[v.from_history], lang),
             ]
         )
     return [[_inert(cell) for cell in row] for row in rows]
 
 
-def to_csv(evaluation: Evaluation) -> bytes:
+def to_csv(evaluation: Evaluation, lang: str = "zh") -> bytes:
     """One row per station with Chinese and English headers; UTF-8 with a BOM for Excel."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(STATION_HEADERS)
-    writer.writerows(_station_rows(evaluation))
+    writer.writerows(_station_rows(evaluation, lang))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def to_xlsx(evaluation: Evaluation) -> bytes:
+def to_xlsx(evaluation: Evaluation, lang: str = "zh") -> bytes:
     """Three sheets: 站点 (stations), 汇总 (totals by city and district), 说明 (about)."""
     from openpyxl import Workbook  # here: ~10 MiB a web worker pays only when it is asked
 
-    body = header(evaluation)
+    body = header(evaluation, lang)
     book = Workbook()
     sheet = book.active
     sheet.title = "站点 stations"
     sheet.append(STATION_HEADERS)
-    for row in _station_rows(evaluation):
+    for row in _station_rows(evaluation, lang):
         sheet.append(row)
     for cells in sheet.iter_rows(min_row=2):
         for cell in cells:  # never a formula, whatever the text (openpyxl treats "=…" as one)
             if isinstance(cell.value, str):
                 cell.data_type = "s"
-    _header_style(sheet, widths=(10, 34, 10, 12, 12, 16, 14, 8, 80))
+    _header_style(sheet, widths=(10, 34, 10, 12, 12, 16, 14, 8, 80, 24))
     totals = book.create_sheet("汇总 totals")
     totals.append(TOTAL_HEADERS)
     t = body["totals"]
@@ -191,6 +229,7 @@ def to_xlsx(evaluation: Evaluation) -> bytes:
         ("预算使用 budget used", body["totals"]["budget_used_cny"]),
         ("规则文件 SHA-256", body["programme_sha256"]),
         ("数据快照 data snapshot", body["snapshot_at"] or ""),
+        ("评定依据 facts used", body["facts"]["note"]),
     ):
         about.append([key, value])
     _header_style(about, widths=(22, 90), bold_rows=0)
@@ -246,17 +285,17 @@ def _restamp(data: bytes, stamp: dt.datetime) -> bytes:
     return out.getvalue()
 
 
-def _failing(v: Verdict) -> list[str]:
-    return [r.message for r in v.reasons if not r.passed]
+def _failing(v: Verdict, lang: str) -> list[str]:
+    return [getattr(r.message, lang) for r in v.reasons if not r.passed]
 
 
-def render(evaluation: Evaluation, fmt: str) -> bytes:
-    """The report in ``fmt`` (json, csv or xlsx)."""
+def render(evaluation: Evaluation, fmt: str, lang: str = "zh") -> bytes:
+    """The report in ``fmt`` (json, csv or xlsx), its words in ``lang`` (zh or en)."""
     with gc_paused():
-        return {"json": to_json, "csv": to_csv, "xlsx": to_xlsx}[fmt](evaluation)
+        return {"json": to_json, "csv": to_csv, "xlsx": to_xlsx}[fmt](evaluation, lang)
 
 
-def what_if(before: Evaluation, after: Evaluation) -> dict[str, Any]:
+def what_if(before: Evaluation, after: Evaluation, lang: str = "zh") -> dict[str, Any]:
     """What changes when the programme changes: stations newly (in)eligible, budget change."""
     old = {v.station["code"]: v for v in before.verdicts}
     new = {v.station["code"] for v in after.verdicts}
@@ -265,14 +304,14 @@ def what_if(before: Evaluation, after: Evaluation) -> dict[str, Any]:
         if code not in new and was.eligible:
             lost.append({"code": code, "name": was.station["name"],
                          "amount_before_cny": _fen(was.amount_cny), "amount_after_cny": 0.0,
-                         "now_failing": ["not in the programme's region"]})  # fmt: skip
+                         "now_failing": [getattr(OUTSIDE, lang)]})  # fmt: skip
     for v in after.verdicts:
         was = old.get(v.station["code"])
         if was is None:
             if v.eligible:
                 gained.append({"code": v.station["code"], "name": v.station["name"],
                                "amount_before_cny": 0.0, "amount_after_cny": _fen(v.amount_cny),
-                               "was_failing": ["not in the programme's region"]})  # fmt: skip
+                               "was_failing": [getattr(OUTSIDE, lang)]})  # fmt: skip
             continue
         entry = {
             "code": v.station["code"],
@@ -281,14 +320,14 @@ def what_if(before: Evaluation, after: Evaluation) -> dict[str, Any]:
             "amount_after_cny": _fen(v.amount_cny),
         }
         if v.eligible and not was.eligible:
-            gained.append({**entry, "was_failing": _failing(was)})
+            gained.append({**entry, "was_failing": _failing(was, lang)})
         elif was.eligible and not v.eligible:
-            lost.append({**entry, "now_failing": _failing(v)})
+            lost.append({**entry, "now_failing": _failing(v, lang)})
         elif abs(v.amount_cny - was.amount_cny) > 0.005:
             changed.append(entry)
     gained.sort(key=lambda d: d["code"])
     lost.sort(key=lambda d: d["code"])
-    b, a = header(before)["totals"], header(after)["totals"]
+    b, a = header(before, lang)["totals"], header(after, lang)["totals"]
     return {
         "programme": before.loaded.programme.id,
         "period": f"{after.period.start}..{after.period.end}",
