@@ -234,6 +234,11 @@ SETTINGS: tuple[Setting, ...] = (
         "true: send the session cookie over HTTPS only (set it behind a TLS proxy).",
         parse=_flag,
     ),
+    Setting(
+        "STATIONS_REPORT_PREPARER",
+        "山西省总工会",
+        "制表单位 printed on the subsidy spreadsheets: the office that prepares them.",
+    ),
     Setting("STATIONS_TIANDITU_KEY", None, "Tianditu browser key, needed for tianditu tiles."),
     Setting("STATIONS_MAP_ATTRIBUTION", None, "Credit line for your own tile URL."),
 )

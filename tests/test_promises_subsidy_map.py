@@ -162,7 +162,7 @@ def _criteria(programme: str) -> list[dict]:
 
 def test_report_hashes_the_files_bytes_and_repeats_to_the_byte(client, tokens_by_role):
     """programme_sha256 is of the file's bytes; JSON, CSV (BOM, Chinese headers) and XLSX
-    (sheets 站点, 汇总, 说明) are the same bytes when asked twice."""
+    (sheets 拨付清单, 评定明细, 汇总, 规则说明) are the same bytes when asked twice."""
     headers = _union(tokens_by_role)
     url = REPORT.format("taiyuan-upkeep", "2025")
     first = {}
@@ -178,7 +178,7 @@ def test_report_hashes_the_files_bytes_and_repeats_to_the_byte(client, tokens_by
     header = next(csv.reader(io.StringIO(first["csv"][3:].decode("utf-8"))))
     assert all(re.search(r"[\u4e00-\u9fff]", h) for h in header), header
     sheets = load_workbook(io.BytesIO(first["xlsx"])).sheetnames
-    assert [s.split()[0] for s in sheets] == ["站点", "汇总", "说明"]
+    assert sheets == ["拨付清单", "评定明细", "汇总", "规则说明"]
 
 
 # --- Subsidies: limits on a programme file ---------------------------------------------------

@@ -65,13 +65,22 @@ def test_csv_and_xlsx_are_ready_for_a_finance_office(client, tokens_by_role):
         and "attachment" in csv_response.headers["Content-Disposition"]
     )
     rows = list(csv.reader(io.StringIO(csv_response.data.decode("utf-8-sig"))))
-    assert rows[0][0] == "编码 code" and len(rows) == 1714
+    assert rows[0][:6] == ["序号", "城市代码", "城市", "区县代码", "区县", "站点编码"]
+    assert len(rows) == 1714
     xlsx = ok(client.get(REPORT + "&format=xlsx", headers=headers))
     book = load_workbook(io.BytesIO(xlsx.data))
-    assert book.sheetnames == ["站点 stations", "汇总 totals", "说明 about"]
+    assert book.sheetnames == ["拨付清单", "评定明细", "汇总", "规则说明"]
+    sheet = book["评定明细"]
+    assert [c.value for c in sheet[5]] == rows[0]  # the CSV keeps the sheet's columns
+    table = [["" if c.value is None else str(c.value) for c in r] for r in sheet.iter_rows(6)]
+    assert table == rows[1:]  # the same rows in the same order
     json_body = ok(client.get(REPORT, headers=headers)).json
-    assert book["汇总 totals"]["F2"].value == json_body["totals"]["amount_cny"]
-    assert book["说明 about"]["B6"].value == json_body["programme_sha256"]
+    totals = book["汇总"]
+    last = totals.max_row
+    assert totals.cell(last, 1).value == "合计"
+    assert totals.cell(last, 6).value == json_body["totals"]["amount_cny"]
+    rules = {r[0].value: r[1].value for r in book["规则说明"].iter_rows(min_row=6)}
+    assert rules["规则文件 SHA-256"] == json_body["programme_sha256"]
 
 
 @pytest.mark.parametrize(

@@ -164,8 +164,8 @@ def test_a_station_with_no_history_by_then_is_judged_as_it_is_and_the_report_say
     row = next(s for s in body["stations"] if s["code"] == "ZZ-0001")
     assert row["facts"] == "current"
     lines = list(csv.reader(io.StringIO(report.to_csv(result).decode("utf-8-sig"))))
-    assert lines[0][-1] == "评定依据 facts used"
-    assert next(r for r in lines if r[0] == "ZZ-0001")[-1] == "当前信息（无当期历史）"
+    assert lines[0][-1] == "评定依据"
+    assert next(r for r in lines if r[5] == "ZZ-0001")[-1] == "当前信息（无当期历史）"
 
 
 def test_a_station_deleted_since_is_still_in_the_period_it_served(conn):

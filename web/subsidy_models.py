@@ -96,6 +96,11 @@ _STATION_VERDICTS = {
             "eligible": {"type": "boolean"},
             "amount_cny": {"type": "number"},
             "place": {"type": ["integer", "null"]},
+            "facts": {
+                "enum": ["history", "current"],
+                "description": "history: judged by the facts in force at the period's end; "
+                "current: no history reaches back that far, judged as it is now.",
+            },
             "reasons": {"type": "array", "items": _REASON},
         },
     },
@@ -109,7 +114,18 @@ class SubsidyReport(contract.Answer):
     programme_name: str = fields.optional()
     period: str
     programme_sha256: str
-    snapshot_at: fields.documented({"type": ["string", "null"]})
+    snapshot_at: fields.documented(
+        {"type": ["string", "null"], "description": "When the data last changed, Beijing time."}
+    )
+    facts: fields.documented(
+        {
+            "type": "object",
+            "required": ["as_of", "from_history", "current", "note"],
+            "description": "Which facts judged the stations: those in force at `as_of` (the "
+            "end of the period, Beijing time) from the history, or the current ones where "
+            "no history reaches back that far; `note` says so in words.",
+        }
+    )
     totals: fields.documented(_TOTALS)
     stations: fields.documented(_STATION_VERDICTS)
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from itertools import groupby
 from typing import Any
 
 import psycopg
@@ -34,9 +33,28 @@ Spell = tuple[dt.date, dt.date, str]  # first day, last day (inclusive), status
 _FLOATS = {f.name for f in FIELDS if f.json_type == "number"}
 _DATES = {f.name for f in FIELDS if f.name.endswith("_on")}
 
-_TIMELINE = """
-SELECT station_id, id, coalesce(effective_at, changed_at) AS t, action = 'delete'
-FROM station_history ORDER BY station_id, t, id
+# Per station, only what a report needs: its newest entry, the one in force at the end,
+# the one in force at the start and those during the period; only stations whose facts
+# or status differ from the row now come back (few), and those with no history by then.
+_CHANGED = """
+WITH h AS (
+    SELECT station_id, id, action, coalesce(effective_at, changed_at) AS t
+    FROM station_history
+), s AS (
+    SELECT station_id,
+           max(id) AS latest,
+           (array_agg(action ORDER BY id DESC))[1] = 'delete' AS deleted_now,
+           (array_agg(id ORDER BY t DESC, id DESC) FILTER (WHERE t < %(end)s))[1] AS at_end,
+           (array_agg(action ORDER BY t DESC, id DESC) FILTER (WHERE t < %(end)s))[1]
+               = 'delete' AS deleted_then,
+           (array_agg(id ORDER BY t DESC, id DESC) FILTER (WHERE t <= %(begin)s))[1] AS at_start,
+           array_agg(id ORDER BY t, id) FILTER (WHERE t > %(begin)s AND t < %(end)s) AS inside,
+           array_agg(t ORDER BY t, id) FILTER (WHERE t > %(begin)s AND t < %(end)s) AS inside_t
+    FROM h GROUP BY station_id
+)
+SELECT station_id, latest, deleted_now, at_end, deleted_then, at_start, inside, inside_t
+FROM s
+WHERE at_end IS NULL OR at_end <> latest OR inside IS NOT NULL
 """
 
 
@@ -59,59 +77,62 @@ def as_of(
 ) -> AsOf:
     """``current`` (the region's rows now, in code order) as they were during ``period``."""
     begin, end = start_of(period.start), start_of(period.end + dt.timedelta(days=1))
-    by_id = {s["id"]: s for s in current}
+    by_id = {s["id"]: i for i, s in enumerate(current)}
+    stations = list(current)
+    spells = [whole(period, s) for s in current]
+    known = [True] * len(current)
+    rows = conn.execute(_CHANGED, {"begin": begin, "end": end}).fetchall()
     need: set[int] = set()  # history entries whose snapshot is read
-    plan: dict[int, tuple[int | None, list[tuple[dt.datetime, int]]]] = {}
-    for station_id, rows in groupby(conn.execute(_TIMELINE).fetchall(), key=lambda r: r[0]):
-        entries = list(rows)
-        latest = max(e[1] for e in entries)
-        if station_id not in by_id and not any(e[3] for e in entries if e[1] == latest):
+    plans = []
+    for station_id, latest, deleted_now, at_end, deleted_then, at_start, inside, times in rows:
+        here = by_id.get(station_id)
+        if here is None and not deleted_now:
             continue  # in another region now (a station moved since is judged where it is)
-        before_end = [e for e in entries if e[2] < end]
-        if not before_end:
-            continue  # nothing by then: current facts (if it exists now)
-        last = before_end[-1]
-        if last[3]:
-            continue  # deleted by then
-        at_end = None if last[1] == latest and station_id in by_id else last[1]
-        inside = [e for e in before_end if e[2] > begin]  # changes during the period
-        steps: list[tuple[dt.datetime, int]] = []
-        if inside:
-            opening = [e for e in before_end if e[2] <= begin]
-            steps = [(begin, opening[-1][1])] if opening else []
-            steps += [(e[2], e[1]) for e in inside]
-            need.update(i for _, i in steps)
-        if at_end is not None:
-            need.add(at_end)
-        if at_end is not None or steps or station_id in by_id:
-            plan[station_id] = (at_end, steps)
+        if at_end is None:
+            if here is not None:
+                known[here] = False  # nothing by then: judged by its current facts
+            continue
+        if deleted_then:
+            continue  # deleted by then (a station with its id again later is judged anew)
+        old = at_end if (at_end != latest or here is None) else None
+        steps = list(zip(times, inside, strict=True)) if inside else []
+        if steps and at_start is not None:
+            steps.insert(0, (begin, at_start))
+        need.update(i for _, i in steps)
+        if old is not None:
+            need.add(old)
+        plans.append((station_id, here, old, steps))
     snapshots = dict(
         conn.execute(
             "SELECT id, after FROM station_history WHERE id = ANY(%s)", [sorted(need)]
         ).fetchall()
     )
-    stations, spells, known = [], [], []
-    for station_id, (at_end, steps) in plan.items():
-        if at_end is None:
-            station = by_id[station_id]
-        else:
-            station = _record(station_id, snapshots[at_end])
-            if not station["district_code"].startswith(prefix):
-                continue  # it was elsewhere then
-        stations.append(station)
-        spells.append(_spells(period, steps, snapshots) if steps else _whole(period, station))
-        known.append(True)
-    seen = set(plan)
-    for station in current:  # no history by the period's end: judged as it is now
-        if station["id"] not in seen:
+    added, elsewhere = False, set()
+    for station_id, here, old, steps in plans:
+        station = current[here] if old is None else _record(station_id, snapshots[old])
+        if not station["district_code"].startswith(prefix):
+            if here is not None:
+                elsewhere.add(here)  # it was in another region then
+            continue
+        status = _spells(period, steps, snapshots) if steps else whole(period, station)
+        if here is None:
             stations.append(station)
-            spells.append(_whole(period, station))
-            known.append(False)
-    order = sorted(range(len(stations)), key=lambda i: (stations[i]["code"], stations[i]["id"]))
+            spells.append(status)
+            known.append(True)
+            added = True
+        else:
+            stations[here], spells[here] = station, status
+    if not added and not elsewhere:
+        return AsOf(stations, spells, known)
+    order = sorted(
+        (i for i in range(len(stations)) if i not in elsewhere),
+        key=lambda i: (stations[i]["code"], stations[i]["id"]),
+    )
     return AsOf([stations[i] for i in order], [spells[i] for i in order], [known[i] for i in order])
 
 
-def _whole(period: Period, station: dict[str, Any]) -> tuple[Spell, ...]:
+def whole(period: Period, station: dict[str, Any]) -> tuple[Spell, ...]:
+    """The whole period in the station's one status (nothing changed during it)."""
     return ((period.start, period.end, station["status"]),)
 
 

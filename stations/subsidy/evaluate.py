@@ -32,7 +32,7 @@ from stations import vocabulary
 from stations.bulk import gc_paused
 from stations.errors import InvalidParameter
 from stations.records import FIELDS
-from stations.subsidy.as_of import Spell, active_days, as_of
+from stations.subsidy.as_of import AsOf, Spell, active_days, as_of, whole
 from stations.subsidy.programmes import Criterion, InvalidProgramme, Loaded, Period
 
 GEOD = Geod(ellps="WGS84")
@@ -121,6 +121,7 @@ class Evaluation:
     verdicts: list[Verdict]
     cap: dict[str, Any]
     budget_used_cny: float
+    names: dict[str, str] = field(default_factory=dict)  # the region's districts: code -> name
 
 
 @contextlib.contextmanager
@@ -139,13 +140,21 @@ def one_snapshot(conn: psycopg.Connection) -> Iterator[None]:
         yield
 
 
-def evaluate(conn: psycopg.Connection, loaded: Loaded, period: Period) -> Evaluation:
-    """Verdicts for every station in the programme's region (see the module doc)."""
+def evaluate(
+    conn: psycopg.Connection, loaded: Loaded, period: Period, *, as_it_was: bool = True
+) -> Evaluation:
+    """Verdicts for every station in the programme's region (see the module doc).
+
+    ``as_it_was=False`` judges every station by its current facts, as reports did before
+    the history was read: the benchmark's comparison.
+    """
     with gc_paused():
-        return _evaluate(conn, loaded, period)
+        return _evaluate(conn, loaded, period, as_it_was)
 
 
-def _evaluate(conn: psycopg.Connection, loaded: Loaded, period: Period) -> Evaluation:
+def _evaluate(
+    conn: psycopg.Connection, loaded: Loaded, period: Period, as_it_was: bool
+) -> Evaluation:
     programme = loaded.programme
     start = max(period.start, programme.period.start)
     end = min(period.end, programme.period.end)
@@ -159,7 +168,11 @@ def _evaluate(conn: psycopg.Connection, loaded: Loaded, period: Period) -> Evalu
         )
     effective = Period(start=start, end=end)
     current, prefix = _stations(conn, programme.region)
-    past = as_of(conn, current, prefix, effective)
+    past = (
+        as_of(conn, current, prefix, effective)
+        if as_it_was
+        else AsOf(current, [whole(effective, s) for s in current], [False] * len(current))
+    )
     stations = past.stations
     verdicts = [
         Verdict(s, spells, known)
@@ -179,7 +192,12 @@ def _evaluate(conn: psycopg.Connection, loaded: Loaded, period: Period) -> Evalu
     for verdict in verdicts:
         verdict.base_amount = _accrued(programme.accrual, programme.amount_cny, verdict, effective)
     cap_info, used = _allocate(conn, loaded, verdicts, spacing, effective)
-    return Evaluation(loaded, effective, _snapshot(conn), verdicts, cap_info, used)
+    names = dict(
+        conn.execute(
+            "SELECT code, name FROM districts WHERE code LIKE %s ORDER BY code", [prefix + "%"]
+        ).fetchall()
+    )
+    return Evaluation(loaded, effective, _snapshot(conn), verdicts, cap_info, used, names)
 
 
 def _stations(conn: psycopg.Connection, region: str) -> tuple[list[dict[str, Any]], str]:
@@ -309,7 +327,7 @@ def checker(criterion: Criterion, period: Period) -> Judge:
                 if known is None
                 else Said(f"无{text.zh}", f"no {text.en} ({value} {actual.en})")
             )
-            return reason(Said(f"{text.zh}：是", f"{text.en}: yes"), actual, known is True, message)
+            return reason(Said("是", f"{text.en}: yes"), actual, known is True, message)
 
         return memoised(lambda s: s[value], fact)
     raise AssertionError(kind)  # min_spacing_m is checked in _allocate

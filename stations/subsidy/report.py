@@ -12,8 +12,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
-import zipfile
 from collections import defaultdict
 from typing import Any
 
@@ -22,6 +20,7 @@ import orjson
 from stations.bulk import gc_paused
 from stations.hours.tz import SHANGHAI
 from stations.records import inert
+from stations.subsidy import workbook
 from stations.subsidy.as_of import start_of
 from stations.subsidy.evaluate import Evaluation, Said, Verdict
 
@@ -31,17 +30,7 @@ MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-STATION_HEADERS = (
-    "编码 code", "名称 name", "城市 city", "区县代码 district code", "区县 district",
-    "结论 verdict", "补助金额(元) amount (CNY)", "排序 place", "未通过原因 reasons not met",
-    "评定依据 facts used",
-)  # fmt: skip
-VERDICT = {True: Said("符合", "eligible"), False: Said("不符合", "not eligible")}
-FACTS = {True: Said("期末历史记录", "history at period end"),
-         False: Said("当前信息（无当期历史）", "current facts (no history then)")}  # fmt: skip
 OUTSIDE = Said("不在本项目地区内", "not in the programme's region")
-TOTAL_HEADERS = ("级别 level", "代码 code", "名称 name", "站点数 stations",
-                 "符合数 eligible", "金额(元) amount (CNY)")  # fmt: skip
 
 
 def payload(evaluation: Evaluation, lang: str = "zh") -> dict[str, Any]:
@@ -76,8 +65,8 @@ def header(evaluation: Evaluation, lang: str = "zh") -> dict[str, Any]:
             "amount_cny": _fen(sum(v.amount_cny for v in eligible)),
             "cap": evaluation.cap,
             "budget_used_cny": _fen(evaluation.budget_used_cny),
-            "by_city": _totals(evaluation.verdicts, city=True),
-            "by_district": _totals(evaluation.verdicts, city=False),
+            "by_city": _totals(evaluation, city=True),
+            "by_district": _totals(evaluation, city=False),
         },
     }
 
@@ -118,26 +107,21 @@ def _station(v: Verdict, lang: str) -> dict[str, Any]:
     }
 
 
-def _totals(verdicts: list[Verdict], *, city: bool) -> list[dict[str, Any]]:
+def _totals(evaluation: Evaluation, *, city: bool) -> list[dict[str, Any]]:
     groups: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"stations": 0, "eligible": 0, "amount_cny": 0.0}
     )
     names: dict[str, str] = {}
-    for v in verdicts:
+    for v in evaluation.verdicts:
         code = v.station["district_code"]
         key = code[:4] + "00" if city else code
-        names.setdefault(key, "" if city else v.station["district_name"])
+        names.setdefault(key, evaluation.names.get(key) or v.station["district_name"] or "")
         group = groups[key]
         group["stations"] += 1
         group["eligible"] += int(v.eligible)
         group["amount_cny"] += v.amount_cny
     return [
-        {
-            "code": k,
-            **({} if city else {"name": names[k]}),
-            **g,
-            "amount_cny": _fen(g["amount_cny"]),
-        }
+        {"code": k, "name": names[k], **g, "amount_cny": _fen(g["amount_cny"])}
         for k, g in sorted(groups.items())
     ]
 
@@ -156,133 +140,19 @@ def _inert(value: Any) -> Any:
     return inert(value) if isinstance(value, str) else value
 
 
-def _station_rows(evaluation: Evaluation, lang: str) -> list[list[Any]]:
-    rows = []
-    for v in evaluation.verdicts:
-        s = v.station
-        failed = "；".join(
-            getattr(r.message, lang) or f"{r.label}: {getattr(r.actual, lang)}"
-            for r in v.reasons
-            if not r.passed
-        )
-        rows.append(
-            [
-                s["code"],
-                s["name"],
-                s["district_code"][:4] + "00",
-                s["district_code"],
-                s["district_name"],
-                getattr(VERDICT[v.eligible], lang),
-                _fen(v.amount_cny),
-                v.place if v.place is not None else "",
-                failed,
-                getattr(FACTS[v.from_history], lang),
-            ]
-        )
-    return [[_inert(cell) for cell in row] for row in rows]
-
-
 def to_csv(evaluation: Evaluation, lang: str = "zh") -> bytes:
-    """One row per station with Chinese and English headers; UTF-8 with a BOM for Excel."""
+    """The 评定明细 sheet's columns and rows; UTF-8 with a BOM for Excel."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(STATION_HEADERS)
-    writer.writerows(_station_rows(evaluation, lang))
+    writer.writerow(workbook.VERDICT_HEADERS)
+    for row in workbook.verdict_rows(evaluation, lang):
+        writer.writerow([_inert(cell) for cell in row])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
 def to_xlsx(evaluation: Evaluation, lang: str = "zh") -> bytes:
-    """Three sheets: 站点 (stations), 汇总 (totals by city and district), 说明 (about)."""
-    from openpyxl import Workbook  # here: ~10 MiB a web worker pays only when it is asked
-
-    body = header(evaluation, lang)
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "站点 stations"
-    sheet.append(STATION_HEADERS)
-    for row in _station_rows(evaluation, lang):
-        sheet.append(row)
-    for cells in sheet.iter_rows(min_row=2):
-        for cell in cells:  # never a formula, whatever the text (openpyxl treats "=…" as one)
-            if isinstance(cell.value, str):
-                cell.data_type = "s"
-    _header_style(sheet, widths=(10, 34, 10, 12, 12, 16, 14, 8, 80, 24))
-    totals = book.create_sheet("汇总 totals")
-    totals.append(TOTAL_HEADERS)
-    t = body["totals"]
-    totals.append(["全部 all", evaluation.loaded.programme.region, "", t["stations"],
-                   t["eligible"], t["amount_cny"]])  # fmt: skip
-    for group in t["by_city"]:
-        totals.append(["城市 city", group["code"], "", group["stations"], group["eligible"],
-                       group["amount_cny"]])  # fmt: skip
-    for group in t["by_district"]:
-        totals.append(["区县 district", group["code"], _inert(group["name"]), group["stations"],
-                       group["eligible"], group["amount_cny"]])  # fmt: skip
-    _header_style(totals, widths=(14, 10, 14, 12, 12, 16))
-    about = book.create_sheet("说明 about")
-    programme = evaluation.loaded.programme
-    for key, value in (
-        ("项目 programme", f"{programme.name} ({programme.id})"),
-        ("期间 period", body["period"]),
-        ("金额 amount", f"{programme.amount_cny:g} 元, {programme.accrual}"),
-        ("名额 cap", json.dumps(evaluation.cap, ensure_ascii=False)),
-        ("预算使用 budget used", body["totals"]["budget_used_cny"]),
-        ("规则文件 SHA-256", body["programme_sha256"]),
-        ("数据快照 data snapshot", body["snapshot_at"] or ""),
-        ("评定依据 facts used", body["facts"]["note"]),
-    ):
-        about.append([key, value])
-    _header_style(about, widths=(22, 90), bold_rows=0)
-    stamp = evaluation.snapshot_at or dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-    stamp = stamp.astimezone(dt.UTC).replace(tzinfo=None, microsecond=0)
-    book.properties.created = book.properties.modified = stamp
-    book.properties.creator = "rest-stations"
-    raw = io.BytesIO()
-    book.save(raw)
-    return _restamp(raw.getvalue(), stamp)
-
-
-def _header_style(sheet: Any, widths: tuple[int, ...], bold_rows: int = 1) -> None:
-    from openpyxl.styles import Font
-
-    for cell in sheet[1] if bold_rows else ():
-        cell.font = Font(bold=True)
-    for i, width in enumerate(widths):
-        sheet.column_dimensions[chr(ord("A") + i)].width = width
-    if bold_rows:
-        sheet.freeze_panes = "A2"
-
-
-def _restamp(data: bytes, stamp: dt.datetime) -> bytes:
-    """The same zip with every entry, and the document's "modified", dated ``stamp``.
-
-    openpyxl stamps both with the clock at save time, which would make two runs differ.
-    """
-    # the document properties are written here whole: what openpyxl writes there
-    # depends on whether it writes through lxml, and on the clock
-    when = f"{stamp:%Y-%m-%dT%H:%M:%SZ}"
-    core = (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/'
-        'metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/" '
-        'xmlns:dcterms="http://purl.org/dc/terms/" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-        "<dc:creator>rest-stations</dc:creator>"
-        f'<dcterms:created xsi:type="dcterms:W3CDTF">{when}</dcterms:created>'
-        f'<dcterms:modified xsi:type="dcterms:W3CDTF">{when}</dcterms:modified>'
-        "</cp:coreProperties>"
-    ).encode()
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
-        for info in src.infolist():
-            content = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                content = core
-            entry = zipfile.ZipInfo(info.filename, date_time=stamp.timetuple()[:6])
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = info.external_attr
-            dst.writestr(entry, content)
-    return out.getvalue()
+    """The workbook a finance office prints and files (:mod:`stations.subsidy.workbook`)."""
+    return workbook.to_xlsx(evaluation, header(evaluation, lang), lang)
 
 
 def _failing(v: Verdict, lang: str) -> list[str]:
