@@ -15,13 +15,15 @@ from cli.output import write, write_bytes
 from stations import db
 from stations.bulk import gc_paused
 from stations.errors import InvalidParameter
-from stations.subsidy import evaluate, programmes, report
+from stations.subsidy import evaluate, frozen, programmes, report
 from stations.subsidy.periods import parse_period
+
+PERIOD_HELP = "Whole months: 2021, 2021年, 2021-06, 2021年6月, 2021Q1, 2021-01..2021-03 …"
 
 
 @click.group("subsidy")
 def subsidy_group() -> None:
-    """Subsidy programmes (data/subsidy/*.toml): reports and what-if."""
+    """Subsidy programmes (data/subsidy/*.toml): reports, what-if, frozen paid lists."""
 
 
 @subsidy_group.command("programmes")
@@ -43,7 +45,7 @@ _PROGRAMME_OPTIONS = (
     click.option(
         "--period",
         required=True,
-        help="Whole months: 2021, 2021年, 2021-06, 2021年6月, 2021Q1, 2021-01..2021-03 …",
+        help=PERIOD_HELP,
     ),
     click.option(
         "--output",
@@ -140,3 +142,78 @@ def subsidy_what_if(
         f"ineligible; budget change {diff['budget_change_cny']:+,.2f} yuan",
         err=True,
     )
+
+
+@subsidy_group.command("freeze")
+@click.option("--programme", required=True, help="Programme id (see: stations subsidy programmes).")
+@click.option(
+    "--period",
+    required=True,
+    help=PERIOD_HELP,
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(report.FORMATS),
+    default="xlsx",
+    show_default=True,
+    help="The form kept.",
+)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("--actor", default="cli", show_default=True, help="Who froze it (kept with it).")
+@reported
+def subsidy_freeze(programme: str, period: str, fmt: str, lang: str, actor: str) -> None:
+    """Keep a report as paid: its bytes, hash, programme file, who and when (append-only)."""
+    loaded = programmes.load(programme)
+    span = parse_period(period)
+    with db.connect(autocommit=True) as conn, gc_paused():
+        row = frozen.freeze(conn, loaded, span, fmt, lang, actor)
+    click.echo(
+        f"{row['id']}\t{row['programme']}\t{row['period_start']}..{row['period_end']}\t"
+        f"{row['format']}\t{row['eligible']} eligible\t{row['amount_cny']:,.2f} yuan\t"
+        f"sha256 {row['sha256']}"
+    )
+
+
+@subsidy_group.command("frozen")
+@click.argument("report_id", type=click.IntRange(min=1), required=False)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With an id: write the kept bytes to FILE ('-' for standard output).",
+)
+@click.option(
+    "--rerun",
+    is_flag=True,
+    help="With an id: judge the period again now and list what moved, and why.",
+)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@reported
+def subsidy_frozen(report_id: int | None, output: Path | None, rerun: bool, lang: str) -> None:
+    """List the frozen reports; with an id, download one or re-run its period."""
+    with db.connect(autocommit=True) as conn:
+        if report_id is None:
+            if output or rerun:
+                raise InvalidParameter("report_id", "--output and --rerun need a report id")
+            for row in frozen.listing(conn):
+                click.echo(
+                    f"{row['id']}\t{row['programme']}\t{row['period_start']}..{row['period_end']}"
+                    f"\t{row['format']}\t{row['eligible']}\t{row['amount_cny']:,.2f}\t"
+                    f"{row['frozen_by']}\t{report.beijing(row['frozen_at'])}\t{row['sha256'][:12]}"
+                )
+            return
+        if rerun:
+            with gc_paused():
+                diff = frozen.rerun(conn, report_id, lang)
+            write(output or Path("-"), json.dumps(diff, ensure_ascii=False, indent=1))
+            click.echo(
+                f"{len(diff['changed'])} stations differ from frozen report {report_id}; "
+                f"{diff['history_since']} history entries since it was frozen",
+                err=True,
+            )
+            return
+        stored = frozen.fetch(conn, report_id)
+    if output is None:
+        raise InvalidParameter("output", "give --output FILE to write the kept bytes (or --rerun)")
+    write_bytes(output, stored.content)
+    click.echo(f"{frozen.file_name(stored.record)}\tsha256 {stored.record['sha256']}", err=True)

@@ -222,6 +222,16 @@ def history(conn: psycopg.Connection, station_id: int) -> list[dict[str, Any]]:
         ).fetchall()
 
 
+def changed_fields(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+    """``field -> {before, after}`` for the fields a history entry changed."""
+    before, after = before or {}, after or {}
+    return {
+        k: {"before": before.get(k), "after": after.get(k)}
+        for k in sorted(set(before) | set(after))
+        if before.get(k) != after.get(k)
+    }
+
+
 def version(conn: psycopg.Connection) -> int:
     """The whole registry's version: its generation, raised by every committed change.
 

@@ -261,6 +261,39 @@ registry_log = Table(
 Index("registry_log_generation_idx", registry_log.c.generation)
 
 
+# frozen subsidy reports: what was paid, kept byte for byte; append-only (migration 0010)
+_SHA256_HEX = "~ '^[0-9a-f]{64}$'"
+subsidy_reports = Table(
+    "subsidy_reports",
+    metadata,
+    _identity(),
+    Column("programme", Text, nullable=False),
+    Column("programme_name", Text, nullable=False),
+    Column(
+        "programme_sha256",
+        Text,
+        CheckConstraint(f"programme_sha256 {_SHA256_HEX}"),
+        nullable=False,
+    ),
+    Column("programme_toml", LargeBinary, nullable=False),  # the rules as they were read
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("format", Text, CheckConstraint("format IN ('json', 'csv', 'xlsx')"), nullable=False),
+    Column("lang", Text, CheckConstraint("lang IN ('zh', 'en')"), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("sha256", Text, CheckConstraint(f"sha256 {_SHA256_HEX}"), nullable=False),
+    Column("snapshot_at", TIMESTAMPTZ),
+    # the newest history entry the report could see: later ones explain a re-run's changes
+    Column("history_through", BigInteger, nullable=False),
+    Column("verdicts", JSON, nullable=False),  # [[id, code, eligible, amount_cny], ...]
+    Column("eligible", Integer, nullable=False),
+    Column("amount_cny", Double, nullable=False),
+    Column("frozen_by", Text, nullable=False),
+    Column("frozen_at", TIMESTAMPTZ, nullable=False, server_default=NOW),
+    CheckConstraint("period_end >= period_start", name="subsidy_reports_period_check"),
+)
+
+
 def compared(obj: object, name: str | None, kind: str, reflected: bool, compare_to: object) -> bool:
     """Alembic's ``include_object``: what autogenerate compares (all but the above)."""
     if kind == "table" and name in NOT_OURS:

@@ -260,11 +260,16 @@ def _has_lone_surrogate(body: Any) -> bool:
 
 def station_id(raw: str) -> int:
     """A station id from the path: a positive whole number."""
+    return positive_id(raw, "id", "station id", "驿站编号")
+
+
+def positive_id(raw: str, name: str, what: str, what_zh: str) -> int:
+    """A row id from the path: a positive whole number, else a 400 naming ``name``."""
     if not re.fullmatch(r"[0-9]{1,18}", raw) or int(raw) == 0:
         raise InvalidParameter(
-            "id",
-            f"station id must be a positive whole number, got {raw!r}",
-            zh=f"驿站编号应为正整数，收到 {raw!r}",
+            name,
+            f"{what} must be a positive whole number, got {raw!r}",
+            zh=f"{what_zh}应为正整数，收到 {raw!r}",
         )
     return int(raw)
 

@@ -6,25 +6,31 @@ effect without a restart; a broken file is refused with its name, key and proble
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, url_for
 
 from stations import registry
 from stations.bulk import gc_paused
 from stations.errors import InvalidParameter, NotFound
-from stations.subsidy import evaluate, programmes, report
+from stations.subsidy import evaluate, frozen, programmes, report
 from stations.subsidy.periods import parse_period
-from web import auth, params
+from web import auth, links, params
 from web.api import STATION_ID
 from web.api_models import LangQuery, NoQuery
 from web.contract import Ok, operation
 from web.pools import get_conn
 from web.subsidy_models import (
+    FreezeRequest,
+    FrozenListQuery,
+    FrozenReport,
+    FrozenReports,
     History,
     Programmes,
     ReportQuery,
+    Rerun,
     SubsidyReport,
     WhatIf,
     WhatIfRequest,
@@ -127,6 +133,126 @@ def subsidy_what_if(body: WhatIfRequest, query: LangQuery) -> Response:
         return jsonify(report.what_if(before, after, query.lang))
 
 
+REPORT_ID = {"type": "integer", "minimum": 1}
+
+
+def _report_id(raw: str) -> int:
+    return params.positive_id(raw, "report_id", "a frozen report's id", "已封存报表的编号")
+
+
+def _record(row: dict[str, Any]) -> dict[str, Any]:
+    """A frozen report's record as JSON, with where to download and re-run it."""
+    return {
+        "id": row["id"],
+        "programme": row["programme"],
+        "programme_name": row["programme_name"],
+        "programme_sha256": row["programme_sha256"],
+        "period": f"{row['period_start']}..{row['period_end']}",
+        "format": row["format"],
+        "lang": row["lang"],
+        "sha256": row["sha256"],
+        "bytes": row["bytes"],
+        "snapshot_at": report.beijing(row["snapshot_at"]),
+        "history_through": row["history_through"],
+        "eligible": row["eligible"],
+        "amount_cny": row["amount_cny"],
+        "frozen_by": row["frozen_by"],
+        "frozen_at": report.beijing(row["frozen_at"]),
+        "href": url_for("subsidy.frozen_report", report_id=row["id"]),
+        "rerun": url_for("subsidy.rerun_frozen_report", report_id=row["id"]),
+    }
+
+
+@subsidy.post("/subsidy/reports", endpoint="freeze_report")
+@auth.require("union")
+@operation(
+    "Freeze a report: keep the paid list byte for byte (union)",
+    {201: Ok(FrozenReport, "Kept; Location downloads it.")},
+    query=LangQuery,  # lang: the language of errors
+    body=FreezeRequest,
+    problems=(400, 404, 415, 503),
+)
+def freeze_subsidy_report(body: FreezeRequest, query: LangQuery) -> Response:
+    """Evaluate and keep a report with its hash, the programme file, who and when."""
+    loaded = _programme(body.programme)
+    period = parse_period(body.period)
+    who = auth.principal()
+    conn = get_conn()
+    with gc_paused():
+        row = frozen.freeze(conn, loaded, period, body.format, body.lang, who.owner)
+    response = jsonify(_record(row))
+    response.status_code = 201
+    response.headers["Location"] = links.external("subsidy.frozen_report", report_id=row["id"])
+    return response
+
+
+@subsidy.get("/subsidy/reports", endpoint="frozen_reports")
+@auth.require("union")
+@operation(
+    "The frozen reports, newest first (union)",
+    {200: Ok(FrozenReports, "Their records; each href downloads the kept bytes.")},
+    query=FrozenListQuery,
+    problems=(400, 503),
+)
+def list_frozen_reports(query: FrozenListQuery) -> Response:
+    """Every frozen report's record."""
+    rows = frozen.listing(get_conn(), query.programme)
+    response = jsonify({"reports": [_record(r) for r in rows]})
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@subsidy.get("/subsidy/reports/<report_id>", endpoint="frozen_report")
+@auth.require("union")
+@operation(
+    "A frozen report's bytes, exactly as kept (union)",
+    {
+        200: tuple(
+            Ok(
+                {"type": "string"},
+                f"The kept report as {fmt.upper()}.",
+                media=media,
+                headers={
+                    "ETag": "The SHA-256 of the bytes.",
+                    "Repr-Digest": "sha-256 of the bytes (RFC 9530).",
+                },
+            )
+            for fmt, media in report.MEDIA_TYPES.items()
+        )
+    },  # fmt: skip
+    query=LangQuery,
+    path={"report_id": REPORT_ID},
+    problems=(400, 404, 503),
+)
+def download_frozen_report(report_id: str, query: LangQuery) -> Response:
+    """The bytes as frozen: the same today as the day they were kept."""
+    stored = frozen.fetch(get_conn(), _report_id(report_id))
+    record = stored.record
+    response = Response(stored.content, mimetype=report.MEDIA_TYPES[record["format"]])
+    response.headers["Content-Disposition"] = f'attachment; filename="{frozen.file_name(record)}"'
+    response.headers["ETag"] = f'"{record["sha256"]}"'
+    digest = base64.b64encode(bytes.fromhex(record["sha256"])).decode()
+    response.headers["Repr-Digest"] = f"sha-256=:{digest}:"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@subsidy.get("/subsidy/reports/<report_id>/rerun", endpoint="rerun_frozen_report")
+@auth.require("union")
+@operation(
+    "What a re-run of a frozen period says now, and which history entries made it differ",
+    {200: Ok(Rerun, "The stations whose verdict or amount moved, with their causes.")},
+    query=LangQuery,
+    path={"report_id": REPORT_ID},
+    problems=(400, 404, 503),
+)
+def rerun_subsidy_report(report_id: str, query: LangQuery) -> Response:
+    """The frozen period judged again by the frozen programme file, against it."""
+    number = _report_id(report_id)
+    with gc_paused():
+        return jsonify(frozen.rerun(get_conn(), number, query.lang))
+
+
 @subsidy.get("/stations/<station_id>/history")
 @auth.require("union", "editor")
 @operation(
@@ -146,12 +272,7 @@ def station_history(station_id: str, query: NoQuery) -> Response:
     last = found[-1]["after"] or found[-1]["before"] or {}
     entries = []
     for h in found:
-        before, after = h["before"] or {}, h["after"] or {}
-        changes = {
-            k: {"before": before.get(k), "after": after.get(k)}
-            for k in sorted(set(before) | set(after))
-            if before.get(k) != after.get(k)
-        }
+        changes = registry.changed_fields(h["before"], h["after"])
         entries.append(
             {
                 "version": h["version"],

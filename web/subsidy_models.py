@@ -191,3 +191,98 @@ class History(contract.Answer):
             },
         }
     )
+
+
+class FreezeRequest(contract.Body):
+    """What POST /subsidy/reports takes: the report to freeze."""
+
+    programme: fields.documented({"type": "string", "description": "Programme id.", **PROGRAMME_ZH})
+    period: fields.documented({"type": "string", "description": PERIOD, **PERIOD_ZH})
+    format: fields.one_of(*report.FORMATS) = Field(
+        "xlsx", description="The form kept: the XLSX a finance office files, by default."
+    )
+    lang: fields.Lang = Field("zh", description="Language of the report's reasons and notes.")
+
+
+class FrozenListQuery(contract.Query):
+    """The query of GET /subsidy/reports."""
+
+    programme: str | None = Field(
+        None, description="Only this programme's reports.", json_schema_extra=PROGRAMME_ZH
+    )
+    lang: fields.Lang = Field("zh", description="Language of errors.")
+
+
+_FROZEN_PROPERTIES = {
+    "id": {"type": "integer"},
+    "programme": {"type": "string"},
+    "programme_name": {"type": "string"},
+    "programme_sha256": {"type": "string", "description": "Of the programme file judged by."},
+    "period": {"type": "string", "description": "First and last day, START..END."},
+    "format": {"enum": list(report.FORMATS)},
+    "lang": {"enum": ["zh", "en"]},
+    "sha256": {"type": "string", "description": "Of the kept bytes, as downloaded."},
+    "bytes": {"type": "integer"},
+    "snapshot_at": {"type": ["string", "null"], "description": "The data's stamp, Beijing."},
+    "history_through": {"type": "integer", "description": "Newest history entry it saw."},
+    "eligible": {"type": "integer"},
+    "amount_cny": {"type": "number"},
+    "frozen_by": {"type": "string", "description": "The token's owner."},
+    "frozen_at": {"type": "string", "format": "date-time"},
+    "href": {"type": "string", "description": "Downloads the kept bytes."},
+    "rerun": {"type": "string", "description": "What a re-run of the period says now."},
+}
+_FROZEN = {"type": "object", "required": list(_FROZEN_PROPERTIES), "properties": _FROZEN_PROPERTIES}
+
+
+class FrozenReport(contract.Answer):
+    """A frozen report's record: what was kept, by whom and when."""
+
+    model_config = ConfigDict(json_schema_extra=_FROZEN)
+
+
+class FrozenReports(contract.Answer):
+    """Every frozen report, newest first."""
+
+    reports: fields.documented({"type": "array", "items": _FROZEN})
+
+
+_VERDICT = {
+    "type": ["object", "null"],
+    "properties": {"eligible": {"type": "boolean"}, "amount_cny": {"type": "number"}},
+}
+
+
+class Rerun(contract.Answer):
+    """A frozen period judged again now, by the frozen programme file."""
+
+    report: int
+    same: bool
+    then: fields.documented(_VERDICT)
+    now: fields.documented(_VERDICT)
+    history_since: int
+    programme_file_changed: bool
+    changed: fields.documented(
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "code", "then", "now", "reasons_now", "history"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "code": {"type": "string"},
+                    "name": {"type": ["string", "null"]},
+                    "then": _VERDICT,
+                    "now": _VERDICT,
+                    "reasons_now": {"type": "array", "items": {"type": "string"}},
+                    "history": {
+                        "type": "array",
+                        "description": "History entries recorded after the freeze that "
+                        "touch this station: what caused the change.",
+                        "items": {"type": "object"},
+                    },
+                    "note": {"type": "string"},
+                },
+            },
+        }
+    )

@@ -13,7 +13,7 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -199,6 +199,7 @@ class Loaded:
     source: str
     sha256: str
     raw: dict[str, Any]
+    data: bytes = field(default=b"", repr=False)  # the file's bytes (empty: overridden)
 
 
 def folder() -> Path:
@@ -223,7 +224,7 @@ def parse(data: bytes, source: str) -> Loaded:
         raise InvalidProgramme(f"{source}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise InvalidProgramme(f"{source}: not valid TOML: {exc}") from None
-    return Loaded(_validate(raw, source), source, hashlib.sha256(data).hexdigest(), raw)
+    return Loaded(_validate(raw, source), source, hashlib.sha256(data).hexdigest(), raw, data)
 
 
 def _validate(raw: Mapping[str, Any], source: str) -> Programme:

@@ -52,9 +52,9 @@ def header(evaluation: Evaluation, lang: str = "zh") -> dict[str, Any]:
         "programme_name": programme.name,
         "period": f"{evaluation.period.start}..{end}",
         "programme_sha256": evaluation.loaded.sha256,
-        "snapshot_at": _iso(evaluation.snapshot_at),
+        "snapshot_at": beijing(evaluation.snapshot_at),
         "facts": {
-            "as_of": _iso(start_of(end + dt.timedelta(days=1))),
+            "as_of": beijing(start_of(end + dt.timedelta(days=1))),
             "from_history": len(evaluation.verdicts) - current,
             "current": current,
             "note": getattr(_facts_note(end, current), lang),
@@ -62,9 +62,9 @@ def header(evaluation: Evaluation, lang: str = "zh") -> dict[str, Any]:
         "totals": {
             "stations": len(evaluation.verdicts),
             "eligible": len(eligible),
-            "amount_cny": _fen(sum(v.amount_cny for v in eligible)),
+            "amount_cny": fen(sum(v.amount_cny for v in eligible)),
             "cap": evaluation.cap,
-            "budget_used_cny": _fen(evaluation.budget_used_cny),
+            "budget_used_cny": fen(evaluation.budget_used_cny),
             "by_city": _totals(evaluation, city=True),
             "by_district": _totals(evaluation, city=False),
         },
@@ -82,12 +82,13 @@ def _facts_note(end: dt.date, current: int) -> Said:
     )
 
 
-def _iso(value: dt.datetime | None) -> str | None:
+def beijing(value: dt.datetime | None) -> str | None:
     """Beijing time, to the microsecond (two snapshots a moment apart must differ)."""
     return value.astimezone(SHANGHAI).isoformat(timespec="microseconds") if value else None
 
 
-def _fen(amount: float) -> float:
+def fen(amount: float) -> float:
+    """Yuan to the fen (no -0.0)."""
     return round(amount + 0.0, 2)
 
 
@@ -100,7 +101,7 @@ def _station(v: Verdict, lang: str) -> dict[str, Any]:
         "district_code": s["district_code"],
         "district_name": s["district_name"],
         "eligible": v.eligible,
-        "amount_cny": _fen(v.amount_cny),
+        "amount_cny": fen(v.amount_cny),
         "place": v.place,
         "facts": "history" if v.from_history else "current",
         "reasons": [r.json[lang] for r in v.reasons],
@@ -121,7 +122,7 @@ def _totals(evaluation: Evaluation, *, city: bool) -> list[dict[str, Any]]:
         group["eligible"] += int(v.eligible)
         group["amount_cny"] += v.amount_cny
     return [
-        {"code": k, "name": names[k], **g, "amount_cny": _fen(g["amount_cny"])}
+        {"code": k, "name": names[k], **g, "amount_cny": fen(g["amount_cny"])}
         for k, g in sorted(groups.items())
     ]
 
@@ -173,21 +174,21 @@ def what_if(before: Evaluation, after: Evaluation, lang: str = "zh") -> dict[str
     for code, was in old.items():  # a changed region can drop stations altogether
         if code not in new and was.eligible:
             lost.append({"code": code, "name": was.station["name"],
-                         "amount_before_cny": _fen(was.amount_cny), "amount_after_cny": 0.0,
+                         "amount_before_cny": fen(was.amount_cny), "amount_after_cny": 0.0,
                          "now_failing": [getattr(OUTSIDE, lang)]})  # fmt: skip
     for v in after.verdicts:
         was = old.get(v.station["code"])
         if was is None:
             if v.eligible:
                 gained.append({"code": v.station["code"], "name": v.station["name"],
-                               "amount_before_cny": 0.0, "amount_after_cny": _fen(v.amount_cny),
+                               "amount_before_cny": 0.0, "amount_after_cny": fen(v.amount_cny),
                                "was_failing": [getattr(OUTSIDE, lang)]})  # fmt: skip
             continue
         entry = {
             "code": v.station["code"],
             "name": v.station["name"],
-            "amount_before_cny": _fen(was.amount_cny),
-            "amount_after_cny": _fen(v.amount_cny),
+            "amount_before_cny": fen(was.amount_cny),
+            "amount_after_cny": fen(v.amount_cny),
         }
         if v.eligible and not was.eligible:
             gained.append({**entry, "was_failing": _failing(was, lang)})
@@ -203,12 +204,12 @@ def what_if(before: Evaluation, after: Evaluation, lang: str = "zh") -> dict[str
         "period": f"{after.period.start}..{after.period.end}",
         "programme_sha256_before": before.loaded.sha256,
         "programme_sha256_after": after.loaded.sha256,
-        "snapshot_at": _iso(after.snapshot_at),
+        "snapshot_at": beijing(after.snapshot_at),
         "eligible_before": b["eligible"],
         "eligible_after": a["eligible"],
         "amount_before_cny": b["amount_cny"],
         "amount_after_cny": a["amount_cny"],
-        "budget_change_cny": _fen(a["amount_cny"] - b["amount_cny"]),
+        "budget_change_cny": fen(a["amount_cny"] - b["amount_cny"]),
         "newly_eligible": gained,
         "newly_ineligible": lost,
         "amount_changed": changed,
