@@ -167,7 +167,9 @@ def subsidy_freeze(programme: str, period: str, fmt: str, lang: str, actor: str)
     loaded = programmes.load(programme)
     span = parse_period(period)
     with db.connect(autocommit=True) as conn, gc_paused():
-        row = frozen.freeze(conn, loaded, span, fmt, lang, actor)
+        row, created = frozen.freeze(conn, loaded, span, fmt, lang, actor)
+    if not created:
+        click.echo(f"the same bytes were kept already as frozen report {row['id']}", err=True)
     click.echo(
         f"{row['id']}\t{row['programme']}\t{row['period_start']}..{row['period_end']}\t"
         f"{row['format']}\t{row['eligible']} eligible\t{row['amount_cny']:,.2f} yuan\t"

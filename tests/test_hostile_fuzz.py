@@ -145,7 +145,12 @@ def _request(draw: st.DrawFn, spec: dict[str, Any], who: list) -> dict[str, Any]
     query = dict(BASE_QUERY.get(path, {}))
     headers: dict[str, str] = {}
     # a valid value for each path parameter, unless a hostile one is drawn for it
-    path_values = {"station_id": "1", "collection_id": "stations", "feature_id": "1"}
+    path_values = {
+        "station_id": "1",
+        "collection_id": "stations",
+        "feature_id": "1",
+        "report_id": "1",
+    }
     for param in (
         draw(st.lists(st.sampled_from(params), max_size=3, unique_by=str)) if params else []
     ):

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import io
 import json
+import threading
 
 import psycopg
 import pytest
@@ -20,7 +21,8 @@ from openpyxl import load_workbook
 
 from cli import main
 from stations import db
-from stations.subsidy import evaluate, frozen, programmes
+from stations.errors import Conflict
+from stations.subsidy import evaluate, frozen, programmes, report
 from stations.subsidy.periods import parse_period
 
 YEAR_2021 = parse_period("2021")
@@ -28,8 +30,15 @@ REPORTS = "/api/v1/subsidy/reports"
 
 
 def _freeze(conn, fmt="xlsx", lang="zh"):
+    """Freeze in this test's transaction; an edit first gives it a stamp of its own, so no
+    report another test kept (committed) has the same bytes."""
+    conn.execute(
+        "UPDATE stations SET has_sign = has_sign WHERE id = (SELECT max(id) FROM stations)"
+    )
     loaded = programmes.load("shanxi-construction")
-    return frozen.freeze(conn, loaded, YEAR_2021, fmt, lang, "finance test")
+    record, created = frozen.freeze(conn, loaded, YEAR_2021, fmt, lang, "finance test")
+    assert created
+    return record
 
 
 def _paid(row_verdicts) -> set[str]:
@@ -56,6 +65,44 @@ def test_a_frozen_report_keeps_its_bytes_hash_rules_and_verdicts(conn):
     assert record["amount_cny"] == 4_000_000
     newest = conn.execute("SELECT max(id) FROM station_history").fetchone()[0]
     assert record["history_through"] == newest
+
+
+def test_a_second_click_keeps_no_copy_and_a_changed_registry_is_refused(conn):
+    record = _freeze(conn, fmt="json")
+    loaded = programmes.load("shanxi-construction")
+    again, created = frozen.freeze(conn, loaded, YEAR_2021, "json", "zh", "someone else")
+    assert not created and again == record  # the same bytes: that report, not a copy
+    seen = report.beijing(evaluate.evaluate(conn, loaded, YEAR_2021).snapshot_at)
+    conn.execute(
+        "UPDATE stations SET name = name || '（改）' WHERE id = (SELECT min(id) FROM stations)"
+    )
+    with pytest.raises(Conflict) as refused:
+        frozen.freeze(conn, loaded, YEAR_2021, "json", "zh", "finance test", seen_snapshot=seen)
+    assert "重新核对" in refused.value.message_in("zh")
+    newer, created = frozen.freeze(conn, loaded, YEAR_2021, "json", "zh", "finance test")
+    assert created and newer["id"] > record["id"]  # new bytes (the JSON's stamp): kept anew
+
+
+def test_freezing_waits_for_an_edit_in_flight_so_the_rerun_can_name_it(database_url):
+    """History ids are drawn before commit: a freeze taken while an edit is open must not
+    count that edit's (lower) id as seen. It waits for the edit, which then is seen."""
+    loaded = programmes.load("shanxi-construction")
+    done: dict[str, dict] = {}
+
+    def freeze() -> None:
+        with db.connect(database_url, autocommit=True) as other:
+            done["record"] = frozen.freeze(other, loaded, YEAR_2021, "json", "en", "t")[0]
+
+    with db.connect(database_url) as writer:
+        writer.execute("UPDATE stations SET name = name WHERE id = (SELECT min(id) FROM stations)")
+        pending = writer.execute("SELECT max(id) FROM station_history").fetchone()[0]
+        worker = threading.Thread(target=freeze)
+        worker.start()
+        worker.join(3)
+        assert worker.is_alive() and not done  # held back by the open edit
+        writer.commit()
+    worker.join(120)
+    assert done["record"]["history_through"] >= pending
 
 
 @pytest.mark.parametrize(
@@ -155,6 +202,8 @@ def test_served_frozen_report_downloads_byte_identical_after_later_edits(
     made = http.post(REPORTS, body, headers=union)
     assert made.status_code == 201, made.data
     record = made.get_json()
+    twice = http.post(REPORTS, body, headers=union)  # a second click: that report again
+    assert twice.status_code == 200 and twice.get_json() == record
     assert made.headers["Location"].endswith(f"{REPORTS}/{record['id']}")
     assert record["format"] == "xlsx" and record["frozen_by"] == "test union"
     assert record["period"] == "2021-01-01..2021-12-31" and record["frozen_at"].endswith("+08:00")

@@ -14,8 +14,10 @@ history entries recorded since that touch it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +25,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from stations import registry
-from stations.errors import InvalidInput, NotFound
+from stations.errors import Conflict, InvalidInput, NotFound
 from stations.subsidy import evaluate, programmes, report
 from stations.subsidy.evaluate import Said
 from stations.subsidy.periods import Period
@@ -48,46 +50,95 @@ def freeze(
     fmt: str,
     lang: str,
     frozen_by: str,
-) -> dict[str, Any]:
-    """Evaluate, render and keep a report; its record (as :func:`listing` gives it).
+    *,
+    seen_snapshot: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Evaluate, render and keep a report: its record, and whether it is new.
 
-    The report, its verdicts and the newest history entry it saw come from one snapshot.
+    The same bytes as the newest report kept for the programme, period, format and
+    language (a second click) give that report back rather than a copy. With
+    ``seen_snapshot`` (the ``snapshot_at`` the person looked at), a registry changed since
+    is refused, so what is kept is what was checked.
     """
-    with evaluate.one_snapshot(conn):
+    with _writers_held(conn):
         result = evaluate.evaluate(conn, loaded, period)
+        if seen_snapshot is not None and seen_snapshot != report.beijing(result.snapshot_at):
+            raise Conflict(
+                "the registry changed after you looked at the report: check it again, then freeze",
+                zh="您查看报表之后驿站信息有更新：请重新核对评定结果后再封存",
+            )
         through = conn.execute("SELECT coalesce(max(id), 0) FROM station_history").fetchone()[0]
-    content = report.render(result, fmt, lang)
-    verdicts = [
-        [v.station["id"], v.station["code"], v.eligible, report.fen(v.amount_cny)]
-        for v in result.verdicts
-    ]
-    eligible = [v for v in result.verdicts if v.eligible]
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            f"""INSERT INTO subsidy_reports (programme, programme_name, programme_sha256,
-                    programme_toml, period_start, period_end, format, lang, content, sha256,
-                    snapshot_at, history_through, verdicts, eligible, amount_cny, frozen_by)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                RETURNING {_COLUMNS}""",
-            [
-                loaded.programme.id,
-                loaded.programme.name,
-                loaded.sha256,
-                loaded.data,
-                result.period.start,
-                result.period.end,
-                fmt,
-                lang,
-                content,
-                hashlib.sha256(content).hexdigest(),
-                result.snapshot_at,
-                through,
-                json.dumps(verdicts, ensure_ascii=False),
-                len(eligible),
-                report.fen(sum(v.amount_cny for v in eligible)),
-                frozen_by,
-            ],
-        ).fetchone()
+        content = report.render(result, fmt, lang)
+        sha = hashlib.sha256(content).hexdigest()
+        with conn.cursor(row_factory=dict_row) as cur:
+            same = cur.execute(
+                f"""SELECT {_COLUMNS} FROM subsidy_reports
+                    WHERE programme = %s AND period_start = %s AND period_end = %s
+                      AND format = %s AND lang = %s
+                    ORDER BY id DESC LIMIT 1""",
+                [loaded.programme.id, result.period.start, result.period.end, fmt, lang],
+            ).fetchone()
+            if same is not None and same["sha256"] == sha:
+                return same, False
+            verdicts = [
+                [v.station["id"], v.station["code"], v.eligible, report.fen(v.amount_cny)]
+                for v in result.verdicts
+            ]
+            eligible = [v for v in result.verdicts if v.eligible]
+            row = cur.execute(
+                f"""INSERT INTO subsidy_reports (programme, programme_name, programme_sha256,
+                        programme_toml, period_start, period_end, format, lang, content, sha256,
+                        snapshot_at, history_through, verdicts, eligible, amount_cny, frozen_by)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                    RETURNING {_COLUMNS}""",
+                [
+                    loaded.programme.id,
+                    loaded.programme.name,
+                    loaded.sha256,
+                    loaded.data,
+                    result.period.start,
+                    result.period.end,
+                    fmt,
+                    lang,
+                    content,
+                    sha,
+                    result.snapshot_at,
+                    through,
+                    json.dumps(verdicts, ensure_ascii=False),
+                    len(eligible),
+                    report.fen(sum(v.amount_cny for v in eligible)),
+                    frozen_by,
+                ],
+            ).fetchone()
+    return row, True
+
+
+@contextlib.contextmanager
+def _writers_held(conn: psycopg.Connection) -> Iterator[None]:
+    """One transaction in which no history entry is being written, nor can be.
+
+    History ids are drawn when rows are written, not when they commit: an import still
+    open below an edit that committed would leave an id under the newest one seen that
+    the report did not see. SHARE mode waits for every writer of ``station_history`` to
+    finish and holds new ones back until the report is kept (edits wait, they do not
+    fail), so ``max(id)`` is exactly what the report saw. The snapshot is taken after the
+    lock, at the first query.
+    """
+    try:
+        if conn.autocommit:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                conn.execute("SET LOCAL lock_timeout = '30s'")
+                conn.execute("LOCK TABLE station_history IN SHARE MODE")
+                yield
+        else:  # the caller's transaction (tests): the lock lasts as long as it does
+            conn.execute("LOCK TABLE station_history IN SHARE MODE")
+            yield
+    except psycopg.errors.LockNotAvailable:
+        raise Conflict(
+            "the registry is being edited (an import may be running): freeze again in a minute",
+            zh="驿站名册正在更新（可能有导入在进行），请稍后再封存",
+        ) from None
 
 
 def listing(conn: psycopg.Connection, programme: str | None = None) -> list[dict[str, Any]]:
@@ -140,22 +191,28 @@ def rerun(conn: psycopg.Connection, report_id: int, lang: str = "zh") -> dict[st
     record = _row(conn, report_id, ", programme_toml, verdicts")
     loaded = programmes.parse(bytes(record["programme_toml"]), f"frozen report {report_id}")
     period = Period(start=record["period_start"], end=record["period_end"])
+    then = {row[0]: row for row in record["verdicts"]}
+    moved: list[tuple[int, Any, Any, dict | None, dict | None]] = []
     with evaluate.one_snapshot(conn):
         now = evaluate.evaluate(conn, loaded, period)
-        since = _history_since(conn, record["history_through"])
-    then = {row[0]: row for row in record["verdicts"]}
-    current = {v.station["id"]: v for v in now.verdicts}
+        current = {v.station["id"]: v for v in now.verdicts}
+        for station_id in sorted(set(then) | set(current)):
+            before, after = then.get(station_id), current.get(station_id)
+            was = {"eligible": before[2], "amount_cny": before[3]} if before else None
+            is_ = (
+                {"eligible": after.eligible, "amount_cny": report.fen(after.amount_cny)}
+                if after
+                else None
+            )
+            if was != is_:
+                moved.append((station_id, before, after, was, is_))
+        through = record["history_through"]
+        since = _history_since(conn, through, [m[0] for m in moved])
+        recorded = conn.execute(
+            "SELECT count(*) FROM station_history WHERE id > %s", [through]
+        ).fetchone()[0]
     changed = []
-    for station_id in sorted(set(then) | set(current)):
-        before, after = then.get(station_id), current.get(station_id)
-        was = {"eligible": before[2], "amount_cny": before[3]} if before else None
-        is_ = (
-            {"eligible": after.eligible, "amount_cny": report.fen(after.amount_cny)}
-            if after
-            else None
-        )
-        if was == is_:
-            continue
+    for station_id, before, after, was, is_ in moved:
         entries = since.get(station_id, [])
         changed.append(
             {
@@ -164,7 +221,7 @@ def rerun(conn: psycopg.Connection, report_id: int, lang: str = "zh") -> dict[st
                 "name": after.station["name"] if after else None,
                 "then": was,
                 "now": is_,
-                "reasons_now": _failed(after, lang) if after else [],
+                "reasons_now": report.failing(after, lang) if after else [],
                 "history": entries,
                 **({} if entries else {"note": getattr(_CAUSE_NOTE, lang)}),
             }
@@ -179,24 +236,22 @@ def rerun(conn: psycopg.Connection, report_id: int, lang: str = "zh") -> dict[st
             "eligible": len(eligible),
             "amount_cny": report.fen(sum(v.amount_cny for v in eligible)),
         },
-        "history_since": sum(len(v) for v in since.values()),
+        "history_since": recorded,
         "programme_file_changed": current_sha is not None and current_sha != loaded.sha256,
         "changed": changed,
     }
 
 
-def _failed(verdict: evaluate.Verdict, lang: str) -> list[str]:
-    return [getattr(r.message, lang) for r in verdict.reasons if not r.passed and r.message.zh]
-
-
-def _history_since(conn: psycopg.Connection, through: int) -> dict[int, list[dict[str, Any]]]:
-    """History entries recorded after ``through``, by station, each with what it changed."""
+def _history_since(
+    conn: psycopg.Connection, through: int, station_ids: list[int]
+) -> dict[int, list[dict[str, Any]]]:
+    """The stations' history entries recorded after ``through``, each with what it changed."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             """SELECT id, station_id, version, action, changed_at, effective_at, changed_by,
                       before, after
-               FROM station_history WHERE id > %s ORDER BY id""",
-            [through],
+               FROM station_history WHERE id > %s AND station_id = ANY(%s) ORDER BY id""",
+            [through, station_ids],
         ).fetchall()
     found: dict[int, list[dict[str, Any]]] = {}
     for row in rows:

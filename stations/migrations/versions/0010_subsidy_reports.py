@@ -12,6 +12,10 @@ period. So a report that was paid is frozen: its bytes and their hash, the progr
 it was judged by (bytes and hash), the period, the format and language, the newest
 history entry it could see, each station's verdict, who froze it and when. Rows are never
 updated or deleted, as the station history's are not.
+
+``IF NOT EXISTS`` / ``OR REPLACE``: restoring a backup made before this migration leaves
+the table in place (``pg_restore --clean`` drops only what the backup holds) and then
+migrates; the paid lists kept since survive it.
 """
 
 from alembic import op
@@ -22,7 +26,7 @@ branch_labels = None
 depends_on = None
 
 UPGRADE = r"""
-CREATE TABLE subsidy_reports (
+CREATE TABLE IF NOT EXISTS subsidy_reports (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     programme        text NOT NULL,
     programme_name   text NOT NULL,
@@ -44,14 +48,14 @@ CREATE TABLE subsidy_reports (
     CONSTRAINT subsidy_reports_period_check CHECK (period_end >= period_start)
 );
 
-CREATE FUNCTION subsidy_reports_append_only() RETURNS trigger
+CREATE OR REPLACE FUNCTION subsidy_reports_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'subsidy_reports is append-only: a frozen report is never changed';
 END $$;
-CREATE TRIGGER subsidy_reports_append_only BEFORE UPDATE OR DELETE ON subsidy_reports
+CREATE OR REPLACE TRIGGER subsidy_reports_append_only BEFORE UPDATE OR DELETE ON subsidy_reports
     FOR EACH ROW EXECUTE FUNCTION subsidy_reports_append_only();
-CREATE TRIGGER subsidy_reports_no_truncate BEFORE TRUNCATE ON subsidy_reports
+CREATE OR REPLACE TRIGGER subsidy_reports_no_truncate BEFORE TRUNCATE ON subsidy_reports
     FOR EACH STATEMENT EXECUTE FUNCTION subsidy_reports_append_only();
 """
 
