@@ -88,13 +88,16 @@ def test_planner_signs_in_and_switches_hours_and_sites(page, base_url, tokens_by
     assert_clean(page.watch)
 
 
-def test_a_token_without_the_planner_role_sees_only_the_form(page, base_url, tokens_by_role):
+def test_a_token_with_no_page_sees_only_the_form(page, base_url, tokens_by_role):
+    """An editor's token opens no page (editors use the API): refused at sign-in, no
+    session; a union token lands on its own page (test_union_browser)."""
     page.goto(f"{base_url}/planner", wait_until="load")
-    page.fill("#token", tokens_by_role["union"])
+    page.fill("#token", tokens_by_role["editor"])
     page.click("button[type=submit]")
     page.wait_for_selector(".pl-error")
-    assert "planner" in page.inner_text(".pl-error")
-    assert page.locator("#pl-map").count() == 0
+    assert "没有可用网页的角色" in page.inner_text(".pl-error")
+    page.goto(f"{base_url}/planner", wait_until="load")
+    assert page.locator("#token").is_visible() and page.locator("#pl-map").count() == 0
 
 
 def test_the_pages_keep_to_their_content_security_policy(strict_page, base_url, tokens_by_role):

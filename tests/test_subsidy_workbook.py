@@ -181,3 +181,25 @@ def test_libreoffice_prints_it_with_the_title_totals_and_names(served, tmp_path)
         check=True, capture_output=True,
     )  # fmt: skip
     assert (ARTIFACTS / "subsidy-payment-list-page1.png").stat().st_size > 20_000
+
+
+def test_a_what_if_downloads_as_a_workbook_to_attach(app, tokens_by_role):
+    client = app.test_client()
+    headers = _as_union(tokens_by_role)
+    asked = {"programme": "shanxi-construction", "period": "2021", "overrides": {"cap.count": 190}}
+    diff = ok(client.post("/api/v1/subsidy/what-if", json=asked, headers=headers)).json
+    made = ok(client.post("/api/v1/subsidy/what-if?format=xlsx", json=asked, headers=headers))
+    assert made.mimetype == report.MEDIA_TYPES["xlsx"]
+    assert made.headers["Content-Disposition"].endswith('_what-if_202101-202112.xlsx"')
+    again = client.post("/api/v1/subsidy/what-if?format=xlsx", json=asked, headers=headers)
+    assert again.data == made.data  # the same inputs, the same bytes
+    book = load_workbook(io.BytesIO(made.data))
+    assert book.sheetnames == ["测算汇总", "新增符合", "不再符合", "金额变化"]
+    lost = _table(book["不再符合"], 10)
+    assert [r[5] for r in lost] == [e["code"] for e in diff["newly_ineligible"]]
+    assert len(lost) == 10 and all("名额" in r[9] for r in lost)  # the last ten places
+    total = book["不再符合"].cell(5 + len(lost) + 1, 8)
+    assert total.value == 200_000 == -diff["budget_change_cny"]
+    summary = {r[0]: r[1:] for r in book["测算汇总"].iter_rows(min_row=6, values_only=True)}
+    assert summary["符合条件的站点数"] == (200, 190, -10)
+    assert summary["调整：名额与预算"][:2] == ("限 200 个名额", "限 190 个名额")

@@ -24,7 +24,9 @@ from web.pages import pages
 from web.planner_pages import planner
 from web.planning_api import planning
 from web.search_api import search_api
+from web.sign_in_pages import signed_in
 from web.subsidy_api import subsidy
+from web.union_pages import union
 
 # Once per process: the limits belong to the blueprints, whichever app they serve.
 ratelimit.public(api)
@@ -36,6 +38,8 @@ ratelimit.planner(planning)
 ratelimit.planner(subsidy)
 ratelimit.planner(planner)
 ratelimit.planner(editing)
+ratelimit.planner(signed_in)
+ratelimit.planner(union)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -68,6 +72,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(offline)
     app.register_blueprint(health)
     app.register_blueprint(planner)
+    app.register_blueprint(signed_in)
+    app.register_blueprint(union)
 
     pools.init_app(app)
     database.init_app(app)

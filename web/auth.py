@@ -126,9 +126,14 @@ def require(*roles: str) -> Callable[[F], F]:
 
 
 def same_origin_form() -> None:
-    """Refuse a form post sent from another site (login CSRF); browsers send ``Origin``."""
+    """Refuse a form post sent from another site (login CSRF).
+
+    Browsers send ``Origin`` with a post, and ``Sec-Fetch-Site`` where they know it; with
+    the session cookie's SameSite=Lax, a post from another site carries no session.
+    """
     origin = request.headers.get("Origin")
-    if origin is not None and origin.rstrip("/") not in links.own_origins():
+    cross = request.headers.get("Sec-Fetch-Site") == "cross-site"
+    if cross or (origin is not None and origin.rstrip("/") not in links.own_origins()):
         raise Forbidden("this form can only be sent from this site's own pages")
 
 

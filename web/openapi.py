@@ -49,7 +49,8 @@ SECURITY_SCHEMES = {
         "type": "apiKey",
         "in": "cookie",
         "name": "stations_session",
-        "description": "The signed-in pages' session, from signing in at /planner.",
+        "description": "The signed-in pages' session, from the form at /sign-in "
+        "(also shown by /planner and /union).",
     },
 }
 

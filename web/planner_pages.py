@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 
 from stations import access, coverage, hours
 from stations.coverage import MAX_RADIUS_M
-from web import auth, params, vendor_assets
+from web import auth, params, sign_in_pages, vendor_assets
 from web.map_tiles import tiles_from_settings
 from web.pages import json_for_script
 from web.pools import get_conn
@@ -29,35 +28,14 @@ planner = Blueprint("planner", __name__)
 DEFAULT_DISTRICT = "140100"  # Taiyuan
 
 
-def _private(html: str, status: int = 200) -> Response:
-    response = Response(html, status=status, mimetype="text/html")
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Content-Language"] = "zh-CN"
-    return response
-
-
-def _sign_in_form(message: str = "", status: int = 200, view: str = "") -> Response:
-    # the area and date asked for ride along, so signing in lands on them
-    view = view or urlencode(list(request.args.items(multi=True)))
-    return _private(render_template("planner/sign_in.html", message=message, view=view), status)
-
-
-def _view_url(view: str) -> str:
-    """The planner map with the view's query (only ever this path: no open redirect)."""
-    query = urlencode(parse_qsl(view)[:8])
-    return url_for("planner.planner_map") + (f"?{query}" if query else "")
-
-
 @planner.get("/planner")
 def planner_map() -> Response:
     """The map for a signed-in planner; the sign-in form for anyone else."""
     who = auth.principal()
     if who is None:
-        return _sign_in_form()
+        return sign_in_pages.form()
     if not who.has("planner"):
-        return _sign_in_form(
-            f"{who.owner} 的令牌没有 planner 角色 (the token lacks the planner role)", 403
-        )
+        return sign_in_pages.refuse(who, "planner")
     args = request.args
     district = params.text(args, "district") or DEFAULT_DISTRICT
     raw_date = params.text(args, "date")
@@ -98,7 +76,7 @@ def planner_map() -> Response:
         label=area.label,
         assets=_assets(),
     )
-    return _private(html)
+    return sign_in_pages.private_html(html)
 
 
 def _stations(layer: coverage.Layer, day: dt.date) -> list[list[Any]]:
@@ -129,22 +107,3 @@ def _assets() -> dict[str, list[str]]:
         kind: [url_for("static", filename=path) for link in links for _n, path in link[i]]
         for i, kind in enumerate(("js", "css"))
     }
-
-
-@planner.post("/planner/sign-in")
-def sign_in() -> Response:
-    """Exchange a token for a session cookie; the form again (401) when it is not valid."""
-    auth.same_origin_form()
-    token = (request.form.get("token") or "").strip()
-    view = (request.form.get("view") or "")[:500]
-    if auth.sign_in(token) is None:
-        return _sign_in_form("令牌无效或已撤销 (the token is unknown or revoked)", 401, view)
-    return redirect(_view_url(view), code=303)
-
-
-@planner.post("/planner/sign-out")
-def sign_out() -> Response:
-    """End the session."""
-    auth.same_origin_form()
-    auth.sign_out()
-    return redirect(url_for("planner.planner_map"), code=303)

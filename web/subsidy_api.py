@@ -33,6 +33,7 @@ from web.subsidy_models import (
     Rerun,
     SubsidyReport,
     WhatIf,
+    WhatIfQuery,
     WhatIfRequest,
 )
 
@@ -102,12 +103,17 @@ def subsidy_report(query: ReportQuery) -> Response:
 @auth.require("union")
 @operation(
     "The report's difference under changed rules (union)",
-    {200: Ok(WhatIf, "Newly (in)eligible stations, budget change.")},
-    query=LangQuery,  # lang: the language of errors
+    {
+        200: (
+            Ok(WhatIf, "Newly (in)eligible stations, budget change."),
+            Ok({"type": "string", "format": "binary"}, "The same as XLSX.", media=XLSX),
+        )
+    },
+    query=WhatIfQuery,
     body=WhatIfRequest,
     problems=(400, 404, 415, 503),
 )
-def subsidy_what_if(body: WhatIfRequest, query: LangQuery) -> Response:
+def subsidy_what_if(body: WhatIfRequest, query: WhatIfQuery) -> Response:
     """The report's difference when thresholds, amounts or caps change."""
     loaded = _programme(body.programme)
     period = parse_period(body.period)
@@ -130,7 +136,21 @@ def subsidy_what_if(body: WhatIfRequest, query: LangQuery) -> Response:
         with evaluate.one_snapshot(conn):  # both sides see the same data
             before = evaluate.evaluate(conn, loaded, period)
             after = evaluate.evaluate(conn, changed, period)
-        return jsonify(report.what_if(before, after, query.lang))
+        if query.format == "json":
+            return jsonify(report.what_if(before, after, query.lang))
+        return what_if_download(before, after, query.lang)
+
+
+def what_if_download(
+    before: evaluate.Evaluation, after: evaluate.Evaluation, lang: str
+) -> Response:
+    """The what-if as an XLSX attachment (the API's and the union page's)."""
+    response = Response(report.what_if_xlsx(before, after, lang), mimetype=XLSX)
+    span = after.period
+    name = f"{before.loaded.programme.id}_what-if_{span.start:%Y%m}-{span.end:%Y%m}.xlsx"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 REPORT_ID = {"type": "integer", "minimum": 1}
@@ -167,10 +187,13 @@ def _record(row: dict[str, Any]) -> dict[str, Any]:
 @auth.require("union")
 @operation(
     "Freeze a report: keep the paid list byte for byte (union)",
-    {201: Ok(FrozenReport, "Kept; Location downloads it.")},
+    {
+        201: Ok(FrozenReport, "Kept; Location downloads it."),
+        200: Ok(FrozenReport, "The same bytes were kept already: that report."),
+    },
     query=LangQuery,  # lang: the language of errors
     body=FreezeRequest,
-    problems=(400, 404, 415, 503),
+    problems=(400, 404, 409, 415, 503),
 )
 def freeze_subsidy_report(body: FreezeRequest, query: LangQuery) -> Response:
     """Evaluate and keep a report with its hash, the programme file, who and when."""
@@ -179,9 +202,9 @@ def freeze_subsidy_report(body: FreezeRequest, query: LangQuery) -> Response:
     who = auth.principal()
     conn = get_conn()
     with gc_paused():
-        row = frozen.freeze(conn, loaded, period, body.format, body.lang, who.owner)
+        row, created = frozen.freeze(conn, loaded, period, body.format, body.lang, who.owner)
     response = jsonify(_record(row))
-    response.status_code = 201
+    response.status_code = 201 if created else 200  # 200: these bytes were kept already
     response.headers["Location"] = links.external("subsidy.frozen_report", report_id=row["id"])
     return response
 

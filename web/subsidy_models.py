@@ -28,6 +28,15 @@ class ReportQuery(contract.Query):
     lang: fields.Lang = Field("zh", description="Language of reasons, notes and errors.")
 
 
+class WhatIfQuery(contract.Query):
+    """The query of POST /subsidy/what-if."""
+
+    format: fields.one_of("json", "xlsx") = Field(
+        "json", description="JSON, or XLSX to attach to a memorandum."
+    )
+    lang: fields.Lang = Field("zh", description="Language of reasons and errors.")
+
+
 class Programmes(contract.Answer):
     """Every subsidy programme with its rules."""
 

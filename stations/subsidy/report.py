@@ -156,7 +156,13 @@ def to_xlsx(evaluation: Evaluation, lang: str = "zh") -> bytes:
     return workbook.to_xlsx(evaluation, header(evaluation, lang), lang)
 
 
-def _failing(v: Verdict, lang: str) -> list[str]:
+def what_if_xlsx(before: Evaluation, after: Evaluation, lang: str = "zh") -> bytes:
+    """The what-if as a workbook to attach to a memorandum."""
+    return workbook.what_if_to_xlsx(before, after, what_if(before, after, lang), lang)
+
+
+def failing(v: Verdict, lang: str) -> list[str]:
+    """What a station failed, in words."""
     return [getattr(r.message, lang) for r in v.reasons if not r.passed]
 
 
@@ -191,9 +197,9 @@ def what_if(before: Evaluation, after: Evaluation, lang: str = "zh") -> dict[str
             "amount_after_cny": fen(v.amount_cny),
         }
         if v.eligible and not was.eligible:
-            gained.append({**entry, "was_failing": _failing(was, lang)})
+            gained.append({**entry, "was_failing": failing(was, lang)})
         elif was.eligible and not v.eligible:
-            lost.append({**entry, "now_failing": _failing(v, lang)})
+            lost.append({**entry, "now_failing": failing(v, lang)})
         elif abs(v.amount_cny - was.amount_cny) > 0.005:
             changed.append(entry)
     gained.sort(key=lambda d: d["code"])

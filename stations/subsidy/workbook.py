@@ -49,7 +49,7 @@ def to_xlsx(evaluation: Evaluation, body: dict[str, Any], lang: str) -> bytes:
 
     book = Workbook()
     book.remove(book.active)
-    sheets = _Sheets(book, evaluation, body)
+    sheets = _Sheets(book, evaluation)
     _payments(sheets, evaluation, body)
     _verdicts(sheets, evaluation, lang)
     _totals(sheets, body)
@@ -141,7 +141,7 @@ def prepared_on(evaluation: Evaluation) -> dt.date:
 class _Sheets:
     """Makes the sheets with the shared head (title, 制表单位, 制表日期, 单位) and print setup."""
 
-    def __init__(self, book: Any, evaluation: Evaluation, body: dict[str, Any]) -> None:
+    def __init__(self, book: Any, evaluation: Evaluation) -> None:
         from openpyxl.styles import Alignment, Border, Font, Side
         from openpyxl.styles.fonts import DEFAULT_FONT
 
@@ -265,6 +265,11 @@ def _place(v: Verdict) -> tuple[Any, ...]:
     return (v.place is None, v.place or 0, v.station["code"])
 
 
+def in_verdict_order(verdicts: Iterable[Verdict]) -> list[Verdict]:
+    """As 评定明细 lists them: funded first, then by place, the rest by code."""
+    return sorted(verdicts, key=lambda v: (not v.eligible, *_place(v)))
+
+
 def _where(evaluation: Evaluation, v: Verdict) -> list[str]:
     code = v.station["district_code"]
     city = code[:4] + "00"
@@ -301,8 +306,7 @@ FACTS = {True: Said("期末历史记录", "history at period end"),
 
 def verdict_rows(evaluation: Evaluation, lang: str) -> Iterator[list[Any]]:
     """Every station's row of 评定明细 (and of the CSV): eligible first, then by place."""
-    ordered = sorted(evaluation.verdicts, key=lambda v: (not v.eligible, *_place(v)))
-    for n, v in enumerate(ordered, start=1):
+    for n, v in enumerate(in_verdict_order(evaluation.verdicts), start=1):
         failed = [r for r in v.reasons if not r.passed]
         yield [n, *_where(evaluation, v), v.station["code"], v.station["name"],
                getattr(VERDICT[v.eligible], lang), round(v.amount_cny, 2), v.place,
@@ -394,3 +398,82 @@ def _rules(sheets: _Sheets, evaluation: Evaluation, body: dict[str, Any], lang: 
 
 def _beijing(value: dt.datetime | None) -> str:
     return f"{value.astimezone(SHANGHAI):%Y-%m-%d %H:%M:%S}（北京时间）" if value else ""
+
+
+def what_if_to_xlsx(
+    before: Evaluation, after: Evaluation, diff: dict[str, Any], lang: str
+) -> bytes:
+    """A what-if as a workbook to attach to a memorandum.
+
+    The change in rules, counts and money, then the stations newly eligible, newly
+    ineligible and paid another amount, each with where it is and why.
+    """
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    sheets = _Sheets(book, after)
+    _summary(sheets, before, after, diff, lang)
+    where = {v.station["code"]: _where(before, v) for v in before.verdicts}
+    where |= {v.station["code"]: _where(after, v) for v in after.verdicts}
+    moved = (
+        ("新增符合", "newly_eligible", "原未通过的原因", "was_failing"),
+        ("不再符合", "newly_ineligible", "现未通过的原因", "now_failing"),
+        ("金额变化", "amount_changed", None, None),
+    )
+    for name, key, why, reasons in moved:
+        headers = ["序号", "城市代码", "城市", "区县代码", "区县", "站点编码", "站点名称",
+                   "调整前金额（元）", "调整后金额（元）", why or "变化（元）"]  # fmt: skip
+        sheet = sheets.new(name, f"规则调整测算 · {name}", headers,
+                           (5, 9, 9, 9, 10, 10, 32, 15, 15, 50 if why else 14))  # fmt: skip
+        entries = diff[key]
+        rows = (
+            [n, *where.get(e["code"], ["", "", "", ""]), e["code"], e["name"],
+             e["amount_before_cny"], e["amount_after_cny"],
+             "；".join(e[reasons]) if reasons else fen_change(e)]
+            for n, e in enumerate(entries, start=1)
+        )  # fmt: skip
+        styles = (None,) * 7 + ("money", "money", "wrap" if why else "money")
+        sheets.rows(sheet, rows, styles)
+        before_sum = sum(e["amount_before_cny"] for e in entries)
+        after_sum = sum(e["amount_after_cny"] for e in entries)
+        last = None if why else round(after_sum - before_sum, 2)
+        sheets.total(
+            sheet,
+            ["合计", None, None, None, None, f"{len(entries)} 个站点", None,
+             round(before_sum, 2), round(after_sum, 2), last],
+            ["total"] * 7 + ["total_money", "total_money", "total" if why else "total_money"],
+        )  # fmt: skip
+    stamp = _stamp(after)
+    book.properties.created = book.properties.modified = stamp
+    raw = io.BytesIO()
+    book.save(raw)
+    return _finish(raw.getvalue(), stamp, sheets.tables)
+
+
+def fen_change(entry: dict[str, Any]) -> float:
+    """How much more (or less) a station is paid under the changed rules."""
+    return round(entry["amount_after_cny"] - entry["amount_before_cny"], 2)
+
+
+def _summary(
+    sheets: _Sheets, before: Evaluation, after: Evaluation, diff: dict[str, Any], lang: str
+) -> None:
+    """What changed in the rules (in words, from :func:`rules`) and in counts and money."""
+    sheet = sheets.new("测算汇总", "规则调整测算", ("项目", "调整前", "调整后", "变化"),
+                       (24, 40, 40, 18))  # fmt: skip
+    count, money = ["cell", "count", "count", "count"], ["cell", "money", "money", "money"]
+    sheets.line(sheet, ["符合条件的站点数", diff["eligible_before"], diff["eligible_after"],
+                        diff["eligible_after"] - diff["eligible_before"]], count)  # fmt: skip
+    sheets.line(sheet, ["补助金额合计（元）", diff["amount_before_cny"], diff["amount_after_cny"],
+                        diff["budget_change_cny"]], money)  # fmt: skip
+    sheets.line(sheet, ["新增符合的站点", None, None, len(diff["newly_eligible"])], count)
+    sheets.line(sheet, ["不再符合的站点", None, None, len(diff["newly_ineligible"])], count)
+    old, new = dict(rules(before, lang)), dict(rules(after, lang))
+    for what in dict.fromkeys([*old, *new]):  # a rule dropped shows too
+        if old.get(what) != new.get(what):
+            sheets.line(sheet, [f"调整：{what}", old.get(what, "（无）"), new.get(what, "（无）"),
+                                None], ["cell", "wrap", "wrap", "cell"])  # fmt: skip
+    sheets.line(sheet, [])
+    sheets.line(sheet, [f"数据快照：{_beijing(after.snapshot_at)}"])
+    sheets.line(sheet, [f"规则文件 SHA-256：{before.loaded.sha256}"])
