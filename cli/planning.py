@@ -198,6 +198,13 @@ def suggest(
 @click.command("access")
 @_area_options
 @_AT_OPTION
+@click.option(
+    "--decay",
+    type=click.Choice(access.DECAYS),
+    default="none",
+    show_default=True,
+    help="gaussian: the enhanced 2SFCA (nearer pairs weigh more, 0 at the edge).",
+)
 @reported
 def access_(
     district: str | None,
@@ -207,14 +214,18 @@ def access_(
     amenities: str,
     output: Path,
     at_text: str | None,
+    decay: str,
 ) -> None:
     """2SFCA score per county (stations per 1,000 workers): CSV table or GeoJSON by suffix."""
     spec, codes, at = _planning_inputs(district, bbox, geometry, amenities, at_text)
     with db.connect() as conn:
         area = coverage.resolve_area(conn, spec)
-        found = access.by_district(conn, area, catchment_m=radius_m, at=at, amenities=codes)
+        found = access.by_district(
+            conn, area, catchment_m=radius_m, at=at, amenities=codes, decay=decay
+        )
     if output.suffix.lower() == ".csv":
         write(output, access.table(found).rstrip("\n"))
     else:
-        write(output, json.dumps(access.payload(found, radius_m), ensure_ascii=False))
+        body = access.payload(found, radius_m, decay=decay)
+        write(output, json.dumps(body, ensure_ascii=False))
     click.echo(f"{area.label}: scores for {len(found)} districts", err=True)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.optimize
@@ -46,18 +48,36 @@ def within(
     points = np.asarray(points, dtype=float).reshape(-1, 2)
     if not len(sites) or not len(points):
         return scipy.sparse.csr_matrix((len(sites), len(points)), dtype=bool)
-    tree = cKDTree(points)
     if max_pairs is not None:
-        total = int(tree.query_ball_point(sites, r=radius_m, return_length=True).sum())
+        total = int(cKDTree(points).query_ball_point(sites, r=radius_m, return_length=True).sum())
         if total > max_pairs:
             raise TooManyPairs(f"{total:,} site-point pairs is more than {max_pairs:,}")
-    found = cKDTree(sites).sparse_distance_matrix(tree, radius_m, output_type="ndarray")
+    return near(sites, points, radius_m, lambda metres: np.ones(len(metres), dtype=bool))
+
+
+def near(
+    sites: ArrayLike,
+    points: ArrayLike,
+    radius_m: float,
+    value: Callable[[NDArray[np.float64]], NDArray[Any]],
+) -> scipy.sparse.csr_matrix:
+    """A sites × points matrix holding ``value(distance)`` for each pair within ``radius_m``.
+
+    A value of zero is left out, as sparse matrices do (a weight that has decayed to 0 at
+    the edge of the catchment counts as out of reach).
+    """
+    sites = np.asarray(sites, dtype=float).reshape(-1, 2)
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    if not len(sites) or not len(points):
+        return scipy.sparse.csr_matrix((len(sites), len(points)), dtype=float)
+    found = cKDTree(sites).sparse_distance_matrix(cKDTree(points), radius_m, output_type="ndarray")
     rows, cols = found["i"].astype(np.int64), found["j"].astype(np.int64)
     order = np.lexsort((cols, rows))
-    return scipy.sparse.csr_matrix(
-        (np.ones(len(order), dtype=bool), (rows[order], cols[order])),
-        shape=(len(sites), len(points)),
+    matrix = scipy.sparse.csr_matrix(
+        (value(found["v"][order]), (rows[order], cols[order])), shape=(len(sites), len(points))
     )
+    matrix.eliminate_zeros()
+    return matrix
 
 
 def pairs_within(points: ArrayLike, radius_m: float) -> tuple[NDArray[np.int64], ...]:

@@ -20,7 +20,7 @@ import psycopg
 import shapely
 
 from geo import geojson
-from geo.access import two_step_fca
+from geo.access import DECAYS, two_step_fca
 from stations.coverage import Area, check_radius, load
 from stations.errors import InvalidParameter
 
@@ -47,9 +47,19 @@ def by_district(
     catchment_m: float = 1000,
     at: dt.datetime | None = None,
     amenities: Sequence[str] = (),
+    decay: str = "none",
 ) -> list[DistrictAccess]:
-    """2SFCA scores of the county-level districts touching ``area``, by code."""
+    """2SFCA scores of the county-level districts touching ``area``, by code.
+
+    ``decay="gaussian"``: the enhanced 2SFCA (weights in :mod:`geo.access`).
+    """
     catchment_m = check_radius(catchment_m, "catchment_m")
+    if decay not in DECAYS:
+        raise InvalidParameter(
+            "decay",
+            f"decay must be one of {', '.join(DECAYS)}, got {decay!r}",
+            zh=f"距离衰减应为 {'、'.join(DECAYS)} 之一，收到 {decay!r}",
+        )
     rows = conn.execute(
         """SELECT code, name, ST_AsBinary(geom) FROM districts
            WHERE level = 'county' AND ST_Intersects(geom, ST_GeomFromWKB(%s, 4326))
@@ -65,7 +75,9 @@ def by_district(
         conn, region, reach_m=catchment_m, amenities=amenities, demand_reach_m=2 * catchment_m
     )
     stations = layer.stations_xy[layer.open_at(at)]
-    _ratio, access = two_step_fca(stations, layer.demand_xy, layer.weights, catchment_m)
+    _ratio, access = two_step_fca(
+        stations, layer.demand_xy, layer.weights, catchment_m, decay=decay
+    )
     out = []
     for (code, name, _wkb), geom in zip(rows, geoms, strict=True):
         plane_geom = layer.plane.forward(geom)
@@ -101,12 +113,16 @@ def _properties(d: DistrictAccess) -> dict[str, Any]:
 
 
 def payload(
-    districts: list[DistrictAccess], catchment_m: float, simplify_deg: float = 0.001
+    districts: list[DistrictAccess],
+    catchment_m: float,
+    simplify_deg: float = 0.001,
+    decay: str = "none",
 ) -> dict[str, Any]:
     """A FeatureCollection of districts (outlines simplified ~100 m) for a choropleth."""
     return {
         "type": "FeatureCollection",
         "catchment_m": catchment_m,
+        "decay": decay,
         "score_unit": f"stations per {PER_WORKERS:,} weighted outdoor workers",
         "features": [
             {

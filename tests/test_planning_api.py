@@ -118,6 +118,7 @@ def test_every_planner_route_answers_its_payload(client, planner):
         ("suggest", {"district": "140106", "count": 1001}, "count"),
         ("suggest", {"district": "140106", "count": 2, "candidates": [1, 2]}, "candidates"),
         ("access", {"bbox": [0, 0, 1, 1]}, "area"),
+        ("access", {"district": "140106", "decay": "linear"}, "decay"),
     ],
 )
 def test_bad_bodies_get_400_naming_the_parameter(client, planner, route, body, param):
@@ -200,6 +201,27 @@ def test_token_commands_create_list_and_revoke(run, client):
     bad = run("token", "revoke", "999999")
     assert bad.exit_code == 1 and "no token" in bad.stderr
     assert run("token", "create", "--role", "king", "--owner", "x").exit_code == 2
+
+
+def test_the_enhanced_2sfca_weights_nearer_workers_and_says_so(client, planner, run, tmp_path):
+    """Gaussian decay: the same districts and demand, other scores; the answer names the
+    method; the command line gives the same table."""
+    plain = client.post("/api/v1/coverage/access", json={"district": "140100"}, headers=planner)
+    body = {"district": "140100", "decay": "gaussian"}
+    decayed = client.post("/api/v1/coverage/access", json=body, headers=planner)
+    assert plain.status_code == decayed.status_code == 200
+    assert plain.json["decay"] == "none" and decayed.json["decay"] == "gaussian"
+    before = {f["properties"]["code"]: f["properties"] for f in plain.json["features"]}
+    after = {f["properties"]["code"]: f["properties"] for f in decayed.json["features"]}
+    assert before.keys() == after.keys()
+    assert all(before[c]["demand"] == after[c]["demand"] for c in before)
+    assert any(before[c]["score"] != after[c]["score"] for c in before)
+    table = tmp_path / "e2sfca.geojson"
+    result = run("access", "--district", "140100", "--decay", "gaussian", "--output", str(table))
+    assert result.exit_code == 0
+    assert json.loads(table.read_text())["features"] == decayed.json["features"]
+    zh = client.post("/api/v1/coverage/access", json={**body, "decay": "x"}, headers=planner)
+    assert zh.status_code == 400 and zh.json["detail"].startswith("decay 应为以下之一")
 
 
 def test_planning_commands_write_their_payloads(run, tmp_path):

@@ -108,6 +108,11 @@ def coverage_suggest(body: SuggestRequest, query: LangQuery) -> Response:
 def coverage_access(body: AccessRequest, query: LangQuery) -> Response:
     """2SFCA score per county-level district touching the area, for a choropleth."""
     found = access.by_district(
-        get_conn(), _area(body), catchment_m=body.radius_m, at=body.at, amenities=body.amenities
+        get_conn(),
+        _area(body),
+        catchment_m=body.radius_m,
+        at=body.at,
+        amenities=body.amenities,
+        decay=body.decay,
     )
-    return jsonify(access.payload(found, body.radius_m))
+    return jsonify(access.payload(found, body.radius_m, decay=body.decay))

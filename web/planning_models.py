@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, field_validator
 
 from stations import siting
+from stations.access import DECAYS
 from stations.coverage import MAX_RADIUS_M
 from web import contract, fields
 
@@ -91,6 +92,14 @@ class SuggestRequest(AtRequest):
 
 class AccessRequest(AtRequest):
     """What POST /coverage/access takes."""
+
+    decay: fields.one_of(*DECAYS) = Field(
+        "none",
+        description="none: 2SFCA, every worker in the catchment counts whole; gaussian: the "
+        "enhanced 2SFCA, each station-worker pair weighted by (exp(-(d/d0)^2/2) - exp(-1/2)) "
+        "/ (1 - exp(-1/2)), 1 at the station and 0 at the catchment's edge.",
+        json_schema_extra={"x-zh": "距离衰减：none（不衰减）或 gaussian（高斯衰减）"},
+    )
 
 
 class GapReport(contract.Answer):
