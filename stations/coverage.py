@@ -99,11 +99,17 @@ def _district(conn: psycopg.Connection, code_or_name: str) -> Area:
         [code_or_name, code_or_name],
     ).fetchall()
     if not rows:
-        raise InvalidParameter("district", f"no district has the code or name {code_or_name!r}")
+        raise InvalidParameter(
+            "district",
+            f"no district has the code or name {code_or_name!r}",
+            zh=f"没有代码或名称为 {code_or_name!r} 的行政区（例如 140100 或 太原市）",
+        )
     if len(rows) > 1:
         codes = ", ".join(f"{r[0]} ({r[1]})" for r in rows)
         raise InvalidParameter(
-            "district", f"{code_or_name!r} names {len(rows)} districts; give a code: {codes}"
+            "district",
+            f"{code_or_name!r} names {len(rows)} districts; give a code: {codes}",
+            zh=f"{code_or_name!r} 对应 {len(rows)} 个行政区，请写代码：{codes}",
         )
     code, name, wkb = rows[0]
     return Area(shapely.from_wkb(wkb), f"{name} ({code})")

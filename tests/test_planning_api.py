@@ -357,3 +357,21 @@ def test_json_like_media_types_and_broken_json_are_refused(client, planner):
         "/api/v1/coverage/gaps?lang=en", data="{", content_type="application/json", headers=planner
     )
     assert english.status_code == 400 and "not valid JSON" in english.json["detail"]
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [("district=火星", "没有代码或名称为 &#39;火星&#39; 的行政区"),
+     ("district=城区", "请写代码"),
+     ("date=2025-02-30", "date 应为 YYYY-MM-DD 格式的日期"),
+     ("radius_m=999999", "radius_m 应为 1 到 50000 之间的数")],
+)  # fmt: skip
+def test_a_bad_link_to_the_planner_map_is_a_page_in_words(client, tokens_by_role, query, words):
+    """Not a raw problem+json page: the mistake in Chinese (English beneath) and a form
+    holding what was typed, to put it right."""
+    client.post("/sign-in", data={"token": tokens_by_role["planner"]})
+    answer = client.get(f"/planner?{query}")
+    assert answer.status_code == 400 and answer.mimetype == "text/html"
+    text = answer.get_data(as_text=True)
+    assert words in text and 'class="pl-error"' in text
+    assert 'name="district"' in text and 'name="radius_m"' in text

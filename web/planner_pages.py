@@ -19,6 +19,7 @@ from flask import Blueprint, Response, render_template, request, url_for
 
 from stations import access, coverage, hours
 from stations.coverage import MAX_RADIUS_M
+from stations.errors import InvalidInput
 from web import auth, params, sign_in_pages, vendor_assets
 from web.map_tiles import tiles_from_settings
 from web.pages import json_for_script
@@ -37,12 +38,18 @@ def planner_map() -> Response:
     if not who.has("planner"):
         return sign_in_pages.refuse(who, "planner")
     args = request.args
-    district = params.text(args, "district") or DEFAULT_DISTRICT
-    raw_date = params.text(args, "date")
-    day = hours.parse_date(raw_date, "date") if raw_date else dt.datetime.now(hours.SHANGHAI).date()
-    radius = params.number(args, "radius_m", 1, MAX_RADIUS_M, default=1000)
-    conn = get_conn()
-    area = coverage.resolve_area(conn, {"district": district})
+    try:
+        district = params.text(args, "district") or DEFAULT_DISTRICT
+        raw_date = params.text(args, "date")
+        today = dt.datetime.now(hours.SHANGHAI).date()
+        day = hours.parse_date(raw_date, "date") if raw_date else today
+        radius = params.number(args, "radius_m", 1, MAX_RADIUS_M, default=1000)
+        conn = get_conn()
+        area = coverage.resolve_area(conn, {"district": district})
+    except InvalidInput as exc:  # a link typed or edited by hand: say so on a page
+        html = render_template("planner/error.html", who=who, message=exc.message_in("zh"),
+                               english=exc.message, args=args)  # fmt: skip
+        return sign_in_pages.private_html(html, exc.http_status)
     layer = coverage.load(conn, area, reach_m=radius)
     scores = access.payload(access.by_district(conn, area, catchment_m=radius), radius)
     tiles = tiles_from_settings("zh")
