@@ -154,8 +154,8 @@ def _report_view(loaded: programmes.Loaded, period_text: str) -> dict[str, Any]:
     page = min(max(_int(args.get("page"), 1), 1), pages)
     totals = body["totals"]
     kept = frozen.listing(get_conn(), loaded.programme.id)[:10]
-    city = area[:4] + "00" if area else ""
-    counties = [d for d in totals["by_district"] if city and d["code"][:4] == city[:4]]
+    city = evaluate.city_of(area) if area else ""
+    counties = [d for d in totals["by_district"] if city and evaluate.city_of(d["code"]) == city]
     query = {"programme": loaded.programme.id, "period": period_text}
     filters = {"verdict": verdict, "failing": failing, "area": area, "q": text}
     return {

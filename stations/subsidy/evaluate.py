@@ -200,6 +200,11 @@ def _evaluate(
     return Evaluation(loaded, effective, _snapshot(conn), verdicts, cap_info, used, names)
 
 
+def city_of(district_code: str) -> str:
+    """The code of the city a county-level district belongs to (140105 -> 140100)."""
+    return district_code[:4] + "00"
+
+
 def _stations(conn: psycopg.Connection, region: str) -> tuple[list[dict[str, Any]], str]:
     """The region's stations now, in code order, and the district-code prefix of the region."""
     row = conn.execute("SELECT level FROM districts WHERE code = %s", [region]).fetchone()

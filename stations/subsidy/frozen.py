@@ -84,7 +84,7 @@ def freeze(
                 [v.station["id"], v.station["code"], v.eligible, report.fen(v.amount_cny)]
                 for v in result.verdicts
             ]
-            eligible = [v for v in result.verdicts if v.eligible]
+            totals = report.paid(result)
             row = cur.execute(
                 f"""INSERT INTO subsidy_reports (programme, programme_name, programme_sha256,
                         programme_toml, period_start, period_end, format, lang, content, sha256,
@@ -105,8 +105,8 @@ def freeze(
                     result.snapshot_at,
                     through,
                     json.dumps(verdicts, ensure_ascii=False),
-                    len(eligible),
-                    report.fen(sum(v.amount_cny for v in eligible)),
+                    totals["eligible"],
+                    totals["amount_cny"],
                     frozen_by,
                 ],
             ).fetchone()
@@ -227,15 +227,11 @@ def rerun(conn: psycopg.Connection, report_id: int, lang: str = "zh") -> dict[st
             }
         )
     current_sha = _current_sha(record["programme"])
-    eligible = [v for v in now.verdicts if v.eligible]
     return {
         "report": report_id,
         "same": not changed,
         "then": {"eligible": record["eligible"], "amount_cny": record["amount_cny"]},
-        "now": {
-            "eligible": len(eligible),
-            "amount_cny": report.fen(sum(v.amount_cny for v in eligible)),
-        },
+        "now": report.paid(now),
         "history_since": recorded,
         "programme_file_changed": current_sha is not None and current_sha != loaded.sha256,
         "changed": changed,

@@ -22,7 +22,7 @@ from stations.hours.tz import SHANGHAI
 from stations.records import inert
 from stations.subsidy import workbook
 from stations.subsidy.as_of import start_of
-from stations.subsidy.evaluate import Evaluation, Said, Verdict
+from stations.subsidy.evaluate import Evaluation, Said, Verdict, city_of
 
 FORMATS = ("json", "csv", "xlsx")
 MEDIA_TYPES = {
@@ -41,10 +41,15 @@ def payload(evaluation: Evaluation, lang: str = "zh") -> dict[str, Any]:
     }
 
 
+def paid(evaluation: Evaluation) -> dict[str, Any]:
+    """How many stations are funded, and how much they get in all."""
+    eligible = [v for v in evaluation.verdicts if v.eligible]
+    return {"eligible": len(eligible), "amount_cny": fen(sum(v.amount_cny for v in eligible))}
+
+
 def header(evaluation: Evaluation, lang: str = "zh") -> dict[str, Any]:
     """Everything in the report but the per-station list: what it is, and the totals."""
     programme = evaluation.loaded.programme
-    eligible = [v for v in evaluation.verdicts if v.eligible]
     current = sum(not v.from_history for v in evaluation.verdicts)
     end = evaluation.period.end
     return {
@@ -61,8 +66,7 @@ def header(evaluation: Evaluation, lang: str = "zh") -> dict[str, Any]:
         },
         "totals": {
             "stations": len(evaluation.verdicts),
-            "eligible": len(eligible),
-            "amount_cny": fen(sum(v.amount_cny for v in eligible)),
+            **paid(evaluation),
             "cap": evaluation.cap,
             "budget_used_cny": fen(evaluation.budget_used_cny),
             "by_city": _totals(evaluation, city=True),
@@ -115,7 +119,7 @@ def _totals(evaluation: Evaluation, *, city: bool) -> list[dict[str, Any]]:
     names: dict[str, str] = {}
     for v in evaluation.verdicts:
         code = v.station["district_code"]
-        key = code[:4] + "00" if city else code
+        key = city_of(code) if city else code
         names.setdefault(key, evaluation.names.get(key) or v.station["district_name"] or "")
         group = groups[key]
         group["stations"] += 1

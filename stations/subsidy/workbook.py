@@ -30,7 +30,7 @@ from xml.sax.saxutils import escape
 from stations import settings
 from stations.hours.tz import SHANGHAI
 from stations.records import inert
-from stations.subsidy.evaluate import ORDER_ZH, Evaluation, Said, Verdict
+from stations.subsidy.evaluate import ORDER_ZH, Evaluation, Said, Verdict, city_of
 
 MONEY = "#,##0.00"
 COUNT = "#,##0"
@@ -272,7 +272,7 @@ def in_verdict_order(verdicts: Iterable[Verdict]) -> list[Verdict]:
 
 def _where(evaluation: Evaluation, v: Verdict) -> list[str]:
     code = v.station["district_code"]
-    city = code[:4] + "00"
+    city = city_of(code)
     return [city, evaluation.names.get(city, ""), code,
             evaluation.names.get(code) or v.station["district_name"] or ""]  # fmt: skip
 
@@ -332,7 +332,7 @@ def _totals(sheets: _Sheets, body: dict[str, Any]) -> None:
     totals = body["totals"]
     counties: dict[str, list[dict[str, Any]]] = {}
     for d in totals["by_district"]:
-        counties.setdefault(d["code"][:4] + "00", []).append(d)
+        counties.setdefault(city_of(d["code"]), []).append(d)
     rows = []
     for city in totals["by_city"]:
         rows.append(["城市", city["code"], city["name"], city["stations"], city["eligible"],
