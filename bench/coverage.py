@@ -7,6 +7,10 @@ points, Shanxi's real district boundaries):
   (about 156,700 km²): the vector method (circle union and overlay on an equal-area
   plane) against a raster of cell centres tested by distance arithmetic;
 - the 24-hour profile for Taiyuan's six urban districts against 24 rasters;
+- gaps and demand zones for Taiyuan at 22:00 (what the planner's night view asks for)
+  against zoning by brute force on a dense distance matrix;
+- the fewest new sites for 100 % of Taiyuan's urban demand at 1 km, exact (HiGHS) against
+  greedy with its bound, and for 95 % over Shanxi, greedy against the exact program;
 - 200 siting suggestions over Shanxi: lazy greedy against the exact optimum of the same
   maximal-covering problem (HiGHS integer program), also reporting greedy's share of it.
 
@@ -27,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry import mapping
 
@@ -35,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from geo import siting as geo_siting  # noqa: E402
 from geo.coverage import raster_coverage  # noqa: E402
-from stations import coverage, db, siting, tokens  # noqa: E402
+from stations import coverage, db, hours, siting, tokens, zones  # noqa: E402
 from stations.cluster import Cluster  # noqa: E402
 from stations.demo import demo_database  # noqa: E402
 from web.app import create_app  # noqa: E402
@@ -157,6 +162,101 @@ def bench_suggest(conn, repeat: int, exact_limit: float, run_exact: bool) -> Non
     )
 
 
+def zones_by_brute_force(xy: np.ndarray, weights: np.ndarray, radius_m: float) -> list[float]:
+    """Zone demands by the definition, on a dense distance matrix: the check for zones."""
+    reach = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1)) <= radius_m
+    left = weights.astype(float).copy()
+    out = []
+    while left.any():
+        held = reach @ left
+        best = int(np.argmax(held))
+        out.append(float(held[best]))
+        left[reach[best]] = 0.0
+    return out
+
+
+def bench_zones(conn, repeat: int, client, token) -> None:
+    area = coverage.resolve_area(conn, {"district": "140100"})
+    at = dt.datetime.combine(DAY, dt.time(22), hours.SHANGHAI)
+    report = coverage.gaps(conn, area, radius_m=1000, at=at)
+    part_of, layer = report.coverage.uncovered_in, report.layer
+    seconds, found = timed(lambda: zones.find(report), repeat)
+
+    def brute() -> list[float]:
+        out: list[float] = []
+        for part in np.unique(part_of[part_of >= 0]):
+            index = part_of == part
+            out += zones_by_brute_force(layer.demand_xy[index], layer.weights[index], 1000)
+        return sorted(out, reverse=True)
+
+    brute_s, theirs = timed(brute, repeat)
+    ours = [z.demand for z in found]
+    same = "identical" if ours == theirs else "differing"
+    uncovered = report.coverage.demand_total - report.coverage.demand_covered
+    row(
+        "zones 22:00, Taiyuan",
+        "",
+        seconds,
+        "zoning by brute force",
+        brute_s,
+        f"{len(ours)} zones vs {len(theirs)}, {same} demands; sum {sum(ours):,.0f} vs "
+        f"{sum(theirs):,.0f} (uncovered {uncovered:,.0f}); largest "
+        f"{max(z.outline.area for z in found) / 1e6:.2f} km² (ours draws outlines too)",
+    )
+    body = {"district": "140100", "at": at.strftime("%Y-%m-%dT%H:%M")}
+    http_s, response = timed(
+        lambda: client.post(
+            "/api/v1/coverage/gaps", json=body, headers={"Authorization": f"Bearer {token}"}
+        ),
+        repeat,
+    )
+    assert response.status_code == 200, response.json
+    print(
+        f"{'  gaps + zones over HTTP':<34} {http_s:>8.3f} s  goal <= 1 s  "
+        f"{len(response.data) / 1e6:.1f} MB JSON, "
+        f"{len(response.json['gaps']['features'])} gap pieces cut by county"
+    )
+
+
+def bench_fewest(conn, urban_spec: dict, exact_limit: float) -> None:
+    urban = coverage.resolve_area(conn, urban_spec)
+    exact_s, exact = timed(
+        lambda: siting.fewest(conn, urban, target=1.0, method="exact", time_limit_s=60), 1
+    )
+    greedy_s, greedy = timed(lambda: siting.fewest(conn, urban, target=1.0, method="greedy"), 1)
+    row(
+        "fewest for 100 %, Taiyuan urban",
+        "<= 60 s",
+        exact_s,
+        "greedy with bound",
+        greedy_s,
+        f"exact {len(exact.answer.sites)} sites ({_sure(exact.answer)}); greedy "
+        f"{len(greedy.answer.sites)} (bound {greedy.answer.lower_bound}); "
+        f"{exact.candidates:,} candidates",
+    )
+    shanxi = coverage.resolve_area(conn, {"district": "140000"})
+    greedy_s, greedy = timed(lambda: siting.fewest(conn, shanxi, target=0.95, method="greedy"), 1)
+    exact_s, exact = timed(
+        lambda: siting.fewest(conn, shanxi, target=0.95, method="exact", time_limit_s=exact_limit),
+        1,
+    )
+    gap = len(greedy.answer.sites) - greedy.answer.lower_bound
+    row(
+        "fewest for 95 %, Shanxi (greedy)",
+        "<= 30 s",
+        greedy_s,
+        "exact (HiGHS MILP)",
+        exact_s,
+        f"greedy {len(greedy.answer.sites)} sites, bound {greedy.answer.lower_bound} (gap "
+        f"{gap}, {gap / max(1, greedy.answer.lower_bound):.1%}); exact "
+        f"{len(exact.answer.sites)} ({_sure(exact.answer)}); {greedy.candidates:,} candidates",
+    )
+
+
+def _sure(answer) -> str:
+    return "proven optimum" if answer.proven else f"bound {answer.lower_bound}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -195,6 +295,8 @@ def main() -> None:
                 token,
             )
             bench_hourly(conn, urban_spec, args.repeat)
+            bench_zones(conn, args.repeat, client, token)
+            bench_fewest(conn, urban_spec, args.exact_limit)
             bench_suggest(conn, args.repeat, args.exact_limit, not args.no_exact)
     finally:
         close_pool(app)

@@ -32,6 +32,7 @@ for _command in (
     planning.gaps,
     planning.hourly,
     planning.suggest,
+    planning.fewest,
     planning.access_,
     subsidy.subsidy_group,
     holidays.holidays_group,

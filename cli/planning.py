@@ -1,4 +1,4 @@
-"""Planning to a file: ``stations gaps``, ``hourly``, ``suggest`` and ``access``."""
+"""Planning to a file: ``stations gaps``, ``hourly``, ``suggest``, ``fewest``, ``access``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import click
 
 from cli.errors import reported
 from cli.output import write
-from stations import access, coverage, db, hours, siting, vocabulary
+from stations import access, coverage, db, hours, siting, vocabulary, zones
 from stations.errors import InvalidParameter
 
 
@@ -76,6 +76,11 @@ def _read_json(path: Path, param: str) -> Any:
         raise InvalidParameter(param, f"{path} is not GeoJSON: {exc}") from None
 
 
+def _candidates(path: Path | None) -> list[tuple[float, float]] | None:
+    """The planner's own candidate points from a GeoJSON file, if one is given."""
+    return siting.candidates_from_geojson(_read_json(path, "candidates")) if path else None
+
+
 def _planning_inputs(
     district: str | None,
     bbox: str | None,
@@ -107,12 +112,14 @@ def gaps(
     with db.connect() as conn:
         area = coverage.resolve_area(conn, spec)
         report = coverage.gaps(conn, area, radius_m=radius_m, at=at, amenities=codes)
-    write(output, json.dumps(coverage.payload(report), ensure_ascii=False))
+    found = zones.report_payload(report)
+    write(output, json.dumps(found, ensure_ascii=False))
     result = report.coverage
     click.echo(
         f"{area.label}: {result.coverage_ratio:.1%} of {result.area_m2 / 1e6:,.1f} km² and "
         f"{result.demand_coverage_ratio:.1%} of demand covered by {report.stations_counted} "
-        f"stations; {len(result.gaps)} gaps",
+        f"stations; {len(result.gaps)} gap pieces, {len(found['zones']['features'])} demand "
+        "zones",
         err=True,
     )
 
@@ -170,9 +177,7 @@ def suggest(
 ) -> None:
     """Sites for new stations, best first, as GeoJSON points with the demand they add."""
     spec, codes, at = _planning_inputs(district, bbox, geometry, amenities, at_text)
-    sites = (
-        siting.candidates_from_geojson(_read_json(candidates, "candidates")) if candidates else None
-    )
+    sites = _candidates(candidates)
     with db.connect() as conn:
         area = coverage.resolve_area(conn, spec)
         result = siting.suggest(
@@ -191,6 +196,82 @@ def suggest(
         f"{area.label}: {len(result.gains)} sites from {result.candidates:,} candidates raise "
         f"demand covered from {result.demand_covered_before / total:.1%} to "
         f"{body['demand_covered_after'] / total:.1%}",
+        err=True,
+    )
+
+
+@click.command("fewest")
+@_area_options
+@_AT_OPTION
+@click.option(
+    "--target",
+    type=click.FloatRange(siting.MIN_TARGET, 1),
+    default=1.0,
+    show_default=True,
+    help="Share of the demand to bring within the radius (0.95 for 95 %).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(siting.METHODS),
+    default="auto",
+    show_default=True,
+    help="exact: HiGHS integer program; greedy: with a lower bound; auto: exact when small.",
+)
+@click.option(
+    "--time-limit",
+    "time_limit_s",
+    type=click.FloatRange(1, 3600),
+    default=siting.EXACT_TIME_LIMIT_S,
+    show_default=True,
+    help="Seconds the exact solver may take before it answers its best with its bound.",
+)
+@click.option(
+    "--candidates",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="GeoJSON FeatureCollection of candidate points (default: a grid and the workers).",
+)
+@reported
+def fewest(
+    district: str | None,
+    bbox: str | None,
+    geometry: Path | None,
+    radius_m: float,
+    amenities: str,
+    output: Path,
+    at_text: str | None,
+    target: float,
+    method: str,
+    time_limit_s: float,
+    candidates: Path | None,
+) -> None:
+    """The fewest new sites bringing a share of demand within reach (set covering)."""
+    spec, codes, at = _planning_inputs(district, bbox, geometry, amenities, at_text)
+    sites = _candidates(candidates)
+    with db.connect() as conn:
+        area = coverage.resolve_area(conn, spec)
+        result = siting.fewest(
+            conn,
+            area,
+            target=target,
+            radius_m=radius_m,
+            at=at,
+            amenities=codes,
+            candidates=sites,
+            method=method,
+            time_limit_s=time_limit_s,
+        )
+    body = siting.fewest_payload(result)
+    write(output, json.dumps(body, ensure_ascii=False))
+    sure = (
+        "the proven optimum"
+        if body["proven_optimal"]
+        else f"at least {body['lower_bound']} are needed"
+    )
+    click.echo(
+        f"{area.label}: {body['sites_count']} new sites ({body['method']}, {sure}) raise demand "
+        f"within {radius_m:g} m from {body['demand_coverage_ratio_before']:.1%} to "
+        f"{body['demand_coverage_ratio_after']:.1%} (target {target:.0%}); "
+        f"solved in {body['solver_seconds']:.2f} s",
         err=True,
     )
 

@@ -17,6 +17,7 @@ Two independent methods:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,6 +81,7 @@ class Gap:
     area_m2: float
     demand: float
     point: shapely.Point  # a point inside the piece, for labels and "go here"
+    part: int = 0  # which of the area's parts (e.g. counties) the piece lies in
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class Coverage:
     demand_total: float
     demand_covered: float
     gaps: list[Gap] = field(default_factory=list)
+    # per demand point given: the part whose gap holds it, -1 when covered or outside
+    uncovered_in: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
 
     @property
     def gap_m2(self) -> float:
@@ -117,6 +121,7 @@ class _Circles:
     weights: np.ndarray
     covered: BaseGeometry
     any_station: bool
+    inside: np.ndarray  # which of the demand points given lie in the area
 
 
 def _circles(
@@ -133,7 +138,7 @@ def _circles(
     inside = shapely.contains_xy(area, demand_xy[:, 0], demand_xy[:, 1]) if len(w) else w > 0
     circles = shapely.buffer(shapely.points(xy), radius_m, quad_segs=QUAD_SEGS)
     covered = shapely.union_all(circles) if len(xy) else shapely.Polygon()
-    return _Circles(area, demand_xy[inside], w[inside], covered, bool(len(xy)))
+    return _Circles(area, demand_xy[inside], w[inside], covered, bool(len(xy)), inside)
 
 
 def coverage(
@@ -142,23 +147,32 @@ def coverage(
     radius_m: float,
     demand: ArrayLike | None = None,
     weights: ArrayLike | None = None,
+    parts: Sequence[BaseGeometry] | None = None,
 ) -> Coverage:
     """Coverage of ``area`` by circles of ``radius_m`` around ``stations``, all on a plane.
 
     ``stations`` and ``demand`` are (n, 2) plane coordinates; ``weights`` the demand
-    weights (default 1 each). Gaps are ranked by the demand inside, then by area.
+    weights (default 1 each). ``parts``, when given, partition the area (its counties):
+    gaps are cut along them, so a night gap the size of a city becomes one piece per
+    county, each knowing its part. Gaps are ranked by the demand inside, then by area.
     """
     c = _circles(area, stations, radius_m, demand, weights)
     demand_xy, w = c.demand_xy, c.weights
     demand_gap = np.zeros(len(w), dtype=bool)
+    part_of = np.full(len(w), -1, dtype=np.int64)
     gaps = []
-    for part in shapely.get_parts(c.area.difference(c.covered)):
-        if part.is_empty or part.area <= 0:
-            continue
-        shapely.prepare(part)
-        hit = shapely.contains_xy(part, demand_xy[:, 0], demand_xy[:, 1]) & ~demand_gap
-        demand_gap |= hit
-        gaps.append(Gap(part, part.area, float(w[hit].sum()), part.point_on_surface()))
+    uncovered = c.area.difference(c.covered)
+    cuts = [uncovered] if parts is None else [uncovered.intersection(p) for p in parts]
+    for index, cut in enumerate(cuts):
+        for piece in shapely.get_parts(cut):
+            if piece.is_empty or piece.area <= 0 or piece.geom_type != "Polygon":
+                continue
+            shapely.prepare(piece)
+            hit = shapely.contains_xy(piece, demand_xy[:, 0], demand_xy[:, 1]) & ~demand_gap
+            demand_gap |= hit
+            part_of[hit] = index
+            point = piece.point_on_surface()
+            gaps.append(Gap(piece, piece.area, float(w[hit].sum()), point, index))
     gaps.sort(key=lambda g: (-g.demand, -g.area_m2))
     gap_m2 = sum(g.area_m2 for g in gaps)
     return Coverage(
@@ -167,7 +181,15 @@ def coverage(
         demand_total=float(w.sum()),
         demand_covered=float(w[~demand_gap].sum()),
         gaps=gaps,
+        uncovered_in=_scatter(part_of, c.inside),
     )
+
+
+def _scatter(values: NDArray[np.int64], inside: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Values of the points inside the area, back on all the points given (-1 elsewhere)."""
+    out = np.full(len(inside), -1, dtype=np.int64)
+    out[inside] = values
+    return out
 
 
 def coverage_ratios(

@@ -115,11 +115,13 @@ def greedy(
     weights: ArrayLike,
     covered: ArrayLike,
     count: int,
+    enough: float = math.inf,
 ) -> list[Pick]:
     """Up to ``count`` sites, best first, each newly covering the most demand (lazy greedy).
 
     ``cover`` is sites × points (see :func:`within`), ``covered`` the points the existing
-    stations already cover. Picking stops early when no site covers anything new.
+    stations already cover. Picking stops early when no site covers anything new, or once
+    the picks together newly cover ``enough``.
     """
     w = np.asarray(weights, dtype=float)
     done = np.asarray(covered, dtype=bool).copy()
@@ -129,6 +131,7 @@ def greedy(
     heap = [(-g, j) for j, g in enumerate(gains) if g > 0]
     heapq.heapify(heap)
     picks: list[Pick] = []
+    total = 0.0
     while heap and len(picks) < count:
         _, j = heapq.heappop(heap)
         row = indices[indptr[j] : indptr[j + 1]]
@@ -140,6 +143,9 @@ def greedy(
             continue
         done[row] = True
         picks.append(Pick(j, gain))
+        total += gain
+        if total >= enough:
+            break
     return picks
 
 

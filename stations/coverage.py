@@ -43,22 +43,6 @@ class Area:
     label: str
 
 
-@dataclass(frozen=True)
-class GapReport:
-    """The coverage of an area, the plane it was measured on and the stations counted."""
-
-    area: Area
-    plane: Plane
-    coverage: Coverage
-    stations_xy: np.ndarray  # the stations counted, on the plane
-    radius_m: float
-
-    @property
-    def stations_counted(self) -> int:
-        """How many stations the coverage is made of."""
-        return len(self.stations_xy)
-
-
 def resolve_area(conn: psycopg.Connection, spec: Mapping[str, Any]) -> Area:
     """The area a request names by exactly one of ``district``, ``bbox`` or ``geometry``."""
     given = [k for k in AREA_KINDS if spec.get(k) is not None]
@@ -224,6 +208,34 @@ class Layer:
         return np.column_stack([self.open_at(at) for at in hours_]).reshape(-1, 24)
 
 
+@dataclass(frozen=True)
+class Part:
+    """A county-level district the area is cut along (no code: outside every county)."""
+
+    code: str | None
+    name: str | None
+    geometry: BaseGeometry  # on the plane, within the area
+
+
+@dataclass(frozen=True)
+class GapReport:
+    """The coverage of an area, the plane it was measured on and the stations counted."""
+
+    area: Area
+    plane: Plane
+    coverage: Coverage
+    stations_xy: np.ndarray  # the stations counted, on the plane
+    radius_m: float
+    layer: Layer | None = None  # what was read: every station that may count, the demand
+    counted: np.ndarray | None = None  # which of the layer's stations count
+    parts: Sequence[Part] = ()  # the counties the gaps are cut along
+
+    @property
+    def stations_counted(self) -> int:
+        """How many stations the coverage is made of."""
+        return len(self.stations_xy)
+
+
 def check_radius(radius_m: float, name: str = "radius_m") -> float:
     """A service radius in range, else an error naming the parameter."""
     if not isinstance(radius_m, int | float) or not 1 <= radius_m <= MAX_RADIUS_M:
@@ -294,9 +306,50 @@ def gaps(
     """Coverage of ``area`` by the stations that count (see the module doc)."""
     radius_m = check_radius(radius_m)
     layer = load(conn, area, reach_m=radius_m, amenities=amenities)
-    stations = layer.stations_xy[layer.open_at(at)]
-    result = coverage(layer.area_plane, stations, radius_m, layer.demand_xy, layer.weights)
-    return GapReport(area, layer.plane, result, stations, radius_m)
+    counted = layer.open_at(at)
+    stations = layer.stations_xy[counted]
+    parts = counties(conn, area, layer.plane)
+    result = coverage(
+        layer.area_plane,
+        stations,
+        radius_m,
+        layer.demand_xy,
+        layer.weights,
+        parts=[p.geometry for p in parts] or None,
+    )
+    return GapReport(area, layer.plane, result, stations, radius_m, layer, counted, parts)
+
+
+def counties(conn: psycopg.Connection, area: Area, plane: Plane) -> list[Part]:
+    """The area cut into its county-level districts, on the plane, and what no county holds.
+
+    The cut is made in PostGIS on lon/lat and then projected, so the pieces meet exactly
+    along county lines; a county touching the area only along its edge is no piece.
+    """
+    rows = conn.execute(
+        """WITH a AS (SELECT ST_GeomFromWKB(%s, 4326) AS geom),
+                cut AS (
+                  SELECT d.code, d.name,
+                         ST_CollectionExtract(ST_Intersection(d.geom, a.geom), 3) AS geom
+                  FROM districts d, a
+                  WHERE d.level = 'county' AND ST_Intersects(d.geom, a.geom))
+           SELECT code, name, ST_AsBinary(geom) FROM cut WHERE NOT ST_IsEmpty(geom)
+           UNION ALL
+           SELECT NULL, NULL, ST_AsBinary(ST_CollectionExtract(
+                    ST_Difference(a.geom, COALESCE((SELECT ST_Union(geom) FROM cut),
+                                               ST_SetSRID('POLYGON EMPTY'::geometry, 4326))), 3))
+           FROM a
+           ORDER BY 1 NULLS LAST""",
+        [shapely.to_wkb(area.geometry)],
+    ).fetchall()
+    parts = []
+    for code, name, wkb in rows:
+        geom = shapely.from_wkb(wkb) if wkb is not None else None
+        if code is None and (geom is None or geom.is_empty or geom.area < 1e-9):
+            continue  # nothing of the area lies outside the counties (about 10 m² or less)
+        piece = plane.forward(geom)
+        parts.append(Part(code, name, piece if piece.is_valid else shapely.make_valid(piece)))
+    return parts
 
 
 @dataclass(frozen=True)
@@ -360,7 +413,7 @@ def hourly_payload(area: Area, day: dt.date, found: Sequence[Hour]) -> dict[str,
     }
 
 
-def _lon_lat_polygon(plane: Plane, geom: BaseGeometry) -> BaseGeometry:
+def lon_lat_polygon(plane: Plane, geom: BaseGeometry) -> BaseGeometry:
     """A plane polygon back in lon/lat, rounded to 1e-6 degrees (~0.1 m), kept valid."""
     back = plane.inverse(geom)
     return shapely.set_precision(back if back.is_valid else shapely.make_valid(back), 1e-6)
@@ -381,12 +434,13 @@ def payload(report: GapReport) -> dict[str, Any]:
         features.append(
             {
                 "type": "Feature",
-                "geometry": geojson.geometry(_lon_lat_polygon(plane, gap.geometry)),
+                "geometry": geojson.geometry(lon_lat_polygon(plane, gap.geometry)),
                 "properties": {
                     "rank": rank,
                     "area_km2": round(gap.area_m2 / 1e6, 4),
                     "demand": round(gap.demand, 1),
                     "point": [round(point.x, 6), round(point.y, 6)],
+                    **county_of(report, gap.part),
                 },
             }
         )
@@ -402,4 +456,13 @@ def payload(report: GapReport) -> dict[str, Any]:
         "demand_coverage_ratio": round(result.demand_coverage_ratio, 5),
         "stations_counted": report.stations_counted,
         "gaps": {"type": "FeatureCollection", "features": features},
+    }
+
+
+def county_of(report: GapReport, part: int) -> dict[str, str | None]:
+    """``county_code`` and ``county_name`` of one of the report's parts (None: no county)."""
+    found = report.parts[part] if 0 <= part < len(report.parts) else None
+    return {
+        "county_code": found.code if found else None,
+        "county_name": found.name if found else None,
     }

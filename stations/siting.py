@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from geo import siting
+from geo import covering, siting
 from stations.coverage import Area, Layer, check_radius, load
 from stations.errors import InvalidParameter
 
@@ -27,6 +27,12 @@ MAX_CANDIDATES = 100_000
 # Candidate-to-worker pairs within the radius: ~200 MB at most. Shanxi's own grid at 1 km
 # is 177,000 pairs.
 MAX_PAIRS = 20_000_000
+METHODS = ("auto", "exact", "greedy")
+MIN_TARGET = 0.001  # a share of demand: 0.1 % up to 1 (everyone)
+# "auto" solves exactly up to this many candidate-worker pairs and greedily with a bound
+# beyond; the demo's Shanxi at 1 km (89,000 candidates) solves exactly in about 2 s
+EXACT_PAIRS = 2_000_000
+EXACT_TIME_LIMIT_S = 60
 
 
 @dataclass(frozen=True)
@@ -85,22 +91,8 @@ def suggest(
     radius_m = check_radius(radius_m)
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
         raise InvalidParameter("count", f"count must be a whole number from 1 to {MAX_COUNT}")
-    layer = load(conn, area, reach_m=radius_m, amenities=amenities)
-    existing = layer.stations_xy[layer.open_at(at)]
-    covered = siting.covered_by(existing, layer.demand_xy, radius_m)
-    if candidates is not None:
-        sites = layer.plane.points([c[0] for c in candidates], [c[1] for c in candidates])
-    else:
-        cell = cell_m or radius_m / 4
-        sites = siting.candidate_grid(layer.area_plane, layer.demand_xy, covered, radius_m, cell)
-    try:
-        cover = siting.within(sites, layer.demand_xy, radius_m, max_pairs=MAX_PAIRS)
-    except siting.TooManyPairs as exc:
-        raise InvalidParameter(
-            "candidates" if candidates is not None else "radius_m",
-            f"the candidates reach too many workers at once ({exc}); use a smaller radius, "
-            "a smaller area or fewer candidates",
-        ) from None
+    layer, covered, sites = _setting(conn, area, radius_m, at, amenities, candidates, cell_m)
+    cover = _cover(sites, layer, radius_m, given=candidates is not None)
     picks = siting.greedy(cover, layer.weights, covered, count)
     return Suggestion(
         layer=layer,
@@ -147,3 +139,153 @@ def payload(result: Suggestion, requested: int) -> dict[str, Any]:
         "demand_covered_after": round(cumulative, 1),
         "sites": {"type": "FeatureCollection", "features": features},
     }
+
+
+def _setting(
+    conn: psycopg.Connection,
+    area: Area,
+    radius_m: float,
+    at: dt.datetime | None,
+    amenities: Sequence[str],
+    candidates: Sequence[tuple[float, float]] | None,
+    cell_m: float | None,
+    *,
+    workers_too: bool = False,
+) -> tuple[Layer, np.ndarray, np.ndarray]:
+    """The layer, which workers its counted stations cover, and the candidate sites.
+
+    Without the planner's own candidates: the grid, and with ``workers_too`` the uncovered
+    workers' own points as well (a station there covers them, so every target is met).
+    """
+    layer = load(conn, area, reach_m=radius_m, amenities=amenities)
+    existing = layer.stations_xy[layer.open_at(at)]
+    covered = siting.covered_by(existing, layer.demand_xy, radius_m)
+    if candidates is not None:
+        lon, lat = [c[0] for c in candidates], [c[1] for c in candidates]
+        return layer, covered, layer.plane.points(lon, lat)
+    cell = cell_m or radius_m / 4
+    sites = siting.candidate_grid(layer.area_plane, layer.demand_xy, covered, radius_m, cell)
+    if workers_too:
+        sites = np.concatenate([sites, layer.demand_xy[~covered & (layer.weights > 0)]])
+    return layer, covered, sites.reshape(-1, 2)
+
+
+def _cover(sites: np.ndarray, layer: Layer, radius_m: float, *, given: bool) -> Any:
+    """Which candidates reach which demand points, refused past :data:`MAX_PAIRS`."""
+    try:
+        return siting.within(sites, layer.demand_xy, radius_m, max_pairs=MAX_PAIRS)
+    except siting.TooManyPairs as exc:
+        raise InvalidParameter(
+            "candidates" if given else "radius_m",
+            f"the candidates reach too many workers at once ({exc}); use a smaller radius, "
+            "a smaller area or fewer candidates",
+            zh=f"候选点覆盖的人员点对过多（{exc}）；请减小半径、缩小区域或减少候选点",
+        ) from None
+
+
+@dataclass(frozen=True)
+class FewestSites:
+    """The fewest new sites meeting a demand target, and how sure that count is."""
+
+    layer: Layer
+    radius_m: float
+    target: float
+    sites_xy: np.ndarray  # plane coordinates, most newly covered demand first
+    answer: covering.Fewest
+    candidates: int
+    demand_total: float
+    demand_covered_before: float
+
+
+def fewest(
+    conn: psycopg.Connection,
+    area: Area,
+    *,
+    target: float = 1.0,
+    radius_m: float = 1000,
+    at: dt.datetime | None = None,
+    amenities: Sequence[str] = (),
+    candidates: Sequence[tuple[float, float]] | None = None,
+    method: str = "auto",
+    time_limit_s: float = EXACT_TIME_LIMIT_S,
+) -> FewestSites:
+    """The fewest new sites so that ``target`` of the area's demand is within reach.
+
+    Every existing station that counts stays. Without candidates of the planner's own,
+    the grid of :func:`suggest` is used together with the uncovered demand points
+    themselves, so that full coverage is always within reach of some choice.
+    """
+    radius_m = check_radius(radius_m)
+    ok = isinstance(target, int | float) and not isinstance(target, bool)
+    if not ok or not MIN_TARGET <= target <= 1:
+        raise InvalidParameter(
+            "target",
+            f"target must be a share of demand from {MIN_TARGET:g} to 1 (0.95 for 95 %)",
+            zh=f"target 须为 {MIN_TARGET:g} 到 1 之间的需求占比（95% 写作 0.95）",
+        )
+    if method not in METHODS:
+        raise InvalidParameter("method", f"method must be one of {', '.join(METHODS)}")
+    layer, covered, sites = _setting(
+        conn, area, radius_m, at, amenities, candidates, None, workers_too=True
+    )
+    cover = _cover(sites, layer, radius_m, given=candidates is not None)
+    total = float(layer.weights.sum())
+    before = float(layer.weights[covered].sum())
+    needed = target * total - before
+    exact = method == "exact" or (method == "auto" and cover.nnz <= EXACT_PAIRS)
+    try:
+        if exact:
+            answer = covering.exact(cover, layer.weights, covered, needed, time_limit_s)
+        else:
+            answer = covering.greedy(cover, layer.weights, covered, needed)
+    except covering.Unreachable as exc:
+        share = (before + exc.reachable) / total if total else 1.0
+        raise InvalidParameter(
+            "target",
+            f"the candidates can bring at most {share:.2%} of the demand within reach; "
+            "lower the target or give more candidates",
+            zh=f"候选点最多只能让 {share:.2%} 的需求在服务半径内；请降低目标或增加候选点",
+        ) from None
+    return FewestSites(
+        layer=layer,
+        radius_m=radius_m,
+        target=float(target),
+        sites_xy=sites[answer.sites].reshape(-1, 2),
+        answer=answer,
+        candidates=len(sites),
+        demand_total=total,
+        demand_covered_before=before,
+    )
+
+
+def fewest_payload(result: FewestSites) -> dict[str, Any]:
+    """The fewest-sites answer as the API and ``stations fewest`` give it."""
+    answer = result.answer
+    body = payload(
+        Suggestion(
+            layer=result.layer,
+            radius_m=result.radius_m,
+            sites_xy=result.sites_xy,
+            gains=answer.gains,
+            candidates=result.candidates,
+            demand_total=result.demand_total,
+            demand_covered_before=result.demand_covered_before,
+        ),
+        len(answer.sites),
+    )
+    del body["requested"]
+    return {
+        **body,
+        "target": result.target,
+        "method": answer.method,
+        "sites_count": len(answer.sites),
+        "lower_bound": answer.lower_bound,
+        "proven_optimal": answer.proven,
+        "solver_seconds": round(answer.seconds, 3),
+        "demand_coverage_ratio_before": _ratio(result.demand_covered_before, result.demand_total),
+        "demand_coverage_ratio_after": _ratio(body["demand_covered_after"], result.demand_total),
+    }
+
+
+def _ratio(part: float, whole: float) -> float:
+    return round(part / whole, 5) if whole else 1.0

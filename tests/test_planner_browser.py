@@ -42,6 +42,7 @@ def test_planner_signs_in_and_switches_hours_and_sites(page, base_url, tokens_by
         "需求热力 Demand",
         "覆盖圈 Coverage",
         "缺口 Gaps",
+        "需求区 Zones",
         "驿站 Stations",
         "建议选址 Suggested sites",
     ]

@@ -8,12 +8,13 @@ import math
 import pytest
 
 from cli import main
-from stations import coverage, db, siting, tokens
+from stations import coverage, db, siting, tokens, zones
 
 PLANNER_ROUTES = [
     ("gaps", {"district": "140106"}),
     ("hourly", {"district": "140106", "date": "2025-11-19"}),
     ("suggest", {"district": "140106", "count": 3}),
+    ("fewest", {"district": "140106", "target": 0.9}),
     ("access", {"district": "140100"}),
 ]
 
@@ -61,7 +62,7 @@ def test_gaps_over_http_equal_the_domain_payload(client, planner, conn):
     area = coverage.resolve_area(conn, {"district": "140106"})
     from stations import hours
 
-    expected = coverage.payload(
+    expected = zones.report_payload(
         coverage.gaps(
             conn,
             area,
@@ -308,7 +309,9 @@ def test_suggest_refuses_work_past_the_pair_budget(client, planner, monkeypatch)
     body = {"district": "140000", "radius_m": 20000, "count": 5}
     response = client.post("/api/v1/coverage/suggest", json=body, headers=planner)
     assert response.status_code == 400 and response.json["param"] == "radius_m"
-    assert "too many" in response.json["detail"]
+    assert "过多" in response.json["detail"]
+    english = client.post("/api/v1/coverage/suggest?lang=en", json=body, headers=planner)
+    assert english.status_code == 400 and "too many" in english.json["detail"]
 
 
 def test_counted_stations_are_truly_within_the_radius(client, planner, conn):

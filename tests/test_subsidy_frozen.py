@@ -279,3 +279,11 @@ def test_freeze_and_frozen_on_the_command_line(database_url, monkeypatch, tmp_pa
     assert rerun["report"] == report_id and rerun["same"]
     missing = CliRunner().invoke(main, ["subsidy", "frozen", "999999999", "--output", "-"])
     assert missing.exit_code != 0 and "999999999" in missing.output
+
+
+@pytest.mark.parametrize("value", ["%00", "a%0Ab", "x" * 101])
+def test_a_programme_filter_with_control_characters_is_a_400(client, tokens_by_role, value):
+    """A NUL in the filter once reached PostgreSQL and answered 500 (found by the fuzz)."""
+    answer = client.get(f"{REPORTS}?programme={value}", headers=_as(tokens_by_role, "union"))
+    assert answer.status_code == 400 and answer.mimetype == "application/problem+json"
+    assert "programme" in answer.json["detail"]

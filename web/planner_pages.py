@@ -61,6 +61,8 @@ def planner_map() -> Response:
         "api": {
             "gaps": url_for("planning.gaps"),
             "suggest": url_for("planning.suggest"),
+            "fewest": url_for("planning.fewest"),
+            "access": url_for("planning.access_scores"),
         },
         # planning overlays are WGS-84; GCJ-02 (Amap) tiles would put them 500 m off
         "tiles": [] if tiles.gcj02 else list(tiles.urls),

@@ -1,4 +1,4 @@
-"""The planner API (v1): coverage gaps, hourly coverage, siting suggestions, access scores.
+"""The planner API (v1): gaps and zones, hourly coverage, siting, fewest sites, access.
 
 Every route needs a token (or signed-in session) with the ``planner`` role and takes a
 JSON body naming an area (``district``, ``bbox`` or ``geometry``) and the common options
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from stations import access, coverage, siting
+from stations import access, coverage, siting, zones
 from stations.coverage import Area
 from web import auth
 from web.api_models import LangQuery
@@ -19,6 +19,8 @@ from web.planning_models import (
     AccessRequest,
     AccessScores,
     AreaRequest,
+    FewestRequest,
+    FewestSites,
     GapReport,
     GapsRequest,
     HourlyProfile,
@@ -47,11 +49,11 @@ def _area(body: AreaRequest) -> Area:
     problems=PROBLEMS,
 )
 def coverage_gaps(body: GapsRequest, query: LangQuery) -> Response:
-    """Uncovered parts of the area, ranked by demand, with coverage totals."""
+    """Uncovered pieces by county and demand zones, ranked by demand, with totals."""
     report = coverage.gaps(
         get_conn(), _area(body), radius_m=body.radius_m, at=body.at, amenities=body.amenities
     )
-    return jsonify(coverage.payload(report))
+    return jsonify(zones.report_payload(report))
 
 
 @planning.post("/hourly", endpoint="hourly")
@@ -94,6 +96,32 @@ def coverage_suggest(body: SuggestRequest, query: LangQuery) -> Response:
         candidates=siting.candidates_from_geojson(given) if given is not None else None,
     )
     return jsonify(siting.payload(result, count))
+
+
+@planning.post("/fewest", endpoint="fewest")
+@auth.require("planner")
+@operation(
+    "The fewest new sites for a share of demand (planner)",
+    {200: Ok(FewestSites, "The fewest new sites for a share of demand (planner)")},
+    query=LangQuery,  # lang: the language of errors
+    body=FewestRequest,
+    problems=PROBLEMS,
+)
+def coverage_fewest(body: FewestRequest, query: LangQuery) -> Response:
+    """The fewest new sites bringing ``target`` of the demand within the radius (LSCP)."""
+    given = body.candidates
+    result = siting.fewest(
+        get_conn(),
+        _area(body),
+        target=body.target,
+        radius_m=body.radius_m,
+        at=body.at,
+        amenities=body.amenities,
+        candidates=siting.candidates_from_geojson(given) if given is not None else None,
+        method=body.method,
+        time_limit_s=body.time_limit_s,
+    )
+    return jsonify(siting.fewest_payload(result))
 
 
 @planning.post("/access", endpoint="access_scores")

@@ -90,6 +90,29 @@ class SuggestRequest(AtRequest):
     ) = fields.optional()
 
 
+class FewestRequest(AtRequest):
+    """What POST /coverage/fewest takes."""
+
+    target: fields.body_number(siting.MIN_TARGET, 1) = Field(
+        1.0,
+        description=f"Share of the area's demand to bring within radius_m, {siting.MIN_TARGET:g} "
+        "to 1 (0.95 for 95 %). Existing stations that count stay and count.",
+        json_schema_extra={"x-zh": "目标覆盖的需求占比（0.95 即 95%）"},
+    )
+    method: fields.one_of(*siting.METHODS) = Field(
+        "auto",
+        description="exact: HiGHS integer program (the proven optimum, or its best with the "
+        "solver's bound after time_limit_s); greedy: most newly covered first, with a lower "
+        f"bound; auto: exact up to {siting.EXACT_PAIRS:,} candidate-worker pairs.",
+    )
+    time_limit_s: fields.body_number(1, siting.EXACT_TIME_LIMIT_S) = Field(
+        siting.EXACT_TIME_LIMIT_S, description="Seconds the exact solver may take."
+    )
+    candidates: fields.documented(
+        {**_FEATURES, "description": "FeatureCollection of candidate Points."}
+    ) = fields.optional()
+
+
 class AccessRequest(AtRequest):
     """What POST /coverage/access takes."""
 
@@ -118,8 +141,21 @@ class GapReport(contract.Answer):
     gaps: fields.documented(
         {
             **_FEATURES,
-            "description": "Uncovered pieces, most demand first; each feature's properties "
-            "carry rank, area_km2, demand and point (lon, lat inside the piece).",
+            "description": "Uncovered pieces cut along county lines, most demand first "
+            "(pieces without demand last); each feature's properties carry rank, area_km2, "
+            "demand, point (lon, lat inside the piece), county_code and county_name (null "
+            "outside every county).",
+        }
+    )
+    zones: fields.documented(
+        {
+            **_FEATURES,
+            "description": "Demand zones: the uncovered demand of each county grouped into "
+            "discs of the service radius, each what one new station at its centre would "
+            "serve, most demand first; their demand adds up to demand_uncovered, which is "
+            "demand_total - demand_covered. Properties: rank, demand, points, area_km2, "
+            "centre (lon, lat), county_code, county_name and nearest_station (id, name, "
+            "distance_m, counted: whether it counts at the hour asked, coordinates) or null.",
         }
     )
 
@@ -160,6 +196,33 @@ class Suggestions(contract.Answer):
             "description": "Points best first; properties rank, demand_newly_covered, "
             "cumulative_demand_covered, cumulative_demand_coverage_ratio. Fewer than "
             "asked when nothing more can be covered.",
+        }
+    )
+
+
+class FewestSites(contract.Answer):
+    """The fewest new sites meeting the target, most newly covered demand first."""
+
+    area: str = fields.optional()
+    radius_m: float = fields.optional()
+    target: Ratio
+    method: fields.one_of("exact", "greedy")
+    sites_count: int
+    lower_bound: int = Field(description="No fewer new sites can meet the target.")
+    proven_optimal: bool = Field(description="sites_count equals lower_bound.")
+    solver_seconds: float
+    candidates: int = fields.optional()
+    demand_total: float
+    demand_covered_before: float
+    demand_covered_after: float
+    demand_coverage_ratio_before: Ratio
+    demand_coverage_ratio_after: Ratio
+    sites: fields.documented(
+        {
+            **_FEATURES,
+            "description": "Points in the order that adds the most first; properties rank, "
+            "demand_newly_covered, cumulative_demand_covered, "
+            "cumulative_demand_coverage_ratio.",
         }
     )
 

@@ -216,7 +216,7 @@ class FreezeRequest(contract.Body):
 class FrozenListQuery(contract.Query):
     """The query of GET /subsidy/reports."""
 
-    programme: str | None = Field(
+    programme: fields.text(100) | None = Field(
         None, description="Only this programme's reports.", json_schema_extra=PROGRAMME_ZH
     )
     lang: fields.Lang = Field("zh", description="Language of errors.")
