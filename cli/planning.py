@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from cli.errors import reported
-from cli.output import write
-from stations import access, coverage, db, hours, siting, vocabulary, zones
+from cli.output import write, write_bytes
+from stations import access, coverage, db, hours, planning_export, siting, vocabulary, zones
 from stations.errors import InvalidParameter
 
 
@@ -304,9 +304,9 @@ def access_(
         found = access.by_district(
             conn, area, catchment_m=radius_m, at=at, amenities=codes, decay=decay
         )
+    body = access.payload(found, radius_m, decay=decay)
     if output.suffix.lower() == ".csv":
-        write(output, access.table(found).rstrip("\n"))
+        write_bytes(output, planning_export.csv_text(body, "access").encode("utf-8"))
     else:
-        body = access.payload(found, radius_m, decay=decay)
         write(output, json.dumps(body, ensure_ascii=False))
     click.echo(f"{area.label}: scores for {len(found)} districts", err=True)

@@ -9,9 +9,7 @@ neighbours' workers. The method is :func:`geo.access.two_step_fca`.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -137,16 +135,3 @@ def payload(
             for d in districts
         ],
     }
-
-
-def table(districts: list[DistrictAccess]) -> str:
-    """The scores as CSV for a spreadsheet, lowest score first (where help is needed).
-
-    Districts without demand (no score) come last, with the score cell empty.
-    """
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["code", "name", "score", "demand", "demand_with_access_ratio", "stations"])
-    for d in sorted(districts, key=lambda d: (d.score is None, d.score or 0.0, d.code)):
-        writer.writerow(_properties(d).values())
-    return out.getvalue()

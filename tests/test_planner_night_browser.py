@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import json
 
 from browser import assert_clean, screenshot
 
@@ -121,4 +124,37 @@ def test_the_fewest_sites_for_95_percent_are_drawn_and_explained(
     assert f"需新建 {answer['sites_count']} 个站点" in text and "已证明最少" in text
     assert "最少站点方案" in page.inner_text("#pl-legend")
     screenshot(page, "planner-fewest.png")
+    assert_clean(page.watch)
+
+
+def test_the_page_downloads_what_it_shows(page, base_url, tokens_by_role, conn, tmp_path):
+    _open_taiyuan(page, base_url, tokens_by_role["planner"])
+    _to_hour(page, 22)
+    shown = page.evaluate("Planner.state.summary")
+    with page.expect_download() as caught:
+        page.click("#pl-export button[data-layer=zones][data-format=csv]")
+    assert caught.value.suggested_filename == "zones_140100_2025-11-19T2200.csv"
+    path = tmp_path / "zones.csv"
+    caught.value.save_as(path)
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert len(rows) == len(shown["zones"]["features"])
+    assert rows[0]["县区"] == shown["zones"]["features"][0]["properties"]["county_name"]
+    with page.expect_download() as caught:
+        page.click("#pl-export button[data-layer=gaps][data-format=geojson]")
+    caught.value.save_as(tmp_path / "gaps.geojson")
+    pieces = json.loads((tmp_path / "gaps.geojson").read_text(encoding="utf-8"))
+    assert len(pieces["features"]) == len(shown["gaps"]["features"])
+    area = coverage.resolve_area(conn, {"geometry": pieces["features"][0]["geometry"]})
+    assert area.geometry.area > 0
+    assert page.is_disabled("#pl-export button[data-layer=sites][data-format=csv]")
+    page.click("#pl-fewest")
+    page.wait_for_function("Planner.state.fewest !== null")
+    with page.expect_download() as caught:
+        page.click("#pl-export button[data-layer=sites][data-format=geojson]")
+    caught.value.save_as(tmp_path / "sites.geojson")
+    sites = json.loads((tmp_path / "sites.geojson").read_text(encoding="utf-8"))
+    assert len(siting.candidates_from_geojson(sites)) == page.evaluate(
+        "Planner.state.fewest.sites_count"
+    )
+    assert page.evaluate("Planner.state.downloads") == 3
     assert_clean(page.watch)

@@ -6,12 +6,13 @@ import datetime as dt
 
 import numpy as np
 import pytest
+import shapely
 
 from geo import siting as geo_siting
 from geo.access import two_step_fca
 from geo.coverage import coverage as polygon_coverage
 from geo.coverage import raster_coverage
-from stations import access, coverage, hours, siting
+from stations import access, coverage, hours, planning_export, siting
 from stations.errors import InvalidParameter
 
 SH = hours.SHANGHAI
@@ -138,20 +139,25 @@ def test_access_scores_match_the_method_and_rank_the_cities_districts(conn):
     assert ratio.max() > 0
 
 
+def _access_csv(rows) -> list[str]:
+    return planning_export.csv_text(access.payload(rows, 1000), "access").splitlines()
+
+
 def test_access_table_puts_the_worst_served_first(conn):
     area = coverage.resolve_area(conn, {"district": "140100"})
-    lines = access.table(access.by_district(conn, area)).splitlines()
-    assert lines[0] == "code,name,score,demand,demand_with_access_ratio,stations"
+    lines = _access_csv(access.by_district(conn, area))
+    assert lines[0] == "\ufeff县区代码,县区,2SFCA（站/千人）,需求（人）,有可达驿站的需求占比,驿站数"
     scores = [float(line.split(",")[2]) for line in lines[1:]]
     assert scores == sorted(scores) and len(scores) == 10
 
 
 def test_districts_without_demand_have_no_score_and_come_last():
+    square = shapely.box(112, 37, 112.1, 37.1)
     rows = [
-        access.DistrictAccess("140001", "甲", None, None, 0.0, 0.0, 2),
-        access.DistrictAccess("140002", "乙", None, 1.5, 100.0, 80.0, 3),
-        access.DistrictAccess("140003", "丙", None, 0.0, 50.0, 0.0, 0),
+        access.DistrictAccess("140001", "甲", square, None, 0.0, 0.0, 2),
+        access.DistrictAccess("140002", "乙", square, 1.5, 100.0, 80.0, 3),
+        access.DistrictAccess("140003", "丙", square, 0.0, 50.0, 0.0, 0),
     ]
-    lines = access.table(rows).splitlines()
+    lines = _access_csv(rows)
     assert [line.split(",")[0] for line in lines[1:]] == ["140003", "140002", "140001"]
     assert lines[3].split(",")[2] == ""

@@ -235,7 +235,7 @@ def test_planning_commands_write_their_payloads(run, tmp_path):
     assert result.exit_code == 0 and len(json.loads(sites.read_text())["sites"]["features"]) == 4
     table = tmp_path / "access.csv"
     assert run("access", "--district", "140100", "--output", str(table)).exit_code == 0
-    assert table.read_text(encoding="utf-8").startswith("code,name,score")
+    assert table.read_text(encoding="utf-8-sig").startswith("县区代码,县区,2SFCA")
     geojson = tmp_path / "access.geojson"
     assert run("access", "--district", "140100", "--output", str(geojson)).exit_code == 0
     assert len(json.loads(geojson.read_text())["features"]) == 10

@@ -6,7 +6,9 @@ The references are independent of the plane the code measures on: distances by p
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import itertools
 import json
 
@@ -279,3 +281,49 @@ def test_stations_fewest_writes_the_payload_and_says_how_sure(run, tmp_path):
     assert body["proven_optimal"] and body["demand_coverage_ratio_after"] >= 0.95
     assert "proven optimum" in result.stderr and f"{body['sites_count']} new sites" in result.stderr
     assert run("fewest", "--district", "140106", "--target", "0", "--output", "-").exit_code == 2
+
+
+def test_served_downloads_parse_with_chinese_headers_and_read_back(http, planner, conn):
+    """Zones and gap pieces as CSV and GeoJSON, sites read back as candidates."""
+    body = {"district": "140100", "at": "2025-11-19T22:00"}
+    answer = http.post("/api/v1/coverage/gaps", json=body, headers=planner).get_json()
+    table = http.post("/api/v1/coverage/gaps?format=csv", json=body, headers=planner)
+    assert table.status_code == 200 and table.headers["Content-Type"].startswith("text/csv")
+    assert 'filename="zones_140100_2025-11-19T2200.csv"' in table.headers["Content-Disposition"]
+    assert table.data.startswith(b"\xef\xbb\xbf")  # Excel reads the UTF-8 as UTF-8
+    rows = list(csv.DictReader(io.StringIO(table.data.decode("utf-8-sig"))))
+    assert len(rows) == len(answer["zones"]["features"]) >= 50
+    assert {"排名", "县区", "未覆盖需求（人）", "最近驿站", "距最近驿站（米）"} <= set(rows[0])
+    total = sum(float(r["未覆盖需求（人）"]) for r in rows)
+    assert total == pytest.approx(answer["demand_total"] - answer["demand_covered"], abs=1)
+    assert rows[0]["最近驿站此时计入"] in ("是", "否")
+    pieces = http.post(
+        "/api/v1/coverage/gaps?format=geojson&layer=gaps", json=body, headers=planner
+    )
+    assert pieces.status_code == 200 and pieces.mimetype == "application/geo+json"
+    features = pieces.get_json()["features"]
+    assert len(features) == len(answer["gaps"]["features"])
+    for feature in features[:5]:  # each polygon is an area the planner API takes back
+        area = coverage.resolve_area(conn, {"geometry": feature["geometry"]})
+        km2 = coverage.gaps(conn, area).coverage.area_m2 / 1e6
+        assert km2 == pytest.approx(feature["properties"]["area_km2"], rel=0.01, abs=0.01)
+    fewest = {"district": "140106", "target": 0.95}
+    sites = http.post("/api/v1/coverage/fewest?format=geojson", json=fewest, headers=planner)
+    assert sites.status_code == 200
+    given = siting.candidates_from_geojson(sites.get_json())
+    area = coverage.resolve_area(conn, {"district": "140106"})
+    again = siting.fewest(conn, area, target=0.95, candidates=given)
+    assert len(again.answer.sites) == len(given)  # the exported sites meet the target
+    scores = http.post("/api/v1/coverage/access?format=csv", json={"district": "140100"},
+                       headers=planner)  # fmt: skip
+    assert scores.status_code == 200
+    lines = scores.data.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("县区代码,县区,2SFCA（站/千人）") and len(lines) == 11
+
+
+def test_a_bad_download_format_is_a_problem(http, planner):
+    bad = http.post(
+        "/api/v1/coverage/gaps?format=shp", json={"district": "140106"}, headers=planner
+    )
+    assert bad.status_code == 400 and bad.mimetype == "application/problem+json"
+    assert "format" in bad.get_json()["detail"]

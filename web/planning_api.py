@@ -8,9 +8,11 @@ answers.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, jsonify
 
-from stations import access, coverage, siting, zones
+from stations import access, coverage, planning_export, siting, zones
 from stations.coverage import Area
 from web import auth
 from web.api_models import LangQuery
@@ -19,9 +21,11 @@ from web.planning_models import (
     AccessRequest,
     AccessScores,
     AreaRequest,
+    ExportQuery,
     FewestRequest,
     FewestSites,
     GapReport,
+    GapsExportQuery,
     GapsRequest,
     HourlyProfile,
     HourlyRequest,
@@ -38,22 +42,44 @@ def _area(body: AreaRequest) -> Area:
     return coverage.resolve_area(get_conn(), body.model_dump(include=set(coverage.AREA_KINDS)))
 
 
+def _files(description: str) -> tuple[Ok, Ok]:
+    """The download forms of a planner answer, for the OpenAPI document."""
+    return (
+        Ok({"type": "object"}, f"{description} as GeoJSON.", media="application/geo+json"),
+        Ok({"type": "string"}, f"{description} as CSV, Chinese headers.", media="text/csv"),
+    )
+
+
+def _answer(body: dict[str, Any], layer: str, query: ExportQuery, request: Any) -> Response:
+    """The whole answer as JSON, or one layer of it as a GeoJSON or CSV attachment."""
+    if query.format == "json":
+        return jsonify(body)
+    data, media = planning_export.download(body, layer, query.format)
+    at = request.at.strftime("%Y-%m-%dT%H:%M") if getattr(request, "at", None) else None
+    response = Response(data, mimetype=media.split(";")[0])
+    if media.startswith("text/csv"):
+        response.headers["Content-Type"] = media
+    name = planning_export.file_name(layer, getattr(request, "district", None), at, query.format)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
 # endpoint= keeps the names url_for knows; the function's name makes the operationId
 @planning.post("/gaps", endpoint="gaps")
 @auth.require("planner")
 @operation(
     "Coverage gaps of an area (planner)",
-    {200: Ok(GapReport, "Coverage gaps of an area (planner)")},
-    query=LangQuery,  # lang: the language of errors
+    {200: (Ok(GapReport, "Coverage gaps of an area (planner)"), *_files("Zones or gap pieces"))},
+    query=GapsExportQuery,
     body=GapsRequest,
     problems=PROBLEMS,
 )
-def coverage_gaps(body: GapsRequest, query: LangQuery) -> Response:
+def coverage_gaps(body: GapsRequest, query: GapsExportQuery) -> Response:
     """Uncovered pieces by county and demand zones, ranked by demand, with totals."""
     report = coverage.gaps(
         get_conn(), _area(body), radius_m=body.radius_m, at=body.at, amenities=body.amenities
     )
-    return jsonify(zones.report_payload(report))
+    return _answer(zones.report_payload(report), query.layer, query, body)
 
 
 @planning.post("/hourly", endpoint="hourly")
@@ -78,12 +104,12 @@ def coverage_hourly(body: HourlyRequest, query: LangQuery) -> Response:
 @auth.require("planner")
 @operation(
     "Sites for new stations, best first (planner)",
-    {200: Ok(Suggestions, "Sites for new stations, best first (planner)")},
-    query=LangQuery,  # lang: the language of errors
+    {200: (Ok(Suggestions, "Sites for new stations, best first (planner)"), *_files("The sites"))},
+    query=ExportQuery,
     body=SuggestRequest,
     problems=PROBLEMS,
 )
-def coverage_suggest(body: SuggestRequest, query: LangQuery) -> Response:
+def coverage_suggest(body: SuggestRequest, query: ExportQuery) -> Response:
     """Up to ``count`` new sites, best first, with the demand each newly covers."""
     count, given = body.count, body.candidates
     result = siting.suggest(
@@ -95,19 +121,24 @@ def coverage_suggest(body: SuggestRequest, query: LangQuery) -> Response:
         amenities=body.amenities,
         candidates=siting.candidates_from_geojson(given) if given is not None else None,
     )
-    return jsonify(siting.payload(result, count))
+    return _answer(siting.payload(result, count), "sites", query, body)
 
 
 @planning.post("/fewest", endpoint="fewest")
 @auth.require("planner")
 @operation(
     "The fewest new sites for a share of demand (planner)",
-    {200: Ok(FewestSites, "The fewest new sites for a share of demand (planner)")},
-    query=LangQuery,  # lang: the language of errors
+    {
+        200: (
+            Ok(FewestSites, "The fewest new sites for a share of demand (planner)"),
+            *_files("The sites"),
+        )
+    },
+    query=ExportQuery,
     body=FewestRequest,
     problems=PROBLEMS,
 )
-def coverage_fewest(body: FewestRequest, query: LangQuery) -> Response:
+def coverage_fewest(body: FewestRequest, query: ExportQuery) -> Response:
     """The fewest new sites bringing ``target`` of the demand within the radius (LSCP)."""
     given = body.candidates
     result = siting.fewest(
@@ -121,19 +152,24 @@ def coverage_fewest(body: FewestRequest, query: LangQuery) -> Response:
         method=body.method,
         time_limit_s=body.time_limit_s,
     )
-    return jsonify(siting.fewest_payload(result))
+    return _answer(siting.fewest_payload(result), "sites", query, body)
 
 
 @planning.post("/access", endpoint="access_scores")
 @auth.require("planner")
 @operation(
     "2SFCA accessibility per county-level district (planner)",
-    {200: Ok(AccessScores, "2SFCA accessibility per county-level district (planner)")},
-    query=LangQuery,  # lang: the language of errors
+    {
+        200: (
+            Ok(AccessScores, "2SFCA accessibility per county-level district (planner)"),
+            *_files("The 2SFCA table"),
+        )
+    },
+    query=ExportQuery,
     body=AccessRequest,
     problems=PROBLEMS,
 )
-def coverage_access(body: AccessRequest, query: LangQuery) -> Response:
+def coverage_access(body: AccessRequest, query: ExportQuery) -> Response:
     """2SFCA score per county-level district touching the area, for a choropleth."""
     found = access.by_district(
         get_conn(),
@@ -143,4 +179,4 @@ def coverage_access(body: AccessRequest, query: LangQuery) -> Response:
         amenities=body.amenities,
         decay=body.decay,
     )
-    return jsonify(access.payload(found, body.radius_m, decay=body.decay))
+    return _answer(access.payload(found, body.radius_m, decay=body.decay), "access", query, body)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
-from stations import siting
+from stations import planning_export, siting
 from stations.access import DECAYS
 from stations.coverage import MAX_RADIUS_M
 from web import contract, fields
@@ -25,6 +25,25 @@ _GEOMETRY = {
 _FEATURES = {"type": "object", "required": ["type", "features"]}
 _DEFAULT_RADIUS_M = 1000
 Ratio = Annotated[float, Field(ge=0, le=1)]
+
+
+class ExportQuery(contract.Query):
+    """The query of the planner routes: the answer as JSON, or one layer as a file."""
+
+    format: fields.one_of(*planning_export.FORMATS) = Field(
+        "json",
+        description="json: the whole answer; geojson or csv (Chinese headers, UTF-8 with "
+        "BOM): one layer as a download.",
+    )
+    lang: fields.Lang = Field("zh", description="Language of errors.")
+
+
+class GapsExportQuery(ExportQuery):
+    """The query of POST /coverage/gaps: which layer a download holds."""
+
+    layer: fields.one_of("zones", "gaps") = Field(
+        "zones", description="For geojson/csv: the demand zones or the gap pieces."
+    )
 
 
 class AreaRequest(contract.Body):

@@ -13,7 +13,7 @@
   var cfg = JSON.parse(document.getElementById("pl-data").textContent);
   var state = {hour: 12, gapRequests: 0, gapsShown: null, summary: null, sites: 0,
                suggestion: null, fewest: null, error: null, zones: 0, accessAt: null,
-               accessRequests: 0, legend: []};
+               accessRequests: 0, legend: [], downloads: 0};
   var map = L.map("pl-map");  // SVG: each station is an element the page can find
   cfg.tiles.forEach(function (url) {
     L.tileLayer(url, {attribution: cfg.attribution, subdomains: cfg.subdomains,
@@ -45,6 +45,38 @@
     document.getElementById("pl-summary-body").innerHTML =
       '<span class="pl-error">' + esc(state.error) + "</span>";
   }
+
+  // --- downloads: what is on screen, asked again as a file --------------------------
+  // the request behind each layer shown (the all-day 2SFCA until an hour is asked for)
+  var asked = {access: {url: cfg.api.access, body: {district: cfg.district,
+                                                    radius_m: cfg.radiusM}}};
+  function download(layer, format) {
+    var last = asked[layer];
+    if (!last) return;
+    var url = last.url + "?format=" + format + (last.url === cfg.api.gaps ? "&layer=" + layer : "");
+    fetch(url, {method: "POST", credentials: "same-origin",
+                headers: {"Content-Type": "application/json"}, body: JSON.stringify(last.body)})
+      .then(function (response) {
+        if (!response.ok) {
+          return response.json().then(function (p) { throw new Error(p.detail); });
+        }
+        var named = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+        return response.blob().then(function (blob) {
+          var link = document.createElement("a");
+          link.href = URL.createObjectURL(blob);
+          link.download = named ? named[1] : layer + "." + format;
+          document.body.appendChild(link);
+          link.click();
+          link.remove();
+          setTimeout(function () { URL.revokeObjectURL(link.href); }, 10000);
+          state.downloads += 1;
+        });
+      }).catch(showError);
+  }
+  document.getElementById("pl-export").addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-layer]");
+    if (button) download(button.dataset.layer, button.dataset.format);
+  });
 
   // --- 2SFCA choropleth and outlines ----------------------------------------------
   // low access is the concern: darkest red for none, pale for the best served
@@ -112,9 +144,11 @@
     if (!map.hasLayer(choropleth)) return;
     var hour = state.hour, decay = document.getElementById("pl-decay").checked;
     state.accessRequests += 1;
-    post(cfg.api.access, {district: cfg.district, radius_m: cfg.radiusM,
-                          at: cfg.date + "T" + hh(hour), decay: decay ? "gaussian" : "none"})
+    var body = {district: cfg.district, radius_m: cfg.radiusM,
+                at: cfg.date + "T" + hh(hour), decay: decay ? "gaussian" : "none"};
+    post(cfg.api.access, body)
       .then(function (data) {
+        asked.access = {url: cfg.api.access, body: body};
         if (hour !== state.hour) return;
         showAccess(data, hh(hour) + (decay ? " 高斯衰减" : ""));
       }).catch(showError);
@@ -214,6 +248,7 @@
                 at: cfg.date + "T" + hh(hour)};
     post(cfg.api.gaps, body).then(function (data) {
       if (hour !== state.hour) return;  // the slider moved on
+      asked.gaps = asked.zones = {url: cfg.api.gaps, body: body};
       state.maxGapDemand = data.gaps.features.reduce(function (m, f) {
         return Math.max(m, f.properties.demand);
       }, 0);
@@ -236,7 +271,11 @@
 
   // --- suggested sites and the fewest sites ------------------------------------------
   var siteLayer = L.layerGroup();
-  function showSites(features, kind) {
+  function showSites(features, kind, url, body) {
+    asked.sites = {url: url, body: body};
+    document.querySelectorAll("#pl-export button[data-layer=sites]").forEach(function (b) {
+      b.disabled = false;
+    });
     siteLayer.clearLayers();
     features.forEach(function (f) {
       var c = f.geometry.coordinates, p = f.properties;
@@ -259,11 +298,12 @@
   document.getElementById("pl-suggest").addEventListener("submit", function (event) {
     event.preventDefault();
     var count = parseInt(document.getElementById("pl-count").value, 10);
-    post(cfg.api.suggest, atHour({district: cfg.district, radius_m: cfg.radiusM, count: count}))
+    var body = atHour({district: cfg.district, radius_m: cfg.radiusM, count: count});
+    post(cfg.api.suggest, body)
       .then(function (data) {
         state.suggestion = data;
         state.siteKind = "suggest";
-        showSites(data.sites.features, "建议 suggested");
+        showSites(data.sites.features, "建议 suggested", cfg.api.suggest, body);
       }).catch(showError);
   });
   document.getElementById("pl-fewest").addEventListener("click", function () {
@@ -273,7 +313,7 @@
     post(cfg.api.fewest, body).then(function (data) {
       state.fewest = data;
       state.siteKind = "fewest";
-      showSites(data.sites.features, "最少站点 fewest");
+      showSites(data.sites.features, "最少站点 fewest", cfg.api.fewest, body);
       var sure = data.proven_optimal ? "已证明最少" :
         "至少需 " + data.lower_bound + " 个（差 " + (data.sites_count - data.lower_bound) + "）";
       document.getElementById("pl-fewest-result").innerHTML =
