@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import psycopg
 import shapely
 
@@ -46,10 +47,12 @@ def by_district(
     at: dt.datetime | None = None,
     amenities: Sequence[str] = (),
     decay: str = "none",
+    new_sites: Sequence[tuple[float, float]] = (),
 ) -> list[DistrictAccess]:
     """2SFCA scores of the county-level districts touching ``area``, by code.
 
-    ``decay="gaussian"``: the enhanced 2SFCA (weights in :mod:`geo.access`).
+    ``decay="gaussian"``: the enhanced 2SFCA (weights in :mod:`geo.access`). ``new_sites``
+    (lon/lat) count as stations open at every hour: a plan's proposed stations.
     """
     catchment_m = check_radius(catchment_m, "catchment_m")
     if decay not in DECAYS:
@@ -73,6 +76,9 @@ def by_district(
         conn, region, reach_m=catchment_m, amenities=amenities, demand_reach_m=2 * catchment_m
     )
     stations = layer.stations_xy[layer.open_at(at)]
+    if len(new_sites):
+        proposed = layer.plane.points([p[0] for p in new_sites], [p[1] for p in new_sites])
+        stations = np.concatenate([stations, proposed])
     _ratio, access = two_step_fca(
         stations, layer.demand_xy, layer.weights, catchment_m, decay=decay
     )

@@ -294,6 +294,28 @@ subsidy_reports = Table(
 )
 
 
+# planners' saved plans: a save under a name already used is its next version; no row
+# is ever changed, so a plan's history is its rows (migration 0011)
+PLAN_SOURCES = ("suggest", "fewest", "map", "file")
+plans = Table(
+    "plans",
+    metadata,
+    _identity(),
+    Column("owner", Text, nullable=False),  # the token owner who saved it
+    Column("name", Text, CheckConstraint("length(name) BETWEEN 1 AND 100"), nullable=False),
+    Column("district", Text, nullable=False),
+    Column("radius_m", Double, nullable=False),
+    Column(
+        "source",
+        Text,
+        CheckConstraint("source IN ('suggest', 'fewest', 'map', 'file')"),
+        nullable=False,
+    ),
+    Column("sites", Geometry("MULTIPOINT", srid=4326, spatial_index=False), nullable=False),
+    Column("saved_at", TIMESTAMPTZ, nullable=False, server_default=NOW),
+)
+
+
 def compared(obj: object, name: str | None, kind: str, reflected: bool, compare_to: object) -> bool:
     """Alembic's ``include_object``: what autogenerate compares (all but the above)."""
     if kind == "table" and name in NOT_OURS:

@@ -48,16 +48,14 @@ class Suggestion:
     demand_covered_before: float
 
 
-def candidates_from_geojson(value: Any) -> list[tuple[float, float]]:
+def candidates_from_geojson(value: Any, param: str = "candidates") -> list[tuple[float, float]]:
     """Lon/lat pairs from a FeatureCollection of Points, with errors naming the feature."""
     is_collection = isinstance(value, dict) and value.get("type") == "FeatureCollection"
     features = value.get("features") if is_collection else None
     if not isinstance(features, list):
-        raise InvalidParameter("candidates", "candidates must be a GeoJSON FeatureCollection")
+        raise InvalidParameter(param, f"{param} must be a GeoJSON FeatureCollection")
     if not 1 <= len(features) <= MAX_CANDIDATES:
-        raise InvalidParameter(
-            "candidates", f"candidates must hold 1 to {MAX_CANDIDATES:,} point features"
-        )
+        raise InvalidParameter(param, f"{param} must hold 1 to {MAX_CANDIDATES:,} point features")
     out = []
     for i, feature in enumerate(features):
         geometry = feature.get("geometry") if isinstance(feature, dict) else None
@@ -70,7 +68,7 @@ def candidates_from_geojson(value: Any) -> list[tuple[float, float]]:
         )
         if not ok or not (-180 <= coords[0] <= 180 and -90 <= coords[1] <= 90):
             raise InvalidParameter(
-                "candidates", f"candidate feature {i} must be a Point with lon/lat coordinates"
+                param, f"{param} feature {i} must be a Point with lon/lat coordinates"
             )
         out.append((float(coords[0]), float(coords[1])))
     return out

@@ -150,6 +150,7 @@ def _request(draw: st.DrawFn, spec: dict[str, Any], who: list) -> dict[str, Any]
         "collection_id": "stations",
         "feature_id": "1",
         "report_id": "1",
+        "plan_id": "1",
     }
     for param in (
         draw(st.lists(st.sampled_from(params), max_size=3, unique_by=str)) if params else []

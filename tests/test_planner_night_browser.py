@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
+import subprocess
 
 from browser import assert_clean, screenshot
 
@@ -18,12 +19,12 @@ PLANNER_SCREEN = {"width": 1440, "height": 900}
 NIGHT = dt.datetime(2025, 11, 19, 22, tzinfo=hours.SHANGHAI)
 
 
-def _open_taiyuan(page, base_url: str, token: str) -> None:
+def _open_planner(page, base_url: str, token: str, district: str = "140100") -> None:
     page.set_viewport_size(PLANNER_SCREEN)
-    page.goto(f"{base_url}/planner?district=140100&date={DAY}", wait_until="load")
+    page.goto(f"{base_url}/planner?district={district}&date={DAY}", wait_until="load")
     page.fill("#token", token)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/planner?district=140100&date={DAY}")
+    page.wait_for_url(f"{base_url}/planner?district={district}&date={DAY}")
     page.wait_for_function("window.Planner && Planner.state.gapsShown === 12")
 
 
@@ -36,7 +37,7 @@ def _to_hour(page, hour: int) -> None:
 
 
 def test_the_night_gap_is_a_ranked_list_of_zones(page, base_url, tokens_by_role, conn):
-    _open_taiyuan(page, base_url, tokens_by_role["planner"])
+    _open_planner(page, base_url, tokens_by_role["planner"])
     _to_hour(page, 22)
     area = coverage.resolve_area(conn, {"district": "140100"})
     expected = zones.report_payload(coverage.gaps(conn, area, radius_m=1000, at=NIGHT))
@@ -64,7 +65,7 @@ def test_the_night_gap_is_a_ranked_list_of_zones(page, base_url, tokens_by_role,
 
 
 def test_the_legend_lists_what_is_drawn_and_only_that(page, base_url, tokens_by_role, conn):
-    _open_taiyuan(page, base_url, tokens_by_role["planner"])
+    _open_planner(page, base_url, tokens_by_role["planner"])
     shown = page.evaluate("Planner.state.legend")
     assert shown == ["heat", "circles", "gaps", "zones", "stations"]
     legend = page.inner_text("#pl-legend")
@@ -96,11 +97,7 @@ def test_the_legend_lists_what_is_drawn_and_only_that(page, base_url, tokens_by_
 
 
 def test_one_district_legend_has_distinct_classes(page, base_url, tokens_by_role):
-    page.set_viewport_size(PLANNER_SCREEN)
-    page.goto(f"{base_url}/planner?district=140106&date={DAY}", wait_until="load")
-    page.fill("#token", tokens_by_role["planner"])
-    page.click("button[type=submit]")
-    page.wait_for_function("window.Planner && Planner.state.gapsShown === 12")
+    _open_planner(page, base_url, tokens_by_role["planner"], "140106")
     page.click("text=可达性 2SFCA access")
     page.wait_for_function("Planner.state.accessAt === '12:00'")
     labels = page.locator("#pl-legend .pl-key").all_inner_texts()
@@ -111,7 +108,7 @@ def test_one_district_legend_has_distinct_classes(page, base_url, tokens_by_role
 def test_the_fewest_sites_for_95_percent_are_drawn_and_explained(
     page, base_url, tokens_by_role, conn
 ):
-    _open_taiyuan(page, base_url, tokens_by_role["planner"])
+    _open_planner(page, base_url, tokens_by_role["planner"])
     page.select_option("#pl-target", "0.95")
     page.click("#pl-fewest")
     page.wait_for_function("Planner.state.fewest !== null")
@@ -128,7 +125,7 @@ def test_the_fewest_sites_for_95_percent_are_drawn_and_explained(
 
 
 def test_the_page_downloads_what_it_shows(page, base_url, tokens_by_role, conn, tmp_path):
-    _open_taiyuan(page, base_url, tokens_by_role["planner"])
+    _open_planner(page, base_url, tokens_by_role["planner"])
     _to_hour(page, 22)
     shown = page.evaluate("Planner.state.summary")
     with page.expect_download() as caught:
@@ -157,4 +154,89 @@ def test_the_page_downloads_what_it_shows(page, base_url, tokens_by_role, conn, 
         "Planner.state.fewest.sites_count"
     )
     assert page.evaluate("Planner.state.downloads") == 3
+    assert_clean(page.watch)
+
+
+def _fewest_and_save(page, target: str, name: str, at_hour: bool) -> dict:
+    page.select_option("#pl-target", target)
+    if at_hour != page.is_checked("#pl-at-hour"):
+        page.click("#pl-at-hour")
+    page.evaluate("Planner.state.fewest = null")
+    page.click("#pl-fewest")
+    page.wait_for_function("Planner.state.fewest !== null")
+    page.fill("#pl-plan-name", name)
+    page.evaluate("Planner.state.saved = null")
+    page.click("#pl-save button")
+    page.wait_for_function("Planner.state.saved !== null")
+    return page.evaluate("Planner.state.saved")
+
+
+def test_two_saved_plans_compare_with_a_chart(page, base_url, tokens_by_role):
+    _open_planner(page, base_url, tokens_by_role["planner"], "140106")
+    _to_hour(page, 22)
+    day = _fewest_and_save(page, "0.95", "浏览器 白天 95%", at_hour=False)
+    night = _fewest_and_save(page, "0.9", "浏览器 夜间 90%", at_hour=True)
+    assert day["source"] == night["source"] == "fewest"
+    page.wait_for_function(
+        f"Planner.state.plans && Planner.state.plans.some(p => p.id === {night['id']})"
+    )
+    page.check(f"#pl-plans input[value='{day['id']}']")
+    page.check(f"#pl-plans input[value='{night['id']}']")
+    page.click("#pl-compare-button")
+    page.wait_for_function("Planner.state.comparison !== null")
+    result = page.evaluate("Planner.state.comparison")
+    names = [p["name"] for p in result["plans"]]
+    assert names[0].startswith("不新建") and sorted(names[1:]) == sorted(
+        [day["name"], night["name"]]
+    )
+    assert page.locator("#pl-compare polyline.pl-line").count() == 3
+    table = page.inner_text("#pl-compare table")
+    for plan in result["plans"]:
+        assert f"{round(plan['cost_cny']):,}" in table
+    assert "基尼系数" in table and "最低时段覆盖" in table
+    assert page.is_visible("#pl-compare")
+    screenshot(page, "planner-compare.png")
+    assert_clean(page.watch)
+
+
+def test_sites_placed_by_hand_are_saved_as_a_plan(page, base_url, tokens_by_role):
+    _open_planner(page, base_url, tokens_by_role["planner"], "140106")
+    page.click("#pl-place")
+    box = page.locator("#pl-map").bounding_box()
+    # three places inside the district: demand points the page carries
+    spots = page.evaluate(
+        "[0, 40, 80].map(i => { const d = JSON.parse(document.getElementById('pl-data')"
+        ".textContent).demand[i]; const p = Planner.map.latLngToContainerPoint([d[0], d[1]]);"
+        " return [p.x, p.y]; })"
+    )
+    for x, y in spots:
+        page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_function("Planner.state.placed.length === 3")
+    page.locator(".pl-site").nth(2).click()  # a second thought: the third goes
+    page.wait_for_function("Planner.state.placed.length === 2")
+    assert "手动放置" in page.inner_text("#pl-legend")
+    page.fill("#pl-plan-name", "手动 两站")
+    page.click("#pl-save button")
+    page.wait_for_function("Planner.state.saved !== null")
+    saved = page.evaluate("Planner.state.saved")
+    assert saved["source"] == "map" and saved["sites_count"] == 2
+    assert_clean(page.watch)
+
+
+def test_the_page_prints_its_map_as_pdf_and_png(page, base_url, tokens_by_role, tmp_path):
+    _open_planner(page, base_url, tokens_by_role["planner"], "140106")
+    _to_hour(page, 22)
+    with page.expect_download(timeout=60_000) as caught:
+        page.click("#pl-export button[data-layer=map][data-format=pdf]")
+    assert caught.value.suggested_filename == "map_140106_2025-11-19T2200.pdf"
+    pdf = tmp_path / "map.pdf"
+    caught.value.save_as(pdf)
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    assert "迎泽区 户外劳动者驿站覆盖" in text and "22:00" in text
+    with page.expect_download(timeout=60_000) as caught:
+        page.click("#pl-export button[data-layer=map][data-format=png]")
+    png = tmp_path / "map.png"
+    caught.value.save_as(png)
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 50_000
     assert_clean(page.watch)

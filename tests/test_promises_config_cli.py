@@ -490,9 +490,9 @@ def test_access_csv_lists_the_worst_served_district_first(cli_env, tmp_path):
     out = tmp_path / "access.csv"
     made = _stations("access", "--district", "140100", "--output", str(out), env=cli_env)
     assert made.returncode == 0, made.stderr
-    with out.open(newline="", encoding="utf-8") as fh:
+    with out.open(newline="", encoding="utf-8-sig") as fh:  # Excel's BOM, then 中文 headers
         rows = list(csv.DictReader(fh))
-    scores = [float(r["score"]) for r in rows]
+    scores = [float(r["2SFCA（站/千人）"]) for r in rows]
     assert len(rows) == 10 and scores == sorted(scores) and scores[0] < scores[-1]
 
 

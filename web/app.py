@@ -23,6 +23,7 @@ from web.offline import offline
 from web.pages import pages
 from web.planner_pages import planner
 from web.planning_api import planning
+from web.plans_api import plans_api
 from web.search_api import search_api
 from web.sign_in_pages import signed_in
 from web.subsidy_api import subsidy
@@ -35,6 +36,7 @@ ratelimit.public(pages)
 ratelimit.public(map_data)
 ratelimit.public(search_api)
 ratelimit.planner(planning)
+ratelimit.planner(plans_api)
 ratelimit.planner(subsidy)
 ratelimit.planner(planner)
 ratelimit.planner(editing)
@@ -65,6 +67,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(editing, url_prefix="/api/v1")
     app.register_blueprint(features, url_prefix="/api/v1")
     app.register_blueprint(planning, url_prefix="/api/v1/coverage")
+    app.register_blueprint(plans_api, url_prefix="/api/v1")
     app.register_blueprint(subsidy, url_prefix="/api/v1")
     app.register_blueprint(map_data, url_prefix="/api/v1")
     app.register_blueprint(search_api, url_prefix="/api/v1")

@@ -124,8 +124,10 @@ def preferred_lang() -> str:
 
 def text(args: Mapping[str, str], name: str, max_len: int = 100) -> str | None:
     """A short free-text value, stripped; None when absent."""
-    value = (args.get(name) or "").strip()
-    if len(value) > max_len or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    raw = args.get(name)
+    value = raw.strip() if isinstance(raw, str) else ""
+    bad = raw is not None and not isinstance(raw, str)  # a JSON body may send a list
+    if bad or len(value) > max_len or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise InvalidParameter(
             name,
             f"{name} must be at most {max_len} characters without control characters",

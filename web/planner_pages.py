@@ -63,6 +63,9 @@ def planner_map() -> Response:
             "suggest": url_for("planning.suggest"),
             "fewest": url_for("planning.fewest"),
             "access": url_for("planning.access_scores"),
+            "plans": url_for("plans.plans"),
+            "compare": url_for("plans.compare"),
+            "print": url_for("planning.print_map"),
         },
         # planning overlays are WGS-84; GCJ-02 (Amap) tiles would put them 500 m off
         "tiles": [] if tiles.gcj02 else list(tiles.urls),

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from stations import access, coverage, planning_export, siting, zones
+from stations import access, coverage, planning_export, print_map, registry, siting, zones
 from stations.coverage import Area
 from web import auth
 from web.api_models import LangQuery
@@ -29,6 +29,8 @@ from web.planning_models import (
     GapsRequest,
     HourlyProfile,
     HourlyRequest,
+    PrintQuery,
+    PrintRequest,
     Suggestions,
     SuggestRequest,
 )
@@ -80,6 +82,44 @@ def coverage_gaps(body: GapsRequest, query: GapsExportQuery) -> Response:
         get_conn(), _area(body), radius_m=body.radius_m, at=body.at, amenities=body.amenities
     )
     return _answer(zones.report_payload(report), query.layer, query, body)
+
+
+@planning.post("/print", endpoint="print_map")
+@auth.require("planner")
+@operation(
+    "A printable map of gaps, zones, stations and sites (planner)",
+    {
+        200: (
+            Ok(
+                {"type": "string", "format": "binary"}, "A4 landscape PDF.", media="application/pdf"
+            ),
+            Ok({"type": "string", "format": "binary"}, "PNG, 1754×1240.", media="image/png"),
+        )
+    },
+    query=PrintQuery,
+    body=PrintRequest,
+    problems=PROBLEMS,
+)
+def coverage_print(body: PrintRequest, query: PrintQuery) -> Response:
+    """The map with title, legend, scale bar, north arrow, date and data stamp."""
+    conn = get_conn()
+    area = _area(body)
+    report = coverage.gaps(conn, area, radius_m=body.radius_m, at=body.at, amenities=body.amenities)
+    given = body.sites
+    data = print_map.render(
+        report,
+        zones.find(report),
+        query.format,
+        title=body.title or f"{area.label.split(' (')[0]} 户外劳动者驿站覆盖",
+        at=body.at,
+        sites=siting.candidates_from_geojson(given, "sites") if given is not None else (),
+        generation=registry.version(conn),
+    )
+    response = Response(data, mimetype=print_map.MEDIA[query.format])
+    at = body.at.strftime("%Y-%m-%dT%H:%M") if body.at else None
+    name = planning_export.file_name("map", body.district, at, query.format)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @planning.post("/hourly", endpoint="hourly")

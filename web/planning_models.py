@@ -92,6 +92,26 @@ class GapsRequest(AtRequest):
     """What POST /coverage/gaps takes."""
 
 
+class PrintRequest(GapsRequest):
+    """What POST /coverage/print takes: the gaps request, a title and sites to draw."""
+
+    title: fields.text(60) | None = Field(
+        None, description="The map's title (default: the area and 户外劳动者驿站覆盖)."
+    )
+    sites: fields.documented(
+        {**_FEATURES, "description": "Proposed sites to draw: a FeatureCollection of Points."}
+    ) = fields.optional()
+
+
+class PrintQuery(contract.Query):
+    """The query of POST /coverage/print."""
+
+    format: fields.one_of("pdf", "png") = Field(
+        "pdf", description="pdf: A4 landscape for print; png: 1754×1240 for slides."
+    )
+    lang: fields.Lang = Field("zh", description="Language of errors.")
+
+
 class HourlyRequest(AreaRequest):
     """What POST /coverage/hourly takes."""
 

@@ -13,7 +13,8 @@
   var cfg = JSON.parse(document.getElementById("pl-data").textContent);
   var state = {hour: 12, gapRequests: 0, gapsShown: null, summary: null, sites: 0,
                suggestion: null, fewest: null, error: null, zones: 0, accessAt: null,
-               accessRequests: 0, legend: [], downloads: 0};
+               accessRequests: 0, legend: [], downloads: 0, plans: null, saved: null,
+               comparison: null, shownSites: [], shownSource: null, placed: []};
   var map = L.map("pl-map");  // SVG: each station is an element the page can find
   cfg.tiles.forEach(function (url) {
     L.tileLayer(url, {attribution: cfg.attribution, subdomains: cfg.subdomains,
@@ -51,6 +52,15 @@
   var asked = {access: {url: cfg.api.access, body: {district: cfg.district,
                                                     radius_m: cfg.radiusM}}};
   function download(layer, format) {
+    if (layer === "map") {  // the map as printed: this hour, and the sites shown
+      asked.map = {url: cfg.api.print, body: {district: cfg.district, radius_m: cfg.radiusM,
+                                              at: cfg.date + "T" + hh(state.hour)}};
+      if (state.shownSites.length) {
+        asked.map.body.sites = {type: "FeatureCollection", features: state.shownSites.map(
+          function (c) { return {type: "Feature", geometry: {type: "Point", coordinates: c},
+                                 properties: {}}; })};
+      }
+    }
     var last = asked[layer];
     if (!last) return;
     var url = last.url + "?format=" + format + (last.url === cfg.api.gaps ? "&layer=" + layer : "");
@@ -273,6 +283,9 @@
   var siteLayer = L.layerGroup();
   function showSites(features, kind, url, body) {
     asked.sites = {url: url, body: body};
+    state.shownSites = features.map(function (f) { return f.geometry.coordinates; });
+    state.shownSource = url === cfg.api.fewest ? "fewest" : "suggest";
+    document.querySelector("#pl-save button").disabled = false;
     document.querySelectorAll("#pl-export button[data-layer=sites]").forEach(function (b) {
       b.disabled = false;
     });
@@ -327,6 +340,148 @@
         '<span class="pl-error">' + esc(err.message || err) + "</span>";
     });
   });
+
+  // --- sites placed by hand: click the map to add one, click a site to take it away ---
+  var placing = false;
+  function drawPlaced() {
+    siteLayer.clearLayers();
+    state.placed.forEach(function (c, i) {
+      L.marker([c[1], c[0]], {
+        icon: L.divIcon({className: "pl-site", html: String(i + 1), iconSize: [22, 22]}),
+        title: "点击移除 click to remove"
+      }).on("click", function () { state.placed.splice(i, 1); drawPlaced(); }).addTo(siteLayer);
+    });
+    state.sites = state.placed.length;
+    state.siteKind = "map";
+    state.shownSites = state.placed.slice();
+    state.shownSource = "map";
+    document.querySelector("#pl-save button").disabled = !state.placed.length;
+    if (!map.hasLayer(siteLayer)) siteLayer.addTo(map);
+    renderLegend();
+  }
+  document.getElementById("pl-place").addEventListener("click", function () {
+    placing = !placing;
+    this.setAttribute("aria-pressed", String(placing));
+    this.classList.toggle("pl-on", placing);
+    document.getElementById("pl-map").classList.toggle("pl-placing", placing);
+    if (placing) { state.placed = []; drawPlaced(); }
+  });
+  map.on("click", function (event) {
+    if (!placing) return;
+    state.placed.push([Math.round(event.latlng.lng * 1e6) / 1e6,
+                       Math.round(event.latlng.lat * 1e6) / 1e6]);
+    drawPlaced();
+  });
+
+  // --- plans: saved per planner, compared with no new station ------------------------
+  var PLAN_COLOURS = ["#888", "#2166ac", "#d6604d", "#1b7837"];
+  function listPlans() {
+    fetch(cfg.api.plans, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        state.plans = data.plans;
+        var rows = data.plans.map(function (p) {
+          return '<label><input type="checkbox" value="' + p.id + '"> ' + esc(p.name) +
+            " <small>(" + p.sites_count + " 站，v" + p.version + "，" + esc(p.district) +
+            ")</small></label>";
+        });
+        document.getElementById("pl-plans").innerHTML = rows.length ?
+          '<div class="pl-legend-title">我的方案 My plans（最多选 3 个）</div>' + rows.join("") +
+          '<button type="button" id="pl-compare-button">比较 Compare</button>' : "";
+      }).catch(showError);
+  }
+  document.getElementById("pl-save").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var body = {name: document.getElementById("pl-plan-name").value, district: cfg.district,
+                radius_m: cfg.radiusM, source: state.shownSource,
+                sites: {type: "FeatureCollection", features: state.shownSites.map(function (c) {
+                  return {type: "Feature", geometry: {type: "Point", coordinates: c},
+                          properties: {}};
+                })}};
+    post(cfg.api.plans, body).then(function (plan) {
+      state.saved = plan;
+      document.getElementById("pl-fewest-result").textContent =
+        "已保存方案「" + plan.name + "」第 " + plan.version + " 版，" + plan.sites_count + " 个站点";
+      listPlans();
+    }).catch(showError);
+  });
+  function chart(plans) {
+    // demand coverage at each hour, one line per plan: 24 points on a 0–100 % axis
+    var W = 520, H = 200, L = 40, B = 24, T = 10, R = 24;
+    var svg = ['<svg viewBox="0 0 ' + W + " " + H + '" class="pl-chart" role="img" ' +
+               'aria-label="24 小时需求覆盖率">'];
+    function x(h) { return L + h * (W - L - R) / 23; }
+    function y(v) { return T + (1 - v) * (H - T - B); }
+    [0, 0.25, 0.5, 0.75, 1].forEach(function (v) {
+      svg.push('<line x1="' + L + '" x2="' + (W - R) + '" y1="' + y(v) + '" y2="' + y(v) +
+               '" class="pl-grid"/><text x="' + (L - 4) + '" y="' + (y(v) + 4) +
+               '" text-anchor="end">' + Math.round(v * 100) + "%</text>");
+    });
+    [0, 6, 12, 18, 23].forEach(function (h) {
+      svg.push('<text x="' + x(h) + '" y="' + (H - 6) + '" text-anchor="middle">' + hh(h) +
+               "</text>");
+    });
+    plans.forEach(function (p, i) {
+      var pts = p.hourly_demand_coverage.map(function (v, h) {
+        return x(h).toFixed(1) + "," + y(v).toFixed(1);
+      });
+      svg.push('<polyline class="pl-line" data-plan="' + i + '" fill="none" stroke-width="2" ' +
+               'stroke="' + PLAN_COLOURS[i] + '" points="' + pts.join(" ") + '"/>');
+    });
+    svg.push("</svg>");
+    return svg.join("");
+  }
+  function showComparison(result) {
+    var plans = result.plans;
+    var head = "<tr><th>方案 Plan</th>" + plans.map(function (p, i) {
+      return '<th><i class="pl-swatch" style="background:' + PLAN_COLOURS[i] + '"></i>' +
+        esc(p.name) + (p.version ? " v" + p.version : "") + "</th>";
+    }).join("") + "</tr>";
+    function row(label, cell) {
+      return "<tr><th>" + label + "</th>" + plans.map(function (p) {
+        return "<td>" + cell(p) + "</td>";
+      }).join("") + "</tr>";
+    }
+    var counties = plans[0].counties.map(function (c, k) {
+      return row("2SFCA " + esc(c.name), function (p) {
+        var after = p.counties[k].score_after;
+        return after === null ? "—" : after.toFixed(2);
+      });
+    });
+    var worst = function (p) { return Math.min.apply(null, p.hourly_demand_coverage); };
+    document.getElementById("pl-compare").innerHTML =
+      '<button type="button" class="pl-close" id="pl-compare-close">关闭 ✕</button>' +
+      "<h2>方案比较 " + esc(result.area) + " · " + esc(result.date) + " · 半径 " +
+      num(result.radius_m) + " m</h2>" + chart(plans) +
+      '<table class="pl-compare-table">' + head +
+      row("新建站点", function (p) { return p.sites_count; }) +
+      row("费用（元）", function (p) { return num(p.cost_cny); }) +
+      row("全天需求覆盖", function (p) { return pct(p.demand_coverage_ratio); }) +
+      row("最低时段覆盖", function (p) { return pct(worst(p)); }) +
+      row("面积覆盖", function (p) { return pct(p.area_coverage_ratio); }) +
+      row("县区可达性基尼系数", function (p) { return p.gini.toFixed(3); }) +
+      counties.join("") + "</table>" +
+      "<p class=\"pl-note\">费用按「" + esc(result.programme.name) + "」每站 " +
+      num(result.programme.amount_cny) + " 元计；新站按全天开放计。</p>";
+    document.getElementById("pl-compare").hidden = false;
+    state.comparison = result;
+  }
+  document.getElementById("pl-plans").addEventListener("click", function (event) {
+    if (event.target.id !== "pl-compare-button") return;
+    var ids = Array.prototype.map.call(
+      document.querySelectorAll("#pl-plans input:checked"),
+      function (box) { return parseInt(box.value, 10); });
+    if (!ids.length) { showError(new Error("请先勾选要比较的方案（最多 3 个）")); return; }
+    post(cfg.api.compare, {plans: ids, date: cfg.date, district: cfg.district,
+                           radius_m: cfg.radiusM})
+      .then(showComparison).catch(showError);
+  });
+  document.getElementById("pl-compare").addEventListener("click", function (event) {
+    if (event.target.id === "pl-compare-close") {
+      document.getElementById("pl-compare").hidden = true;
+    }
+  });
+  listPlans();
 
   // --- layers, legend, hour slider ---------------------------------------------------
   var maxWeight = cfg.demand.reduce(function (m, d) { return Math.max(m, d[2]); }, 1);
@@ -385,7 +540,8 @@
     }],
     [siteLayer, "sites", function () {
       if (!state.sites) return null;
-      return [state.siteKind === "fewest" ? "最少站点方案 Fewest sites" : "建议选址 Suggested",
+      var titles = {fewest: "最少站点方案 Fewest sites", map: "手动放置 Placed on map"};
+      return [titles[state.siteKind] || "建议选址 Suggested",
         '<div class="pl-key"><span class="pl-site-key">1</span>编号 = 新增覆盖从多到少</div>'];
     }]
   ];
