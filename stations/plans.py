@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 import shapely
 from psycopg.rows import dict_row
+from psycopg.types.json import Json
 
 from stations import coverage
 from stations.errors import InvalidParameter, NotFound
@@ -109,15 +110,15 @@ def save(
         )
     (plan_id,) = conn.execute(
         """INSERT INTO plans (owner, name, district, radius_m, source, sites)
-           VALUES (%s, %s, %s, %s, %s, ST_GeomFromWKB(%s, 4326)) RETURNING id""",
-        [owner, name, code, radius_m, source, shapely.to_wkb(shapely.multipoints(sites))],
+           VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
+        [owner, name, code, radius_m, source, Json([[x, y] for x, y in sites])],
     ).fetchone()
     return fetch(conn, owner, plan_id)
 
 
 _SELECT = """
     SELECT id, owner, name, district, radius_m, source, saved_at,
-           ST_AsBinary(sites) AS sites,
+           sites,
            row_number() OVER (PARTITION BY owner, name ORDER BY id) AS version,
            count(*) OVER (PARTITION BY owner, name) AS versions
     FROM plans WHERE owner = %s
@@ -125,7 +126,6 @@ _SELECT = """
 
 
 def _plan(row: dict[str, Any]) -> Plan:
-    points = shapely.get_coordinates(shapely.from_wkb(row["sites"]))
     return Plan(
         id=row["id"],
         owner=row["owner"],
@@ -135,7 +135,7 @@ def _plan(row: dict[str, Any]) -> Plan:
         district=row["district"],
         radius_m=row["radius_m"],
         source=row["source"],
-        sites=[(float(x), float(y)) for x, y in points],
+        sites=[(float(x), float(y)) for x, y in row["sites"]],
         saved_at=row["saved_at"],
     )
 

@@ -311,7 +311,9 @@ plans = Table(
         CheckConstraint("source IN ('suggest', 'fewest', 'map', 'file')"),
         nullable=False,
     ),
-    Column("sites", Geometry("MULTIPOINT", srid=4326, spatial_index=False), nullable=False),
+    # [[lon, lat], ...]: plain JSON, not PostGIS, so that restoring a backup made before
+    # 0011 (pg_restore --clean drops and recreates the postgis extension) keeps the plans
+    Column("sites", JSON, nullable=False),
     Column("saved_at", TIMESTAMPTZ, nullable=False, server_default=NOW),
 )
 

@@ -114,9 +114,18 @@ def test_a_backup_from_before_the_generation_restores_and_upgrades(scratch, tmp_
     backup.dump(path, scratch)
     db.migrate(scratch)
     before = _contents(scratch)
+    with db.connect(scratch) as conn:  # a plan saved since: the old backup has no such table
+        conn.execute(
+            "INSERT INTO plans (owner, name, district, radius_m, source, sites) "
+            "VALUES ('规划', '夜间', '140106', 1000, 'map', '[[112.56, 37.86]]')"
+        )
     backup.restore(path, scratch)
     assert db.current_revision(scratch) == db.head_revision()
     assert _contents(scratch) == before
+    with db.connect(scratch) as conn:
+        assert conn.execute("SELECT name, sites FROM plans").fetchall() == [
+            ("夜间", [[112.56, 37.86]])
+        ]
     start = _generation(scratch)
     with db.connect(scratch) as conn:  # the trigger is back: changes move the generation
         conn.execute("UPDATE stations SET floor_area_m2 = 35 WHERE code = 'TY-0001'")

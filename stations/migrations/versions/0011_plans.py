@@ -9,6 +9,9 @@ A plan is a name, the district and service radius it was made for, where its sit
 from, and the sites. Saving under a name already used adds the plan's next version; rows
 are never updated or deleted, so what was compared on a given day can be read again.
 ``IF NOT EXISTS`` / ``OR REPLACE`` for the same reason as 0010 (a backup restored over).
+The sites are JSON ``[[lon, lat], ...]`` rather than a PostGIS MultiPoint: restoring an
+older backup drops and recreates the postgis extension, which a table outside the
+backup holding a geometry column would block.
 """
 
 from alembic import op
@@ -26,7 +29,7 @@ CREATE TABLE IF NOT EXISTS plans (
     district  text NOT NULL,
     radius_m  double precision NOT NULL,
     source    text NOT NULL CHECK (source IN ('suggest', 'fewest', 'map', 'file')),
-    sites     geometry(MULTIPOINT, 4326) NOT NULL,
+    sites     json NOT NULL,
     saved_at  timestamptz NOT NULL DEFAULT now()
 );
 
