@@ -34,6 +34,10 @@ from geo import siting
 TOLERANCE = 1e-6  # demand weights are counts; this only absorbs floating-point sums
 
 
+class NoAnswer(RuntimeError):
+    """The solver ran out of time before it found any choice that meets the target."""
+
+
 class Unreachable(ValueError):
     """Even every candidate together cannot bring the target share within reach."""
 
@@ -128,7 +132,7 @@ def exact(
         options={"time_limit": time_limit_s, "disp": False},
     )
     if result.x is None:
-        raise RuntimeError(f"the solver found no answer in {time_limit_s:g} s: {result.message}")
+        raise NoAnswer(f"the solver found no answer in {time_limit_s:g} s: {result.message}")
     chosen = np.flatnonzero(result.x[:n_sites] > 0.5)
     bound = len(chosen) if result.status == 0 else _ceil(result.mip_dual_bound)
     sites, gains = _ordered(cover, weights, covered, chosen)

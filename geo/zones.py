@@ -38,13 +38,19 @@ class Zone:
     demand: float
 
 
-def zones(points: ArrayLike, weights: ArrayLike, radius_m: float) -> list[Zone]:
-    """Zones over ``points`` (all uncovered, one part of the area), most demand first."""
+def zones(
+    points: ArrayLike, weights: ArrayLike, radius_m: float, max_pairs: int | None = None
+) -> list[Zone]:
+    """Zones over ``points`` (all uncovered, one part of the area), most demand first.
+
+    The point pairs within the radius are counted first: past ``max_pairs`` this raises
+    :class:`geo.siting.TooManyPairs` before anything is built.
+    """
     xy = np.asarray(points, dtype=float).reshape(-1, 2)
     w = np.asarray(weights, dtype=float)
     if not len(xy):
         return []
-    cover = siting.within(xy, xy, radius_m)
+    cover = siting.within(xy, xy, radius_m, max_pairs=max_pairs)
     picks = siting.greedy(cover, w, np.zeros(len(xy), dtype=bool), len(xy))
     taken = np.zeros(len(xy), dtype=bool)
     out = []

@@ -69,7 +69,7 @@ def resolve_area(conn: psycopg.Connection, spec: Mapping[str, Any]) -> Area:
 
 
 def _district_text(value: Any) -> str:
-    text = str(value).strip() if isinstance(value, str) or _is_number(value) else ""
+    text = str(value).strip() if isinstance(value, str) or is_number(value) else ""
     if not 1 <= len(text) <= 100 or any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise InvalidParameter(
             "district", "district must be an admin code such as 140105 or a district name"
@@ -101,7 +101,7 @@ def _district(conn: psycopg.Connection, code_or_name: str) -> Area:
 
 def _bbox(value: Any) -> BaseGeometry:
     ok = isinstance(value, Sequence) and len(value) == 4
-    ok = ok and all(_is_number(v) for v in value)
+    ok = ok and all(is_number(v) for v in value)
     if ok:
         x0, y0, x1, y1 = value
         ok = -180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90
@@ -112,7 +112,7 @@ def _bbox(value: Any) -> BaseGeometry:
     return shapely.box(*value)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     """A finite int or float that a float holds (not a bool, not 400 digits, not NaN)."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return False
@@ -126,7 +126,7 @@ def _numbers_only(coords: Any, depth: int = 4) -> bool:
     """Nested lists, at most ``depth`` deep (a MultiPolygon's), of numbers only."""
     if isinstance(coords, list | tuple):
         return depth > 0 and all(_numbers_only(c, depth - 1) for c in coords)
-    return _is_number(coords)
+    return is_number(coords)
 
 
 def _polygon(value: Any) -> BaseGeometry:

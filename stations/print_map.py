@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ A4_LANDSCAPE_IN = (1754 / 150, 1240 / 150)  # 297 × 210 mm; 1754 × 1240 pixels
 FONTS = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans"]
 GAP, ZONE, OPEN, CLOSED, SITE = "#b2182b", "#762a83", "#1a9850", "#888888", "#2166ac"
 LABELLED_ZONES = 10
+_LOCK = threading.Lock()
 
 
 def render(
@@ -42,10 +44,22 @@ def render(
     generation: int,
 ) -> bytes:
     """The map as ``fmt`` bytes (see the module doc)."""
-    import matplotlib  # imported here: only a print pays for it
+    with _LOCK:  # matplotlib's settings are global; granian serves from several threads
+        return _render(report, found, fmt, title=title, at=at, sites=sites, generation=generation)
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+
+def _render(
+    report: GapReport,
+    found: Sequence[Zone],
+    fmt: str,
+    *,
+    title: str,
+    at: dt.datetime | None,
+    sites: Sequence[tuple[float, float]],
+    generation: int,
+) -> bytes:
+    import matplotlib  # imported here: only a print pays for it
+    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -55,7 +69,7 @@ def render(
         {"font.family": "sans-serif", "font.sans-serif": FONTS, "pdf.fonttype": 42,
          "axes.unicode_minus": False, "svg.hashsalt": "stations"}
     ):  # fmt: skip
-        fig = plt.figure(figsize=A4_LANDSCAPE_IN, dpi=150)
+        fig = Figure(figsize=A4_LANDSCAPE_IN, dpi=150)  # no pyplot: nothing left behind
         ax = fig.add_axes((0.03, 0.08, 0.68, 0.80))
         ax.set_aspect("equal")
         ax.set_axis_off()
@@ -119,7 +133,6 @@ def render(
                  "等积方位投影（兰伯特），以区域中心为原点", fontsize=8, color="#555")  # fmt: skip
         out = io.BytesIO()
         fig.savefig(out, format=fmt, metadata=_metadata(fmt, title))
-        plt.close(fig)
     return out.getvalue()
 
 

@@ -10,7 +10,6 @@ for why that is close to optimal and how it is checked against the exact optimum
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ import numpy as np
 import psycopg
 
 from geo import covering, siting
-from stations.coverage import Area, Layer, check_radius, load
+from stations.coverage import Area, Layer, check_radius, is_number, load
 from stations.errors import InvalidParameter
 
 MAX_COUNT = 1000
@@ -62,10 +61,7 @@ def candidates_from_geojson(value: Any, param: str = "candidates") -> list[tuple
         coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
         ok = isinstance(geometry, dict) and geometry.get("type") == "Point"
         ok = ok and isinstance(coords, list) and len(coords) in (2, 3)
-        ok = ok and all(
-            isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c)
-            for c in coords
-        )
+        ok = ok and all(is_number(c) for c in coords)
         if not ok or not (-180 <= coords[0] <= 180 and -90 <= coords[1] <= 90):
             raise InvalidParameter(
                 param, f"{param} feature {i} must be a Point with lon/lat coordinates"
@@ -230,11 +226,23 @@ def fewest(
     total = float(layer.weights.sum())
     before = float(layer.weights[covered].sum())
     needed = target * total - before
-    exact = method == "exact" or (method == "auto" and cover.nnz <= EXACT_PAIRS)
+    if method == "exact" and cover.nnz > EXACT_PAIRS:
+        raise InvalidParameter(
+            "method",
+            f"{cover.nnz:,} candidate-worker pairs is more than the exact solver takes "
+            f"({EXACT_PAIRS:,}); use method auto or greedy, or a smaller area",
+            zh=f"候选点与需求点的配对有 {cover.nnz:,} 个，超过精确求解的上限 {EXACT_PAIRS:,}；"
+            "请改用 auto 或 greedy，或缩小区域",
+        )
+    exact = cover.nnz <= EXACT_PAIRS and method != "greedy"
     try:
+        answer = None
         if exact:
-            answer = covering.exact(cover, layer.weights, covered, needed, time_limit_s)
-        else:
+            try:
+                answer = covering.exact(cover, layer.weights, covered, needed, time_limit_s)
+            except covering.NoAnswer:  # out of time with nothing in hand: greedy always has
+                answer = None
+        if answer is None:
             answer = covering.greedy(cover, layer.weights, covered, needed)
     except covering.Unreachable as exc:
         share = (before + exc.reachable) / total if total else 1.0

@@ -17,10 +17,13 @@ import shapely
 from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
-from geo import geojson
+from geo import geojson, siting
 from geo import zones as geo_zones
 from stations import coverage
 from stations.coverage import GapReport, county_of
+from stations.errors import InvalidParameter
+
+MAX_PAIRS = 20_000_000  # worker pairs within the radius in one county: ~200 MB at most
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,15 @@ def find(report: GapReport) -> list[Zone]:
     for part in np.unique(part_of[part_of >= 0]):
         index = np.flatnonzero(part_of == part)
         xy, w = layer.demand_xy[index], layer.weights[index]
-        zoned = geo_zones.zones(xy, w, report.radius_m)
+        try:
+            zoned = geo_zones.zones(xy, w, report.radius_m, max_pairs=MAX_PAIRS)
+        except siting.TooManyPairs as exc:
+            raise InvalidParameter(
+                "radius_m",
+                f"zoning the unserved workers would pair too many of them ({exc}); use a "
+                "smaller radius or a smaller area",
+                zh=f"划分需求区所需的人员点对过多（{exc}）；请减小半径或缩小区域",
+            ) from None
         centres = xy[[z.centre for z in zoned]].reshape(-1, 2)
         shapes = geo_zones.outlines(centres, report.radius_m, regions[int(part)])
         for zone, centre, shape in zip(zoned, centres, shapes, strict=True):

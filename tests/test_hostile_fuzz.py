@@ -62,11 +62,21 @@ BASE_QUERY = {
     "/stations/nearest": {"lat": "37.87", "lon": "112.55"},
     "/subsidy/report": {"programme": "shanxi-construction", "period": "2024"},
 }
+_SITE = {
+    "type": "FeatureCollection",
+    "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [112.56, 37.86]}}
+    ],
+}
 BASE_BODY = {
     "/coverage/gaps": {"district": "140106"},
     "/coverage/hourly": {"district": "140106", "date": "2025-11-19"},
     "/coverage/suggest": {"district": "140106", "count": 2},
     "/coverage/access": {"district": "140106"},
+    "/coverage/fewest": {"district": "140106", "target": 0.9},
+    "/coverage/print": {"district": "140106"},
+    "/plans": {"name": "方案", "district": "140106", "sites": _SITE},
+    "/plans/compare": {"plans": [1], "date": "2025-11-19"},
     "/subsidy/what-if": {"programme": "shanxi-construction", "period": "2024"},
     "/stations": {"code": "FZ-1", "name": "驿站", "lon": 112.55, "lat": 37.87},
     "/stations/{station_id}": {"name": "改名"},

@@ -108,6 +108,8 @@ def test_another_planner_cannot_read_my_plans(http, tokens_by_role, saved):
         ({"name": "x", "district": "140106", "sites": _sites([[120.0, 30.0]])}, "sites"),
         ({"name": "x", "district": "无此区", "sites": _sites([[112.56, 37.86]])}, "district"),
         ({"name": "x", "district": "140106", "sites": [1, 2]}, "sites"),
+        # a 400-digit number is valid JSON; math.isfinite of it raised OverflowError (500)
+        ({"name": "x", "district": "140106", "sites": _sites([[10**400, 37.86]])}, "sites"),
     ],
 )
 def test_bad_plans_are_refused_in_words(http, tokens_by_role, body, param):

@@ -327,3 +327,26 @@ def test_a_bad_download_format_is_a_problem(http, planner):
     )
     assert bad.status_code == 400 and bad.mimetype == "application/problem+json"
     assert "format" in bad.get_json()["detail"]
+
+
+def test_a_solver_out_of_time_still_answers_a_count_that_meets_the_target(conn):
+    """A time limit too short for HiGHS to find anything gives greedy's answer, not a 500."""
+    area = coverage.resolve_area(conn, {"district": "140000"})
+    result = siting.fewest(conn, area, target=1.0, method="exact", time_limit_s=0.001)
+    answer = result.answer
+    assert result.demand_covered_before + sum(answer.gains) >= result.demand_total - 1e-6
+    assert answer.lower_bound <= len(answer.sites)
+
+
+def test_work_past_the_budgets_is_refused_in_words(conn, monkeypatch):
+    area = coverage.resolve_area(conn, {"district": "140106"})
+    monkeypatch.setattr(siting, "EXACT_PAIRS", 10)
+    with pytest.raises(InvalidParameter) as caught:
+        siting.fewest(conn, area, method="exact")
+    assert caught.value.param == "method" and "精确求解" in caught.value.message_in("zh")
+    assert siting.fewest(conn, area, target=0.95).answer.method == "greedy"  # auto
+    monkeypatch.setattr(zones, "MAX_PAIRS", 10)
+    report = coverage.gaps(conn, area, radius_m=1000, at=NIGHT)
+    with pytest.raises(InvalidParameter) as caught:
+        zones.find(report)
+    assert caught.value.param == "radius_m"

@@ -356,6 +356,12 @@
     state.shownSites = state.placed.slice();
     state.shownSource = "map";
     document.querySelector("#pl-save button").disabled = !state.placed.length;
+    // the site downloads ask the API again: placed sites are not an answer it can give
+    // (save them as a plan instead), so a file of the last suggestion is not offered
+    asked.sites = null;
+    document.querySelectorAll("#pl-export button[data-layer=sites]").forEach(function (b) {
+      b.disabled = true;
+    });
     if (!map.hasLayer(siteLayer)) siteLayer.addTo(map);
     renderLegend();
   }
