@@ -12,7 +12,8 @@ there now) is measured the same way:
   worker's county equally served; 1: all access in one county);
 - the cost: the number of sites times the programme's amount per station;
 - for each proposed site: its county, the nearest existing station and the straight-line
-  distance to it (an address hint), and the demand it newly covers, in plan order.
+  distance to it (an address hint), and the demand it newly covers, in plan order, all
+  day and at the hour the stations there now serve least (``worst_hour``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ def compare(
     layer = coverage.load(conn, area, reach_m=radius_m)
     by_hour = layer.open_by_hour(day)
     existing_covered = siting.covered_by(layer.stations_xy, layer.demand_xy, radius_m)
+    baseline = _hourly(layer, by_hour, np.empty((0, 2)), radius_m)
+    worst = int(np.argmin(baseline))  # the hour the stations there now serve least
+    at_worst = siting.covered_by(layer.stations_xy[by_hour[:, worst]], layer.demand_xy, radius_m)
     before = access.by_district(conn, area, catchment_m=radius_m)
     columns = [("不新建 no new station", None, [])] + [(p.name, p, p.sites) for p in plans]
     out = []
@@ -108,7 +112,7 @@ def compare(
                     }
                     for b, a in zip(before, after, strict=True)
                 ],
-                "sites": _sites(conn, layer, existing_covered, xy, sites, radius_m),
+                "sites": _sites(conn, layer, (existing_covered, at_worst), xy, sites, radius_m),
             }
         )
     return {
@@ -122,6 +126,7 @@ def compare(
             "accrual": programme.accrual,
         },
         "assumption": "proposed sites are counted as open at every hour",
+        "worst_hour": worst,
         "plans": out,
     }
 
@@ -155,12 +160,16 @@ def _hourly(
 def _sites(
     conn: psycopg.Connection,
     layer: coverage.Layer,
-    covered: np.ndarray,
+    covered: tuple[np.ndarray, np.ndarray],
     xy: np.ndarray,
     lonlat: Sequence[tuple[float, float]],
     radius_m: float,
 ) -> list[dict[str, Any]]:
-    """Each site's county, nearest existing station and the demand it newly covers."""
+    """Each site's county, nearest existing station and the demand it newly covers.
+
+    Newly covered twice, in plan order: beyond every existing station (all day), and
+    beyond those open at the baseline's worst hour, where a night plan earns its keep.
+    """
     if not len(lonlat):
         return []
     counties = dict(
@@ -174,12 +183,13 @@ def _sites(
     )
     tree = cKDTree(layer.stations_xy) if len(layer.stations_xy) else None
     reach = siting.within(xy, layer.demand_xy, radius_m)
-    taken = covered.copy()
+    taken, taken_worst = covered[0].copy(), covered[1].copy()
     out = []
     for i, (lon, lat) in enumerate(lonlat):
         row = reach.indices[reach.indptr[i] : reach.indptr[i + 1]]
-        new = row[~taken[row]]
+        new, new_worst = row[~taken[row]], row[~taken_worst[row]]
         taken[new] = True
+        taken_worst[new_worst] = True
         nearest = None
         if tree is not None:
             distance, j = tree.query(xy[i])
@@ -193,6 +203,9 @@ def _sites(
                 "county_name": code_name.split(" ", 1)[1] if code_name else None,
                 "nearest_station": nearest,
                 "demand_newly_covered": round(float(layer.weights[new].sum()), 1),
+                "demand_newly_covered_at_worst_hour": round(
+                    float(layer.weights[new_worst].sum()), 1
+                ),
             }
         )
     return out

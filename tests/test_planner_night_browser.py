@@ -194,6 +194,15 @@ def test_two_saved_plans_compare_with_a_chart(page, base_url, tokens_by_role):
     for plan in result["plans"]:
         assert f"{round(plan['cost_cny']):,}" in table
     assert "基尼系数" in table and "最低时段覆盖" in table
+    # each proposed site: its county, the station it is near and what it newly covers
+    page.click("#pl-compare details.pl-plan-sites summary >> nth=0")
+    first = result["plans"][1]["sites"][0]
+    item = page.locator("#pl-compare details.pl-plan-sites >> nth=0").locator("li").first
+    text = item.inner_text()
+    assert first["county_name"] in text and first["nearest_station"]["name"] in text
+    assert f"全天新覆盖 {round(first['demand_newly_covered']):,} 人" in text
+    worst = f"{result['worst_hour']:02d}:00 新覆盖"
+    assert f"{worst} {round(first['demand_newly_covered_at_worst_hour']):,} 人" in text
     assert page.is_visible("#pl-compare")
     screenshot(page, "planner-compare.png")
     assert_clean(page.watch)

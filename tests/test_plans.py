@@ -177,6 +177,12 @@ def test_two_plans_compare_with_no_new_station(http, tokens_by_role, saved, conn
         ).fetchone()
         assert site["county_code"] == code == "140106" and site["county_name"] == "迎泽区"
         assert site["nearest_station"]["name"] and site["nearest_station"]["distance_m"] >= 0
+    # at the baseline's worst hour the night plan's sites add what its coverage adds then
+    worst = result["worst_hour"]
+    at_worst = sum(s["demand_newly_covered_at_worst_hour"] for s in night["sites"])
+    added = night["hourly_demand_coverage"][worst] - base["hourly_demand_coverage"][worst]
+    assert at_worst == pytest.approx(added * sum(layer.weights), abs=1)
+    assert base["hourly_demand_coverage"][worst] == min(base["hourly_demand_coverage"])
     scores = {c["code"]: c for c in day["counties"]}
     assert scores["140106"]["score_after"] > scores["140106"]["score_before"]
     assert 0 <= day["gini"] <= 1

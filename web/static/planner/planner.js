@@ -455,6 +455,7 @@
       });
     });
     var worst = function (p) { return Math.min.apply(null, p.hourly_demand_coverage); };
+    var worstHour = result.worst_hour;
     document.getElementById("pl-compare").innerHTML =
       '<button type="button" class="pl-close" id="pl-compare-close">关闭 ✕</button>' +
       "<h2>方案比较 " + esc(result.area) + " · " + esc(result.date) + " · 半径 " +
@@ -466,7 +467,19 @@
       row("最低时段覆盖", function (p) { return pct(worst(p)); }) +
       row("面积覆盖", function (p) { return pct(p.area_coverage_ratio); }) +
       row("县区可达性基尼系数", function (p) { return p.gini.toFixed(3); }) +
-      counties.join("") + "</table>" +
+      counties.join("") + "</table>" + plans.slice(1).map(function (p, i) {
+        // each proposed site: where it is, the station it is near, what it adds
+        var rows = p.sites.map(function (site) {
+          var near = site.nearest_station;
+          return "<li>#" + site.rank + " " + esc(site.county_name || "区划外") +
+            (near ? " · 距 " + esc(near.name) + " " + num(near.distance_m) + " m" : "") +
+            " · 全天新覆盖 " + num(site.demand_newly_covered) + " 人 · " + hh(worstHour) +
+            " 新覆盖 " + num(site.demand_newly_covered_at_worst_hour) + " 人</li>";
+        });
+        return '<details class="pl-plan-sites"><summary><i class="pl-swatch" style="background:' +
+          PLAN_COLOURS[i + 1] + '"></i>' + esc(p.name) + "：" + p.sites_count +
+          " 个站点</summary><ol>" + rows.join("") + "</ol></details>";
+      }).join("") +
       "<p class=\"pl-note\">费用按「" + esc(result.programme.name) + "」每站 " +
       num(result.programme.amount_cny) + " 元计；新站按全天开放计。</p>";
     document.getElementById("pl-compare").hidden = false;
