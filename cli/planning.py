@@ -76,6 +76,15 @@ def _read_json(path: Path, param: str) -> Any:
         raise InvalidParameter(param, f"{path} is not GeoJSON: {exc}") from None
 
 
+def _candidates_option(default: str) -> Callable[..., Any]:
+    """``--candidates FILE``: the planner's own candidate points instead of ``default``."""
+    return click.option(
+        "--candidates",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help=f"GeoJSON FeatureCollection of candidate points (default: {default}).",
+    )
+
+
 def _candidates(path: Path | None) -> list[tuple[float, float]] | None:
     """The planner's own candidate points from a GeoJSON file, if one is given."""
     return siting.candidates_from_geojson(_read_json(path, "candidates")) if path else None
@@ -158,11 +167,7 @@ def hourly(
 @click.option(
     "--count", type=click.IntRange(1, siting.MAX_COUNT), required=True, help="Sites wanted."
 )
-@click.option(
-    "--candidates",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="GeoJSON FeatureCollection of candidate points (default: a grid over the area).",
-)
+@_candidates_option("a grid over the area")
 @reported
 def suggest(
     district: str | None,
@@ -225,11 +230,7 @@ def suggest(
     show_default=True,
     help="Seconds the exact solver may take before it answers its best with its bound.",
 )
-@click.option(
-    "--candidates",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="GeoJSON FeatureCollection of candidate points (default: a grid and the workers).",
-)
+@_candidates_option("a grid and the unserved workers' own points")
 @reported
 def fewest(
     district: str | None,

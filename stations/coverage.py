@@ -222,18 +222,26 @@ class GapReport:
     """The coverage of an area, the plane it was measured on and the stations counted."""
 
     area: Area
-    plane: Plane
     coverage: Coverage
-    stations_xy: np.ndarray  # the stations counted, on the plane
     radius_m: float
-    layer: Layer | None = None  # what was read: every station that may count, the demand
-    counted: np.ndarray | None = None  # which of the layer's stations count
+    layer: Layer  # what was read: every station that may count, the demand
+    counted: np.ndarray  # which of the layer's stations count
     parts: Sequence[Part] = ()  # the counties the gaps are cut along
+
+    @property
+    def plane(self) -> Plane:
+        """The equal-area plane everything was measured on."""
+        return self.layer.plane
+
+    @property
+    def stations_xy(self) -> np.ndarray:
+        """The stations counted, on the plane."""
+        return self.layer.stations_xy[self.counted]
 
     @property
     def stations_counted(self) -> int:
         """How many stations the coverage is made of."""
-        return len(self.stations_xy)
+        return int(np.count_nonzero(self.counted))
 
 
 def check_radius(radius_m: float, name: str = "radius_m") -> float:
@@ -307,17 +315,16 @@ def gaps(
     radius_m = check_radius(radius_m)
     layer = load(conn, area, reach_m=radius_m, amenities=amenities)
     counted = layer.open_at(at)
-    stations = layer.stations_xy[counted]
     parts = counties(conn, area, layer.plane)
     result = coverage(
         layer.area_plane,
-        stations,
+        layer.stations_xy[counted],
         radius_m,
         layer.demand_xy,
         layer.weights,
         parts=[p.geometry for p in parts] or None,
     )
-    return GapReport(area, layer.plane, result, stations, radius_m, layer, counted, parts)
+    return GapReport(area, result, radius_m, layer, counted, parts)
 
 
 def counties(conn: psycopg.Connection, area: Area, plane: Plane) -> list[Part]:
@@ -370,29 +377,38 @@ def hourly(
     radius_m: float = 1000,
     amenities: Sequence[str] = (),
 ) -> list[Hour]:
-    """Coverage at the start of each hour of ``day`` (Asia/Shanghai), 24 entries.
-
-    Hours with the same stations open share one computation: overnight and office hours
-    repeat through the day.
-    """
+    """Coverage at the start of each hour of ``day`` (Asia/Shanghai), 24 entries."""
     radius_m = check_radius(radius_m)
     layer = load(conn, area, reach_m=radius_m, amenities=amenities)
+    return hours_of(layer, layer.open_by_hour(day), radius_m)
+
+
+def hours_of(
+    layer: Layer, by_hour: np.ndarray, radius_m: float, new_xy: np.ndarray | None = None
+) -> list[Hour]:
+    """Coverage at each hour by the stations open then, and by ``new_xy`` at every hour.
+
+    ``by_hour`` is stations × 24 (:meth:`Layer.open_by_hour`); ``new_xy`` are proposed
+    sites on the plane, which have no hours yet. Hours with the same stations open share
+    one computation: overnight and office hours repeat through the day.
+    """
+    extra = np.empty((0, 2)) if new_xy is None else np.asarray(new_xy).reshape(-1, 2)
     done: dict[bytes, Coverage] = {}
     out = []
-    by_hour = layer.open_by_hour(day)
     for hour in range(24):
         mask = by_hour[:, hour]
         key = np.packbits(mask).tobytes()
         if key not in done:
             done[key] = coverage_ratios(
                 layer.area_plane,
-                layer.stations_xy[mask],
+                np.concatenate([layer.stations_xy[mask], extra]),
                 radius_m,
                 layer.demand_xy,
                 layer.weights,
             )
         result = done[key]
-        out.append(Hour(hour, result.coverage_ratio, result.demand_coverage_ratio, int(mask.sum())))
+        opened = int(mask.sum()) + len(extra)
+        out.append(Hour(hour, result.coverage_ratio, result.demand_coverage_ratio, opened))
     return out
 
 

@@ -74,16 +74,22 @@ def compare(
     programme = programmes.load(programme_id).programme
     layer = coverage.load(conn, area, reach_m=radius_m)
     by_hour = layer.open_by_hour(day)
-    existing_covered = siting.covered_by(layer.stations_xy, layer.demand_xy, radius_m)
-    baseline = _hourly(layer, by_hour, np.empty((0, 2)), radius_m)
-    worst = int(np.argmin(baseline))  # the hour the stations there now serve least
-    at_worst = siting.covered_by(layer.stations_xy[by_hour[:, worst]], layer.demand_xy, radius_m)
-    before = access.by_district(conn, area, catchment_m=radius_m)
     columns = [("不新建 no new station", None, [])] + [(p.name, p, p.sites) for p in plans]
-    out = []
-    for name, plan, sites in columns:
+    measured = []  # (sites on the plane, hourly demand coverage, 2SFCA by county) per column
+    for _name, _plan, sites in columns:
         xy = layer.plane.points([s[0] for s in sites], [s[1] for s in sites]).reshape(-1, 2)
+        hourly = [
+            round(h.demand_coverage_ratio, 5)
+            for h in coverage.hours_of(layer, by_hour, radius_m, xy)
+        ]
         after = access.by_district(conn, area, catchment_m=radius_m, new_sites=sites)
+        measured.append((xy, hourly, after))
+    _, baseline, before = measured[0]  # no new station: the stations there now
+    worst = int(np.argmin(baseline))  # the hour they serve least
+    existing_covered = siting.covered_by(layer.stations_xy, layer.demand_xy, radius_m)
+    at_worst = siting.covered_by(layer.stations_xy[by_hour[:, worst]], layer.demand_xy, radius_m)
+    out = []
+    for (name, plan, sites), (xy, hourly, after) in zip(columns, measured, strict=True):
         all_day = coverage_ratios(
             layer.area_plane,
             np.concatenate([layer.stations_xy, xy]),
@@ -99,7 +105,7 @@ def compare(
                 "version": plan.version if plan else None,
                 "sites_count": len(sites),
                 "cost_cny": round(len(sites) * programme.amount_cny, 2),
-                "hourly_demand_coverage": _hourly(layer, by_hour, xy, radius_m),
+                "hourly_demand_coverage": hourly,
                 "demand_coverage_ratio": round(all_day.demand_coverage_ratio, 5),
                 "area_coverage_ratio": round(all_day.coverage_ratio, 5),
                 "gini": round(gini([d.score for d in scored], [d.demand for d in scored]), 4),
@@ -133,28 +139,6 @@ def compare(
 
 def _round(score: float | None) -> float | None:
     return round(score, 4) if score is not None else None
-
-
-def _hourly(
-    layer: coverage.Layer, by_hour: np.ndarray, sites_xy: np.ndarray, radius_m: float
-) -> list[float]:
-    """Demand coverage at each hour with the stations open then and every site."""
-    done: dict[bytes, float] = {}
-    out = []
-    for hour in range(24):
-        mask = by_hour[:, hour]
-        key = np.packbits(mask).tobytes()
-        if key not in done:
-            result = coverage_ratios(
-                layer.area_plane,
-                np.concatenate([layer.stations_xy[mask], sites_xy]),
-                radius_m,
-                layer.demand_xy,
-                layer.weights,
-            )
-            done[key] = round(result.demand_coverage_ratio, 5)
-        out.append(done[key])
-    return out
 
 
 def _sites(

@@ -85,9 +85,7 @@ COLUMNS: dict[str, list[tuple[str, Cell]]] = {
 
 def layer(answer: dict[str, Any], name: str) -> dict[str, Any]:
     """The FeatureCollection ``name`` of a planner answer (the access answer is one)."""
-    if name == "access":
-        return answer
-    return answer["sites" if name == "sites" else name]
+    return answer if name == "access" else answer[name]
 
 
 def csv_text(collection: dict[str, Any], name: str) -> str:

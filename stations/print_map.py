@@ -24,7 +24,7 @@ from stations import hours
 from stations.coverage import GapReport
 from stations.zones import Zone
 
-FORMATS = ("png", "pdf")
+FORMATS = ("pdf", "png")  # the first is the default
 MEDIA = {"png": "image/png", "pdf": "application/pdf"}
 A4_LANDSCAPE_IN = (1754 / 150, 1240 / 150)  # 297 × 210 mm; 1754 × 1240 pixels at 150 dpi
 FONTS = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans"]
@@ -64,7 +64,6 @@ def _render(
     from matplotlib.patches import Patch
 
     layer = report.layer
-    assert layer is not None and report.counted is not None
     with matplotlib.rc_context(
         {"font.family": "sans-serif", "font.sans-serif": FONTS, "pdf.fonttype": 42,
          "axes.unicode_minus": False, "svg.hashsalt": "stations"}

@@ -308,7 +308,7 @@ plans = Table(
     Column(
         "source",
         Text,
-        CheckConstraint("source IN ('suggest', 'fewest', 'map', 'file')"),
+        CheckConstraint(f"source IN ({', '.join(repr(v) for v in PLAN_SOURCES)})"),
         nullable=False,
     ),
     # [[lon, lat], ...]: plain JSON, not PostGIS, so that restoring a backup made before

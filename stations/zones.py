@@ -22,8 +22,7 @@ from geo import zones as geo_zones
 from stations import coverage
 from stations.coverage import GapReport, county_of
 from stations.errors import InvalidParameter
-
-MAX_PAIRS = 20_000_000  # worker pairs within the radius in one county: ~200 MB at most
+from stations.siting import MAX_PAIRS  # worker pairs within the radius, per county here
 
 
 @dataclass(frozen=True)
@@ -42,8 +41,6 @@ class Zone:
 def find(report: GapReport) -> list[Zone]:
     """The report's zones, most demand first (ties: county, then centre, for stability)."""
     layer = report.layer
-    if layer is None:
-        raise ValueError("the report was made without its layer")
     part_of = report.coverage.uncovered_in
     regions = _regions(report)
     found = []
@@ -93,9 +90,7 @@ def _nearest(
 
 def payload(report: GapReport, found: list[Zone]) -> dict[str, Any]:
     """The zones as the API and ``stations gaps`` give them (DESIGN.md, Payloads)."""
-    layer = report.layer
-    assert layer is not None and report.counted is not None
-    plane = report.plane
+    layer, plane = report.layer, report.plane
     features = []
     for rank, zone in enumerate(found, start=1):
         lon, lat = plane.lon_lat(zone.centre_xy)[0]

@@ -212,3 +212,15 @@ def test_comparing_someone_elses_or_too_many_plans_is_refused(http, tokens_by_ro
     many = http.post("/api/v1/plans/compare", json={"plans": ids * 4, "date": DAY},
                      headers=_headers(tokens_by_role))  # fmt: skip
     assert many.status_code == 400 and many.get_json()["param"] == "plans"
+
+
+def test_plans_are_never_kept_by_a_cache_between_planners(http, tokens_by_role, saved):
+    """Served by stations serve: every plan answer says private, no-store."""
+    headers = _headers(tokens_by_role)
+    plan_id = saved["夜间 90%"]["id"]
+    for answer in (
+        http.get("/api/v1/plans", headers=headers),
+        http.get(f"/api/v1/plans/{plan_id}", headers=headers),
+    ):
+        assert answer.status_code == 200
+        assert answer.headers["Cache-Control"] == "private, no-store"

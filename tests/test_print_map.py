@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import struct
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from live_server import HttpClient, serving
@@ -73,3 +74,18 @@ def test_a_bad_print_request_is_a_problem(http, planner):
     listed = http.post("/api/v1/coverage/print", json={"district": "140106", "title": [None]},
                        headers=planner)  # fmt: skip
     assert listed.status_code == 400 and listed.get_json()["param"] == "title"
+
+
+def test_prints_at_once_each_keep_their_chinese(http, planner, tmp_path):
+    """Served with several threads: matplotlib's settings are global, so prints take turns;
+    without that a print finishing restored the defaults under another (boxes for 汉字)."""
+    titles = [f"并发打印 {i}" for i in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(
+            lambda t: http.post("/api/v1/coverage/print?format=pdf",
+                                json={"district": "140106", "title": t}, headers=planner),
+            titles,
+        ))  # fmt: skip
+    for title, answer in zip(titles, answers, strict=True):
+        assert answer.status_code == 200
+        assert title in _pdf_text(answer.data, tmp_path)

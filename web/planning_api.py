@@ -58,9 +58,7 @@ def _answer(body: dict[str, Any], layer: str, query: ExportQuery, request: Any) 
         return jsonify(body)
     data, media = planning_export.download(body, layer, query.format)
     at = request.at.strftime("%Y-%m-%dT%H:%M") if getattr(request, "at", None) else None
-    response = Response(data, mimetype=media.split(";")[0])
-    if media.startswith("text/csv"):
-        response.headers["Content-Type"] = media
+    response = Response(data, content_type=media)
     name = planning_export.file_name(layer, getattr(request, "district", None), at, query.format)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

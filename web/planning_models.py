@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
-from stations import planning_export, siting
+from stations import planning_export, print_map, siting
 from stations.access import DECAYS
 from stations.coverage import MAX_RADIUS_M
 from web import contract, fields
@@ -106,8 +106,8 @@ class PrintRequest(GapsRequest):
 class PrintQuery(contract.Query):
     """The query of POST /coverage/print."""
 
-    format: fields.one_of("pdf", "png") = Field(
-        "pdf", description="pdf: A4 landscape for print; png: 1754×1240 for slides."
+    format: fields.one_of(*print_map.FORMATS) = Field(
+        print_map.FORMATS[0], description="pdf: A4 landscape for print; png: 1754×1240 for slides."
     )
     lang: fields.Lang = Field("zh", description="Language of errors.")
 
